@@ -1,0 +1,46 @@
+"""Application factory: config, extensions, blueprints, CLI, error handlers."""
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import ROOT, load_config
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
+    app.config.update(load_config(config))
+
+    from app import models  # noqa: F401  (every table on the metadata, for Alembic)
+    from app.core import logging as app_logging
+    from app.core import security, web
+    from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
+
+    app_logging.configure(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    security.init_app(app)
+    web.init_app(app)
+
+    from app.api import load_routes
+    from app.auth.views import bp as auth_bp
+    from app.rbac.views import bp as rbac_bp
+    from app.users.views import bp as users_bp
+    from app.core.views import bp as core_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(core_bp)
+    app.register_blueprint(users_bp)
+    app.register_blueprint(rbac_bp)
+    api_bp = load_routes()
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app

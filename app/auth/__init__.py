@@ -1,0 +1,1 @@
+"""Staff sign-in: password + TOTP, recovery codes, sessions, sudo mode, permission guards."""

@@ -1,0 +1,109 @@
+"""Guards for admin views: signed-in staff with MFA, fresh session, permissions, sudo mode."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, current_app, g, redirect, request, session, url_for
+from flask_login import current_user, logout_user
+
+from app.core import clock
+
+SESSION_STARTED = "auth_started_at"
+SESSION_SEEN = "auth_last_seen_at"
+SESSION_MFA = "auth_mfa_ok"
+SESSION_SUDO = "auth_sudo_until"
+
+
+def _redirect_to(url: str):
+    """A full-page redirect, also for HTMX requests (never a login page inside a table cell)."""
+    from flask import Response
+
+    if request.headers.get("HX-Request"):
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def session_expired() -> str | None:
+    """Why the staff session is over, if it is (idle or absolute timeout)."""
+    now = clock.now().timestamp()
+    started, seen = session.get(SESSION_STARTED), session.get(SESSION_SEEN)
+    if started is None or seen is None:
+        return "signed_out"
+    if now - seen > current_app.config["SESSION_IDLE_TIMEOUT"].total_seconds():
+        return "idle"
+    if now - started > current_app.config["SESSION_ABSOLUTE_TIMEOUT"].total_seconds():
+        return "absolute"
+    return None
+
+
+def staff_required(view):
+    """Signed in, staff, MFA passed and session fresh; otherwise back to sign-in/enrolment."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return _redirect_to(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
+        reason = session_expired()
+        if reason:
+            logout_user()
+            session.clear()
+            return _redirect_to(url_for("auth.login", expired=reason))
+        if not current_user.is_staff:
+            abort(403, "This console is for staff only.")
+        if not current_user.totp_enabled:
+            return _redirect_to(url_for("auth.enrol"))
+        if not session.get(SESSION_MFA):
+            return _redirect_to(url_for("auth.verify"))
+        session[SESSION_SEEN] = clock.now().timestamp()
+        g.log_user_id = current_user.id
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def user_can(permission: str) -> bool:
+    from app.extensions import db
+    from app.rbac.service import effective_permissions
+
+    if not current_user.is_authenticated:
+        return False
+    if "perms" not in g:
+        g.perms = effective_permissions(db.session, current_user.id)
+    return permission in g.perms
+
+
+def permission_required(*permissions: str):
+    """Staff view needing every listed permission; a 403 page names the missing one."""
+
+    def decorator(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            for permission in permissions:
+                if not user_can(permission):
+                    g.missing_permission = permission
+                    abort(403, f"You need the {permission} permission to open this page.")
+            return view(*args, **kwargs)
+
+        return staff_required(checked)
+
+    return decorator
+
+
+def sudo_active() -> bool:
+    until = session.get(SESSION_SUDO)
+    return until is not None and until > clock.now().timestamp()
+
+
+def sudo_required(view):
+    """Critical actions need the TOTP re-entered within the sudo window."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not sudo_active():
+            back = request.headers.get("HX-Current-URL") or request.referrer or request.full_path
+            return _redirect_to(url_for("auth.sudo", next=back))
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,141 @@
+"""Sign-in rules: argon2id passwords, TOTP with replay protection, recovery codes."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+
+from app.auth.models import RecoveryCode
+from app.core import audit, clock
+from app.core.errors import DomainError
+from app.users.models import User
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+TOTP_STEP = 30
+TOTP_WINDOW = 1
+RECOVERY_CODE_COUNT = 10
+GENERIC_FAILURE = "Wrong email or password."
+MIN_PASSWORD = 12
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        ok = _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return ok and user is not None and user.password_hash is not None
+
+
+def validate_new_password(password: str, field: str = "new_password") -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise DomainError("weak_password", f"Use at least {MIN_PASSWORD} characters.", field)
+    if password.lower() == password or password.upper() == password or not any(c.isdigit() for c in password):
+        raise DomainError("weak_password", "Mix upper and lower case letters and at least one digit.", field)
+
+
+def authenticate(session, email: str, password: str) -> User:
+    """Password step. Same message for a wrong email and a wrong password; audited either way."""
+    email = (email or "").strip().lower()
+    user = session.scalar(select(User).where(User.email == email))
+    ok = check_password(user, password or "")
+    if not ok or user is None or not user.is_active:
+        audit.record(session, "auth.login_failed", actor=email or "unknown", target=user,
+                     after={"email": email, "stage": "password"}, is_test=False)
+        session.commit()
+        raise DomainError("invalid_credentials", GENERIC_FAILURE, "password", status=401)
+    return user
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(user: User, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name="Rephlo Admin")
+
+
+def _matching_step(secret: str, code: str) -> int | None:
+    code = (code or "").strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = int(clock.now().timestamp()) // TOTP_STEP
+    for step in range(current - TOTP_WINDOW, current + TOTP_WINDOW + 1):
+        if hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+            return step
+    return None
+
+
+def verify_totp(session, user: User, code: str, secret: str | None = None) -> bool:
+    """Accept a code once: the time step of every accepted code is stored and never reused."""
+    secret = secret or user.totp_secret
+    if not secret:
+        return False
+    step = _matching_step(secret, code)
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().lower().replace("-", "").encode()).hexdigest()
+
+
+def new_recovery_codes(session, user: User) -> list[str]:
+    """Replace the user's recovery codes; the plain codes are returned once, only hashes kept."""
+    for old in session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == user.id)):
+        session.delete(old)
+    codes = []
+    for _ in range(RECOVERY_CODE_COUNT):
+        raw = secrets.token_hex(5)
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+        session.add(RecoveryCode(user_id=user.id, code_hash=_code_hash(raw)))
+    return codes
+
+
+def use_recovery_code(session, user: User, code: str) -> bool:
+    digest = _code_hash(code or "")
+    row = session.scalar(select(RecoveryCode).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.code_hash == digest, RecoveryCode.used_at.is_(None)))
+    if row is None:
+        return False
+    row.used_at = clock.now()
+    return True
+
+
+def remaining_recovery_codes(session, user: User) -> int:
+    return len(session.scalars(select(RecoveryCode.id).where(
+        RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))).all())
+
+
+def enable_totp(session, user: User, secret: str, code: str) -> list[str]:
+    if not verify_totp(session, user, code, secret=secret):
+        raise DomainError("invalid_code", "That code is not right. Check your authenticator's clock and try again.",
+                          "code")
+    user.totp_secret, user.totp_enabled = secret, True
+    codes = new_recovery_codes(session, user)
+    audit.record(session, "auth.mfa_enrolled", actor=user, target=user)
+    return codes
+
+
+def change_password(session, user: User, current: str, new: str) -> None:
+    if not check_password(user, current):
+        raise DomainError("wrong_password", "Your current password is not right.", "current_password")
+    validate_new_password(new)
+    user.password_hash = hash_password(new)
+    user.password_changed_at = clock.now()
+    user.session_version += 1  # ends every other session of this user
+    audit.record(session, "auth.password_changed", actor=user, target=user)

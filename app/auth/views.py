@@ -1,0 +1,185 @@
+"""Sign-in, MFA enrolment and verification, sudo mode, sign-out and "my account"."""
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import segno
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.auth import service
+from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
+from app.auth.guards import SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, staff_required, sudo_required
+from app.core import audit, clock
+from app.core.errors import DomainError
+from app.core.web import apply_domain_error, render
+from app.extensions import db, limiter, login_manager
+from app.users.models import User
+
+bp = Blueprint("auth", __name__)
+PENDING_SECRET = "auth_pending_totp"
+
+
+@login_manager.user_loader
+def _load_user(raw: str):
+    try:
+        user_id, version = (int(part) for part in raw.split(":"))
+    except ValueError:
+        return None
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.session_version == version else None
+
+
+login_manager.login_view = "auth.login"
+
+
+def _safe_next(target: str | None) -> str:
+    if target and urlparse(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("core.dashboard")
+
+
+def _login_email_key() -> str:
+    return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+def _failed(response) -> bool:
+    return response.status_code >= 400
+
+
+@bp.route("/auth/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_login_email_key,
+               methods=["POST"], deduct_when=_failed)
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    expired = request.args.get("expired")
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(db.session, form.email.data, form.password.data)
+        except DomainError as error:
+            apply_domain_error(form, error)
+            return render("auth/login.html", form=form, status=401)
+        session.clear()  # rotate: nothing from the anonymous session survives sign-in
+        login_user(user)
+        now = clock.now().timestamp()
+        session[SESSION_STARTED] = session[SESSION_SEEN] = now
+        session["next"] = _safe_next(form.next.data)
+        db.session.commit()
+        return redirect(url_for("auth.verify") if user.totp_enabled else url_for("auth.enrol"))
+    status = 422 if form.errors else 200
+    return render("auth/login.html", form=form, expired=expired, status=status)
+
+
+@bp.route("/auth/verify", methods=["GET", "POST"])
+@login_required
+def verify():
+    if not current_user.totp_enabled:
+        return redirect(url_for("auth.enrol"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        code = form.code.data.strip()
+        ok = service.verify_totp(db.session, current_user, code) or (
+            len(code.replace("-", "")) == 10 and service.use_recovery_code(db.session, current_user, code))
+        if ok:
+            session[SESSION_MFA] = True
+            session[SESSION_SEEN] = clock.now().timestamp()
+            current_user.last_login_at = clock.now()
+            audit.record(db.session, "auth.login_succeeded", actor=current_user, target=current_user,
+                         is_test=False)
+            db.session.commit()
+            return redirect(_safe_next(session.pop("next", None)))
+        audit.record(db.session, "auth.login_failed", actor=current_user, target=current_user,
+                     after={"stage": "totp"}, is_test=False)
+        db.session.commit()
+        form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
+        return render("auth/verify.html", form=form, status=401)
+    return render("auth/verify.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.route("/auth/enrol", methods=["GET", "POST"])
+@login_required
+def enrol():
+    if current_user.totp_enabled:
+        return redirect(url_for("auth.verify"))
+    secret = session.get(PENDING_SECRET) or service.new_totp_secret()
+    session[PENDING_SECRET] = secret
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            codes = service.enable_totp(db.session, current_user, secret, form.code.data)
+        except DomainError as error:
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            session.pop(PENDING_SECRET, None)
+            session[SESSION_MFA] = True
+            return render("auth/recovery_codes.html", codes=codes)
+    uri = service.provisioning_uri(current_user, secret)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5)
+    return render("auth/enrol.html", form=form, secret=secret, qr=qr, uri=uri,
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/auth/sudo", methods=["GET", "POST"])
+@staff_required
+def sudo():
+    form = CodeForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        if service.verify_totp(db.session, current_user, form.code.data):
+            session[SESSION_SUDO] = clock.now().timestamp() + current_app.config["SUDO_WINDOW"].total_seconds()
+            audit.record(db.session, "auth.sudo_granted", actor=current_user, target=current_user, is_test=False)
+            db.session.commit()
+            return redirect(_safe_next(form.next.data))
+        db.session.commit()
+        form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
+        return render("auth/sudo.html", form=form, status=401)
+    return render("auth/sudo.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.route("/auth/logout", methods=["POST"])
+def logout():
+    if current_user.is_authenticated:
+        audit.record(db.session, "auth.logout", actor=current_user, target=current_user, is_test=False)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/admin/account", methods=["GET", "POST"])
+@staff_required
+def account():
+    form = ChangePasswordForm()
+    remaining = service.remaining_recovery_codes(db.session, current_user)
+    return render("auth/account.html", form=form, remaining=remaining)
+
+
+@bp.route("/admin/account/password", methods=["POST"])
+@staff_required
+@sudo_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.change_password(db.session, current_user, form.current_password.data, form.new_password.data)
+        except DomainError as error:
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            login_user(current_user)  # re-issue the session for the new session_version
+            flash("Your password is changed. Other sessions are signed out.", "info")
+            return redirect(url_for("auth.account"))
+    remaining = service.remaining_recovery_codes(db.session, current_user)
+    return render("auth/account.html", form=form, remaining=remaining, status=422)
+
+
+@bp.route("/admin/account/recovery-codes", methods=["POST"])
+@staff_required
+@sudo_required
+def regenerate_codes():
+    codes = service.new_recovery_codes(db.session, current_user)
+    audit.record(db.session, "auth.recovery_codes_regenerated", actor=current_user, target=current_user)
+    db.session.commit()
+    return render("auth/recovery_codes.html", codes=codes)

@@ -1,0 +1,141 @@
+"""Flask CLI: seed, reset-test-data, create-admin, jobs (run, list, worker, cron)."""
+from __future__ import annotations
+
+import getpass
+import sys
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from app.extensions import db
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(seed)
+    app.cli.add_command(create_admin)
+    app.cli.add_command(jobs)
+
+
+@click.command("seed")
+def seed():
+    """Load the demo and test personas (idempotent)."""
+    from app import seed as seeding
+    from app.core import testmode
+
+    click.echo("Seeding personas and domain data...")
+    with testmode.test_mode():
+        for seeder in seeding.SEEDERS:
+            seeder(db.session, log=click.echo)
+    db.session.commit()
+    click.echo("Seeded. Staff sign-in: admin.test@rephlo.ai / AdminPassword123! (TOTP below)")
+    click.echo(f"  TOTP secret: {seeding.ADMIN_TOTP_SECRET}")
+    click.echo(f"  otpauth URI: {seeding.admin_totp_uri()}")
+
+
+@click.command("create-admin")
+@click.option("--email", prompt=True)
+@click.option("--first-name", default="", prompt="First name")
+@click.option("--last-name", default="", prompt="Last name")
+def create_admin(email: str, first_name: str, last_name: str):
+    """Create a real (production) super admin; MFA enrolment happens at first sign-in."""
+    from app.auth.service import hash_password, validate_new_password
+    from app.core import audit
+    from app.core.errors import DomainError
+    from app.rbac.models import Role, RoleAssignment
+    from app.rbac.service import ensure_catalogue
+    from app.users.models import User
+
+    email = email.strip().lower()
+    if db.session.scalar(select(User).where(User.email == email)):
+        raise click.ClickException(f"{email} exists already.")
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        validate_new_password(password, "password")
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
+    ensure_catalogue(db.session)
+    user = User(email=email, first_name=first_name, last_name=last_name, is_staff=True, email_verified=True,
+                password_hash=hash_password(password))
+    db.session.add(user)
+    db.session.flush()
+    role = db.session.scalar(select(Role).where(Role.name == "super_admin"))
+    db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, reason="Created with flask create-admin"))
+    audit.record(db.session, "users.super_admin_created", actor="cli", target=user)
+    db.session.commit()
+    click.echo(f"Super admin {email} created. Sign in at /auth/login to set up two-factor sign-in.")
+
+
+@click.group("jobs")
+def jobs():
+    """Background jobs: run one by hand, list them, start a worker or the cron scheduler."""
+
+
+def _load_job_modules():
+    from app.jobs_registry import load
+
+    load()
+
+
+@jobs.command("list")
+def jobs_list():
+    from app.core.jobs import PERIODIC
+
+    _load_job_modules()
+    for job in PERIODIC.values():
+        click.echo(f"{job.name:28} {job.cron:14} {job.description}")
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name: str):
+    """Run a periodic job now, in this process."""
+    from app.core.jobs import PERIODIC, run_periodic
+
+    _load_job_modules()
+    if name not in PERIODIC:
+        raise click.ClickException(f"Unknown job {name!r}. Known: {', '.join(sorted(PERIODIC))}")
+    record = run_periodic(name)
+    click.echo(f"{name}: {record.status} {record.result or ''}")
+    if record.status != "finished":
+        click.echo(record.error or "", err=True)
+        sys.exit(1)
+
+
+@jobs.command("worker")
+@click.option("--queues", default="high,default,low")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def jobs_worker(queues: str, burst: bool):
+    """Start an RQ worker inside the app context, so every job has one."""
+    from rq import Worker
+
+    from app.core.redis import connection
+
+    _load_job_modules()
+    conn = connection()
+    if conn is None:
+        raise click.ClickException("Set REDIS_URL to run a worker.")
+    worker = Worker(queues.split(","), connection=conn)
+    db.engine.dispose()
+    worker.work(burst=burst, with_scheduler=False)
+
+
+@jobs.command("cron")
+def jobs_cron():
+    """Start the RQ cron scheduler for every periodic job."""
+    from rq.cron import CronScheduler
+
+    from app.core.jobs import PERIODIC
+    from app.core.redis import connection
+
+    _load_job_modules()
+    conn = connection()
+    if conn is None:
+        raise click.ClickException("Set REDIS_URL to run the scheduler.")
+    scheduler = CronScheduler(connection=conn, name="rephlo-cron")
+    from app.core.jobs import run_periodic
+
+    for job in PERIODIC.values():
+        scheduler.register(run_periodic, job.queue, args=(job.name,), cron=job.cron, name=job.name)
+    click.echo(f"cron: {len(PERIODIC)} periodic jobs registered")
+    scheduler.start()

@@ -1,0 +1,79 @@
+"""Settings from the environment (.env honoured), with embedded defaults.
+
+With nothing configured the app runs on a SQLite file under instance/, runs jobs
+inline and talks to a local Stripe emulator.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY, else a key kept under instance/ so sessions survive restarts."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE.mkdir(exist_ok=True)
+    path = INSTANCE / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _database_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        INSTANCE.mkdir(exist_ok=True)
+        return f"sqlite:///{INSTANCE / 'rephlo.db'}"
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    load_dotenv(ROOT / ".env", override=False)
+    redis_url = os.environ.get("REDIS_URL") or None
+    cfg = {
+        "SECRET_KEY": _secret_key(),
+        "SQLALCHEMY_DATABASE_URI": _database_url(),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        # Jobs run inline unless a Redis is configured (or forced off for tests).
+        "JOBS_INLINE": _bool("JOBS_INLINE", default=redis_url is None),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
+        "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
+        "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SESSION_IDLE_TIMEOUT": timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30"))),
+        "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))),
+        "SUDO_WINDOW": timedelta(minutes=int(os.environ.get("SUDO_MINUTES", "10"))),
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        "APP_VERSION": "0.1.0",
+        "TESTING": False,
+    }
+    if overrides:
+        cfg.update(overrides)
+    return cfg

@@ -1,0 +1,1 @@
+"""Shared plumbing only: model base and mixins, money, errors, pagination, audit, jobs."""

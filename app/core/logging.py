@@ -1,0 +1,52 @@
+"""Structured logging: request id, user id and test-mode flag on every line; JSON in production."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from flask import Flask, g, has_request_context, request
+
+from app.core import testmode
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        record.user_id = g.get("log_user_id", "-") if has_request_context() else "-"
+        record.test_mode = testmode.active()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                "message": record.getMessage(), "request_id": getattr(record, "request_id", "-"),
+                "user_id": getattr(record, "user_id", "-"), "test_mode": getattr(record, "test_mode", False)}
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def configure(app: Flask) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    if app.config["LOG_FORMAT"] == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user_id)s test=%(test_mode)s] %(message)s"))
+    root = logging.getLogger("app")
+    if not any(isinstance(h, logging.StreamHandler) and any(isinstance(f, ContextFilter) for f in h.filters)
+               for h in root.handlers):
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+    @app.before_request
+    def _request_id():
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or "req_" + uuid.uuid4().hex[:20]
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response

@@ -1,0 +1,25 @@
+"""Redis connection and RQ queues, only when REDIS_URL is configured."""
+from __future__ import annotations
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+
+QUEUES = ("high", "default", "low")
+
+
+def connection() -> Redis | None:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    conn = current_app.extensions.get("rephlo_redis")
+    if conn is None:
+        conn = current_app.extensions["rephlo_redis"] = Redis.from_url(url)
+    return conn
+
+
+def rq_queue(name: str = "default") -> Queue:
+    conn = connection()
+    if conn is None:
+        raise RuntimeError("REDIS_URL is not configured")
+    return Queue(name, connection=conn)

@@ -1,0 +1,142 @@
+"""Rendering and error plumbing shared by every admin screen.
+
+render() serves the whole page, or only the named block for a targeted HTMX request,
+from the page's own template so page and fragment cannot drift apart.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from typing import Iterable
+
+from flask import Flask, Response, flash, g, jsonify, render_template, request
+from jinja2_fragments.flask import render_block
+from werkzeug.exceptions import HTTPException
+
+from app.core import testmode
+from app.core.errors import DomainError, PermissionDenied
+
+log = logging.getLogger(__name__)
+
+
+def is_fragment_request() -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
+    if block and is_fragment_request():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = Response(body, status=status, mimetype="text/html")
+    response.vary.add("HX-Request")
+    return response
+
+
+def include_test_data() -> bool:
+    """The viewer's 'include test data' toggle (query string wins, then the session)."""
+    from flask import session
+
+    raw = request.args.get("include_test")
+    if raw is not None:
+        session["include_test"] = raw in ("1", "true", "on")
+    return bool(session.get("include_test", False))
+
+
+
+def apply_domain_error(form, error: DomainError) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = list(field.errors) + [error.message]
+    else:
+        form.form_errors.append(error.message)
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
+    """Stream a CSV export; cells starting with = + - @ are quoted against formula injection."""
+
+    def clean(value):
+        text = "" if value is None else str(value)
+        return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+    def generate():
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(header)
+        yield buf.getvalue()
+        for row in rows:
+            buf.seek(0)
+            buf.truncate()
+            writer.writerow([clean(v) for v in row])
+            yield buf.getvalue()
+
+    return Response(generate(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def init_app(app: Flask) -> None:
+    from app.core.money import fmt
+
+    app.jinja_env.filters["money"] = fmt
+    app.jinja_env.globals["include_test_data"] = include_test_data
+
+    @app.template_filter("dt")
+    def _dt(value):
+        return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+    @app.before_request
+    def _reset_test_mode():
+        testmode.clear()
+
+    @app.after_request
+    def _test_mode_header(response):
+        if testmode.active():
+            response.headers["X-Test-Mode"] = "true"
+        return response
+
+    @app.teardown_request
+    def _clear_test_mode(exc):
+        testmode.clear()
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        from app.extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            from app.api.errors import error_response
+
+            return error_response(error)
+        if isinstance(error, PermissionDenied):
+            return render("errors/403.html", message=error.message, permission=error.permission, status=403)
+        flash(error.message, "error")
+        return render("errors/error.html", message=error.message, status=error.status)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if wants_json():
+            from app.api.errors import http_error_response
+
+            return http_error_response(error)
+        if error.code == 403:
+            return render("errors/403.html", message=error.description, permission=g.get("missing_permission"),
+                          status=403)
+        return render("errors/error.html", message=error.description, status=error.code or 500)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        from app.extensions import db
+
+        db.session.rollback()
+        log.exception("unhandled error")
+        if wants_json():
+            from app.api.errors import api_error
+
+            return api_error(500, "api_error", "internal_error", "Something went wrong on our side.")
+        return render("errors/error.html", message="Something went wrong on our side.", status=500)

@@ -1,0 +1,11 @@
+"""Every domain's jobs module, imported so that periodic jobs are declared."""
+import importlib
+
+JOB_MODULES = [
+    "app.rbac.jobs",
+]
+
+
+def load() -> None:
+    for module in JOB_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,1 @@
+"""Roles, the permission catalogue, assignments, overrides and the role change log."""

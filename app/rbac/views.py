@@ -1,0 +1,4 @@
+"""Role, assignment, override and log screens."""
+from flask import Blueprint
+
+bp = Blueprint("rbac", __name__)

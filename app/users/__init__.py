@@ -1,0 +1,1 @@
+"""User accounts: customers and staff alike."""

@@ -1,0 +1,65 @@
+"""The users table: one row per person, customer or staff, production or test."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, BigId, IsTestMixin, TimestampMixin
+
+ACCOUNT_TYPES = ("standard", "test")
+STATUSES = ("active", "suspended", "banned")
+
+
+class User(UserMixin, IsTestMixin, TimestampMixin, Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str | None] = mapped_column(String(80))
+    first_name: Mapped[str] = mapped_column(String(80), default="")
+    last_name: Mapped[str] = mapped_column(String(80), default="")
+    account_type: Mapped[str] = mapped_column(String(20), default="standard", index=True)
+    is_staff: Mapped[bool] = mapped_column(default=False, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    auth_provider: Mapped[str] = mapped_column(String(20), default="local")
+    google_id: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None]
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled: Mapped[bool] = mapped_column(default=False)
+    totp_last_step: Mapped[int | None] = mapped_column(BigId)
+    # Bumped to end every session of the user (password change, sign-out everywhere).
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    last_login_at: Mapped[datetime | None]
+    test_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted_at: Mapped[datetime | None]
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    @property
+    def audit_label(self) -> str:
+        return self.email
+
+    @property
+    def is_active(self) -> bool:  # flask-login
+        return self.status == "active" and self.deleted_at is None
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _sync_test_flag(mapper, connection, user: User) -> None:
+    """account_type is what people read; is_test is what every query filters on."""
+    if user.is_test and user.account_type != "test":
+        user.account_type = "test"
+    user.is_test = user.account_type == "test"
+    user.email = user.email.strip().lower()

@@ -1,0 +1,4 @@
+"""Staff-facing user screens."""
+from flask import Blueprint
+
+bp = Blueprint("users", __name__)
