@@ -29,7 +29,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    return dbs.prepare_database("rephlo_test")
+    name = f"rephlo_test_{os.getpid()}"
+    url = dbs.prepare_database(name)
+    yield url
+    dbs.drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +184,15 @@ def sudo(app):
         return client
 
     return grant
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI=true nothing that needs PostgreSQL, Redis or Chromium may be skipped."""
+    if not IN_CI or dbs.backend() != "postgresql":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        names = ", ".join(getattr(r, "nodeid", "?") for r in skipped[:10])
+        print(f"\nCI=true: {len(skipped)} test(s) were skipped, which CI does not allow: {names}")
+        session.exitstatus = 1

@@ -54,3 +54,12 @@ def truncate_all(engine, keep: set[str]) -> None:
             conn.execute(text("PRAGMA foreign_keys=OFF"))
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+def drop_database(name: str) -> None:
+    if backend() == "sqlite":
+        return
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Start the app on its embedded default: SQLite under instance/, jobs inline, demo data
+# seeded, and a local Stripe emulator (localstripe, dev-only) on a free loopback port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export FLASK_APP=wsgi
+mkdir -p instance
+PORT="${PORT:-5000}"
+STRIPE_PORT="$($BIN/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+$BIN/localstripe --port "$STRIPE_PORT" >instance/localstripe.log 2>&1 &
+STRIPE_PID=$!
+trap 'kill $STRIPE_PID 2>/dev/null || true' EXIT
+export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
+$BIN/flask db upgrade
+$BIN/flask seed
+echo "Rephlo Admin on http://127.0.0.1:$PORT/admin  (Stripe emulator on $STRIPE_API_BASE)"
+$BIN/flask run --host 127.0.0.1 --port "$PORT"
