@@ -53,6 +53,14 @@ def app(database_url):
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
     })
+    from flask import g, request_started
+
+    def _fresh_g(sender, **extra):
+        # Tests keep one app context open around client requests; in production every
+        # request gets a fresh `g` (and so a fresh flask-login current_user).
+        g.__dict__.clear()
+
+    request_started.connect(_fresh_g, app, weak=False)
     with app.app_context():
         upgrade()
         ensure_catalogue(db.session)
