@@ -86,7 +86,9 @@ def permission_required(*permissions: str):
                     abort(403, f"You need the {permission} permission to open this page.")
             return view(*args, **kwargs)
 
-        return staff_required(checked)
+        guarded = staff_required(checked)
+        guarded.required_permissions = permissions  # read by the permission-matrix test
+        return guarded
 
     return decorator
 
