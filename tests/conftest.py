@@ -6,11 +6,13 @@ skipped on SQLite runs only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from datetime import datetime, timezone
 
 import pytest
+from flask import g, request_started
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -59,10 +61,17 @@ def app(database_url):
         db.session.commit()
         if db.engine.dialect.name == "sqlite":
             _real_sqlite_transactions(db.engine)
+    request_started.connect(_fresh_request_globals, app)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _fresh_request_globals(sender, **extra) -> None:
+    """Tests keep one app context open (for the rolled-back session), so `g` would outlive each
+    request; a real request starts with an empty `g` (no cached current_user, nonce, ...)."""
+    g._get_current_object().__dict__.clear()
 
 
 def _real_sqlite_transactions(engine) -> None:
@@ -149,9 +158,16 @@ def frozen_clock():
     clock.reset()
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_hash(password: str) -> str:
+    """argon2id costs ~0.1-0.5 s a hash on a busy machine: hash each test password once per run."""
+    from app.auth.service import hash_password
+
+    return hash_password(password)
+
+
 @pytest.fixture
 def make_user(app):
-    from app.auth.service import hash_password
     from app.extensions import db
     from app.rbac.models import Role, RoleAssignment
     from app.users.models import User
@@ -160,7 +176,7 @@ def make_user(app):
              password: str = "CorrectHorse9Battery", test: bool = False, totp: bool | None = None, **fields):
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         staff = bool(roles) if staff is None else staff
-        user = User(email=email, password_hash=hash_password(password), is_staff=staff,
+        user = User(email=email, password_hash=_cached_hash(password), is_staff=staff,
                     account_type="test" if test else "standard", first_name=fields.pop("first_name", "Test"),
                     last_name=fields.pop("last_name", "Person"), **fields)
         if totp if totp is not None else staff:
