@@ -12,7 +12,7 @@ from wtforms import (BooleanField, DateField, IntegerField, SelectField, SelectM
                      TextAreaField)
 from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 REASON_HELP = "Why (kept in the role change log)."
@@ -65,7 +65,7 @@ class CustomRoleForm(FlaskForm):
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
     description = StringField("Description", validators=[Optional(), Length(max=255)])
     hierarchy = IntegerField("Hierarchy (2 = high, 99 = low)", default=7,
-                             validators=[DataRequired(), NumberRange(min=2, max=99)])
+                             validators=[InputRequired(), NumberRange(min=2, max=99)])
     permissions = MultiCheckboxField("Permissions", validate_choice=False)
 
 

@@ -15,6 +15,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.core import audit, clock
 from app.core.errors import DomainError, NotFound, PermissionDenied
@@ -322,7 +323,9 @@ def expire_due(session, at: datetime | None = None) -> dict[str, int]:
     counts = {"role_expired": 0, "permission_override_expired": 0}
     due_assignments = session.scalars(
         select(RoleAssignment).where(RoleAssignment.is_active.is_(True), RoleAssignment.expires_at <= at)
-        .order_by(RoleAssignment.expires_at, RoleAssignment.id).with_for_update(skip_locked=True)
+        .order_by(RoleAssignment.expires_at, RoleAssignment.id)
+        .options(lazyload(RoleAssignment.role))  # no outer join: PostgreSQL refuses FOR UPDATE on one
+        .with_for_update(skip_locked=True)
     ).all()
     due_overrides = session.scalars(
         select(PermissionOverride).where(PermissionOverride.is_active.is_(True), PermissionOverride.expires_at <= at)

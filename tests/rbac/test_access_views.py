@@ -267,8 +267,10 @@ def test_change_on_a_test_account_runs_in_test_mode(staff, make_user, session, r
     assert assignment.is_test and log.is_test and audit.is_test
 
 
-def test_unknown_user_is_404(staff):
-    client = staff("admin")
-    assert client.get("/admin/users/999999").status_code == 404
-    response = client.post("/admin/users/999999/roles", data={"assign-role_id": "1", "assign-reason": "why"})
-    assert response.status_code == 404
+def test_unknown_user_page_is_404(staff):
+    assert staff("admin").get("/admin/users/999999").status_code == 404
+
+
+def test_change_for_an_unknown_user_is_404(staff):
+    response = staff("admin").post("/admin/users/999999/roles", data={"assign-role_id": "1", "assign-reason": "why"})
+    assert response.status_code == 404 and b"No such user." in response.data
