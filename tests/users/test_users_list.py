@@ -114,3 +114,8 @@ def test_nav_links_only_what_the_user_may_open(login_as):
     support = login_as("support").get("/admin").get_data(as_text=True)
     assert 'href="/admin/users"' in support and 'href="/admin/audit"' not in support
     assert 'href="/admin/roles"' in support and 'href="/admin/roles/changes"' not in support
+
+
+def test_nav_marks_only_the_closest_item_current(login_as):
+    body = login_as("admin").get("/admin/roles/changes").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', body) == ["/admin/roles/changes"]
