@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
@@ -106,8 +107,9 @@ def sudo_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not sudo_active():
-            back = request.headers.get("HX-Current-URL") or request.referrer or request.full_path
-            return _redirect_to(url_for("auth.sudo", next=back))
+            back = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or request.full_path)
+            # Only the path travels: the sign-in code accepts local paths, and the page is on this host.
+            return _redirect_to(url_for("auth.sudo", next=back.path + (f"?{back.query}" if back.query else "")))
         return view(*args, **kwargs)
 
     return wrapped

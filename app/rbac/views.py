@@ -14,6 +14,7 @@ from app.core import nav, testmode
 from app.core.errors import DomainError
 from app.core.web import apply_domain_error, is_fragment_request, render
 from app.extensions import db
+from app.rbac import roles as roles_service
 from app.rbac import service
 from app.rbac.catalogue import ALL_PERMISSIONS, CATEGORIES
 from app.rbac.forms import AssignRoleForm, ChangeRoleForm, CustomRoleForm, OverrideForm, ReasonForm, SelectChoice
@@ -122,7 +123,7 @@ def remove_override(user_id: int, override_id: int):
 
 
 def _roles_page(form=None, status: int = 200, notice: str | None = None):
-    roles = service.all_roles(db.session)
+    roles = roles_service.all_roles(db.session)
     can_create = user_can("roles.create") and service.is_super_admin(db.session, current_user.id)
     if form is None:
         form = CustomRoleForm(formdata=None, prefix="role")
@@ -143,7 +144,7 @@ def roles():
 @permission_required("roles.create")
 def create_role():
     form = CustomRoleForm(prefix="role")
-    if _attempt(form, lambda: service.create_custom_role(
+    if _attempt(form, lambda: roles_service.create_custom_role(
             db.session, current_user, name=form.name.data, display_name=form.display_name.data,
             description=form.description.data or "", hierarchy=form.hierarchy.data,
             permissions=list(form.permissions.data or []))):

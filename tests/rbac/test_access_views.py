@@ -237,11 +237,12 @@ def test_changes_need_sudo_mode(login_as, make_user, session, role_id):
     client = login_as("admin")
     target = make_user(staff=False, totp=False)
     before = _counts(session)
-    plain = _assign(client, target, role_id("ops"), htmx=False)
-    assert plain.status_code == 302 and "/auth/sudo" in plain.location
+    plain = client.post(f"/admin/users/{target.id}/roles", data={"assign-role_id": role_id("ops")},
+                        headers={"Referer": f"http://admin.test/admin/users/{target.id}"})
+    assert plain.status_code == 302 and plain.location.endswith(f"/auth/sudo?next=/admin/users/{target.id}")
     htmx = client.post(f"/admin/users/{target.id}/roles", data={"assign-role_id": role_id("ops"), "assign-reason": "x"},
                        headers={**HTMX, "HX-Current-URL": f"http://admin.test/admin/users/{target.id}"})
-    assert htmx.status_code == 204 and "/auth/sudo" in htmx.headers["HX-Redirect"]
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"].endswith(f"/auth/sudo?next=/admin/users/{target.id}")
     assert _counts(session) == before
     page = client.get(f"/admin/users/{target.id}").get_data(as_text=True)
     assert 'id="confirm-sudo"' in page

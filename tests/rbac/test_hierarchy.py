@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.core import clock
 from app.core.errors import DomainError, NotFound, PermissionDenied
-from app.rbac import service
+from app.rbac import roles, service
 from app.rbac.models import Role
 
 
@@ -136,9 +136,9 @@ def test_deleted_users_cannot_be_given_access(session, make_user):
 
 def test_custom_roles_fit_into_the_hierarchy(session, make_user):
     root, admin = make_user(roles=("super_admin",)), make_user(roles=("admin",))
-    billing = service.create_custom_role(session, root, name="billing_lead", display_name="Billing lead",
+    billing = roles.create_custom_role(session, root, name="billing_lead", display_name="Billing lead",
                                          hierarchy=7, permissions=["subscriptions.view", "subscriptions.refund"])
-    deputy = service.create_custom_role(session, root, name="deputy", display_name="Deputy", hierarchy=2,
+    deputy = roles.create_custom_role(session, root, name="deputy", display_name="Deputy", hierarchy=2,
                                         permissions=["users.view"])
     assert billing in service.assignable_roles(session, admin)
     assert deputy not in service.assignable_roles(session, admin)  # same level as admin
@@ -162,7 +162,7 @@ def test_custom_role_bad_input(session, make_user, fields, code):
     args = {"name": "billing_lead", "display_name": "Billing lead", "hierarchy": 7,
             "permissions": ["subscriptions.view"], **fields}
     with pytest.raises(DomainError) as err:
-        service.create_custom_role(session, root, **args)
+        roles.create_custom_role(session, root, **args)
     assert err.value.code == code
 
 
@@ -171,9 +171,9 @@ def test_custom_roles_need_a_super_admin_holding_roles_create(session, make_user
     admin = make_user(roles=("admin",))
     service.grant_override(session, root, admin, "roles.view", "revoke", reason="Irrelevant")  # unrelated change
     with pytest.raises(PermissionDenied):
-        service.create_custom_role(session, admin, name="mine", display_name="Mine", hierarchy=9,
+        roles.create_custom_role(session, admin, name="mine", display_name="Mine", hierarchy=9,
                                    permissions=["users.view"])
     service.grant_override(session, root, other_root, "roles.create", "revoke", reason="Separation of duties")
     with pytest.raises(PermissionDenied):
-        service.create_custom_role(session, other_root, name="mine", display_name="Mine", hierarchy=9,
+        roles.create_custom_role(session, other_root, name="mine", display_name="Mine", hierarchy=9,
                                    permissions=["users.view"])
