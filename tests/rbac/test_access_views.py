@@ -181,6 +181,24 @@ def test_tampered_assignment_id_of_another_user_is_refused(staff, make_user, ses
     assert service.active_assignments(session, other.id)[0].id == foreign.id
 
 
+def test_tampered_override_id_and_change_target_are_refused(staff, make_user, session, role_id):
+    client = staff("admin")
+    root = make_user(roles=("super_admin",))
+    target, other = make_user(roles=("analyst",)), make_user(roles=("support",))
+    foreign = service.grant_override(session, root, other, "credits.grant", "revoke", reason="Training")
+    foreign_assignment = service.active_assignments(session, other.id)[0]
+    before = _counts(session)
+    removed = client.post(f"/admin/users/{target.id}/overrides/{foreign.id}/remove", headers=HTMX,
+                          data={f"remove{foreign.id}-reason": "Sneaky"})
+    assert removed.status_code == 422
+    assert "No such active permission override." in removed.get_data(as_text=True)
+    changed = client.post(f"/admin/users/{target.id}/roles/{foreign_assignment.id}/change", headers=HTMX,
+                          data={f"change{foreign_assignment.id}-role_id": role_id("auditor"),
+                                f"change{foreign_assignment.id}-reason": "Sneaky"})
+    assert changed.status_code == 422 and "No such active role assignment." in changed.get_data(as_text=True)
+    assert _counts(session) == before and foreign.is_active
+
+
 def test_grant_and_remove_an_override(staff, make_user, session):
     client = staff("admin")
     target = make_user(roles=("ops",))
