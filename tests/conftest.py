@@ -6,11 +6,13 @@ skipped on SQLite runs only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from datetime import datetime, timezone
 
 import pytest
+from flask import g, request_started
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -53,24 +55,23 @@ def app(database_url):
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
     })
-    from flask import g, request_started
-
-    def _fresh_g(sender, **extra):
-        # Tests keep one app context open around client requests; in production every
-        # request gets a fresh `g` (and so a fresh flask-login current_user).
-        g.__dict__.clear()
-
-    request_started.connect(_fresh_g, app, weak=False)
     with app.app_context():
         upgrade()
         ensure_catalogue(db.session)
         db.session.commit()
         if db.engine.dialect.name == "sqlite":
             _real_sqlite_transactions(db.engine)
+    request_started.connect(_fresh_request_globals, app)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _fresh_request_globals(sender, **extra) -> None:
+    """Tests keep one app context open (for the rolled-back session), so `g` would outlive each
+    request; a real request starts with an empty `g` (no cached current_user, nonce, ...)."""
+    g._get_current_object().__dict__.clear()
 
 
 def _real_sqlite_transactions(engine) -> None:
@@ -157,9 +158,16 @@ def frozen_clock():
     clock.reset()
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_hash(password: str) -> str:
+    """argon2id costs ~0.1-0.5 s a hash on a busy machine: hash each test password once per run."""
+    from app.auth.service import hash_password
+
+    return hash_password(password)
+
+
 @pytest.fixture
 def make_user(app):
-    from app.auth.service import hash_password
     from app.extensions import db
     from app.rbac.models import Role, RoleAssignment
     from app.users.models import User
@@ -168,7 +176,7 @@ def make_user(app):
              password: str = "CorrectHorse9Battery", test: bool = False, totp: bool | None = None, **fields):
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         staff = bool(roles) if staff is None else staff
-        user = User(email=email, password_hash=hash_password(password), is_staff=staff,
+        user = User(email=email, password_hash=_cached_hash(password), is_staff=staff,
                     account_type="test" if test else "standard", first_name=fields.pop("first_name", "Test"),
                     last_name=fields.pop("last_name", "Person"), **fields)
         if totp if totp is not None else staff:
