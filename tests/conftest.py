@@ -188,7 +188,9 @@ def make_user(app):
         for name in roles:
             role = db.session.query(Role).filter_by(name=name).one()
             db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, reason="test fixture"))
-        db.session.flush()
+        # Committed (a savepoint release inside the test's outer transaction), so that a request's
+        # rollback on a DomainError cannot take the fixture data with it.
+        db.session.commit()
         return user
 
     return make

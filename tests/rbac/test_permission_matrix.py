@@ -42,8 +42,14 @@ def _required(app, endpoint: str) -> tuple[str, ...]:
 @pytest.fixture
 def sample_ids(make_user, session):
     """A value for every URL variable an admin route may have."""
+    from app.notifications.service import queue_email
+
     target = make_user(staff=False, totp=False)
-    return {"user_id": target.id, "assignment_id": 1, "override_id": 1}
+    message = queue_email(session, kind="notice", subject="Sample", body="x", user=target)
+    message.status = "sent"  # not retryable: an allowed empty POST answers 422
+    session.commit()
+    return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
+            "job_id": "no-such-job"}
 
 
 def _url(rule, sample_ids) -> str:
