@@ -31,11 +31,17 @@ def create_app(config: dict | None = None) -> Flask:
     from app.rbac.views import bp as rbac_bp
     from app.users.views import bp as users_bp
     from app.core.views import bp as core_bp
+    from app.testdata.key_views import bp as api_keys_bp
+    from app.testdata.oauth_views import bp as oauth_clients_bp
+    from app.testdata.views import bp as testdata_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(rbac_bp)
+    app.register_blueprint(testdata_bp)
+    app.register_blueprint(api_keys_bp)
+    app.register_blueprint(oauth_clients_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
