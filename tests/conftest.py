@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from flask import g, request_started
+
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -59,48 +59,36 @@ def app(database_url):
         upgrade()
         ensure_catalogue(db.session)
         db.session.commit()
-        if db.engine.dialect.name == "sqlite":
-            _real_sqlite_transactions(db.engine)
-    request_started.connect(_fresh_request_globals, app)
+    # Requests in tests reuse the test's app context (Flask pushes none when one is active), so
+    # `g` (Flask-Login's current user, cached permissions) would leak from one client's request
+    # into the next. Start every request with an empty `g`, as a server's fresh context does.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
-def _fresh_request_globals(sender, **extra) -> None:
-    """Tests keep one app context open (for the rolled-back session), so `g` would outlive each
-    request; a real request starts with an empty `g` (no cached current_user, nonce, ...)."""
-    g._get_current_object().__dict__.clear()
-
-
-def _real_sqlite_transactions(engine) -> None:
-    """pysqlite emits no BEGIN of its own and SAVEPOINTs misbehave without one (SQLAlchemy's
-    documented recipe), so the rolled-back outer transaction would not hold the test's writes."""
-    from sqlalchemy import event
-
-    engine.dispose()
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_transactions(dbapi_connection, record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
-
-
 def _bound_session_class():
     from flask_sqlalchemy.session import Session
 
-    class BoundSession(Session):
-        """Flask-SQLAlchemy's get_bind returns the engine (a new connection, real commits) and
-        ignores the session's bind; tests must stay on the connection of the outer transaction."""
+    class ConnectionBoundSession(Session):
+        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
+        so without this every ORM statement took a fresh pooled connection and committed for real."""
 
-        def get_bind(self, *args, **kwargs):
-            return self.bind
+        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+            return bind if bind is not None else self.bind
 
-    return BoundSession
+    return ConnectionBoundSession
+
+
+_ConnectionBoundSession = _bound_session_class()
+
+
+def _fresh_request_globals():
+    from flask import g
+
+    g.__dict__.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +103,8 @@ def _transaction(request, app):
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"class_": _bound_session_class(), "bind": connection,
-                                              "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
+                                              "class_": _ConnectionBoundSession})
         limiter.reset()
         try:
             yield
@@ -208,7 +196,12 @@ def login_as(app, make_user):
     from app.core import clock
 
     def login(*roles: str, user=None, client=None):
+        from app.extensions import db
+
         user = user or make_user(roles=roles)
+        # Committed (to the test's savepoint, still rolled back at the end) so that a view's
+        # rollback on a form error cannot take the signed-in user with it.
+        db.session.commit()
         client = client or app.test_client()
         now = clock.now().timestamp()
         with client.session_transaction() as sess:
@@ -246,3 +239,21 @@ def pytest_sessionfinish(session, exitstatus):
         names = ", ".join(getattr(r, "nodeid", "?") for r in skipped[:10])
         print(f"\nCI=true: {len(skipped)} test(s) were skipped, which CI does not allow: {names}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def make_api_key(app, make_user):
+    """An API key for `user` (a new production customer by default): returns .key, .secret, .headers."""
+    from types import SimpleNamespace
+
+    from app.extensions import db
+    from app.testdata.keys import create_api_key
+
+    def make(user=None, key_type: str = "sandbox", *, scopes=None, expires_at=None, name: str = "test key"):
+        user = user or make_user()
+        key, secret = create_api_key(db.session, None, owner=user, name=name, key_type=key_type, scopes=scopes,
+                                     expires_at=expires_at)
+        db.session.flush()
+        return SimpleNamespace(key=key, secret=secret, user=user, headers={"Authorization": f"Bearer {secret}"})
+
+    return make

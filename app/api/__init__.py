@@ -11,6 +11,9 @@ api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ROUTE_MODULES = [
     "app.api.health",
     "app.ops.api",
+    "app.api.openapi",
+    "app.api.oauth",
+    "app.testdata.api",
 ]
 
 
