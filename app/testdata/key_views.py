@@ -92,13 +92,10 @@ def new():
 def revoke(key_id: int):
     key = key_service.get_key(db.session, key_id)
     form = ReasonForm()
-    try:
-        key_service.revoke_api_key(db.session, current_user, key, form.reason.data)
-        db.session.commit()
-        flash(f"Revoked {key.name} ({key.masked}).", "info")
-    except DomainError as error:
-        db.session.rollback()
-        flash(f"Not revoked: {error.message}", "error")
+    # Bad input (no reason, already revoked) raises: the error page answers 422 with the message.
+    key_service.revoke_api_key(db.session, current_user, key, form.reason.data)
+    db.session.commit()
+    flash(f"Revoked {key.name} ({key.masked}).", "info")
     return redirect(request.referrer or url_for("api_keys.index"))
 
 
