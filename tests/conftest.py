@@ -55,6 +55,8 @@ def app(database_url):
     })
     with app.app_context():
         upgrade()
+        if db.engine.dialect.name == "sqlite":
+            dbs.sqlite_real_savepoints(db.engine)
         ensure_catalogue(db.session)
         db.session.commit()
     yield app
@@ -72,16 +74,22 @@ def _transaction(request, app):
     from app.extensions import db, limiter
 
     with app.app_context():
-        connection = db.engine.connect()
+        # Flask-SQLAlchemy's Session.get_bind answers from db.engines and ignores a `bind`
+        # session option, so the connection itself stands in for the engine during the test
+        # (the recipe of its testing docs); otherwise every commit would really commit.
+        engine = db.engines[None]
+        connection = engine.connect()
         outer = connection.begin()
+        db.engines[None] = connection
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"join_transaction_mode": "create_savepoint"})
         limiter.reset()
         try:
             yield
         finally:
             db.session.remove()
             db.session = original
+            db.engines[None] = engine
             outer.rollback()
             connection.close()
 

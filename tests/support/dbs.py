@@ -63,3 +63,19 @@ def drop_database(name: str) -> None:
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
+
+
+def sqlite_real_savepoints(engine) -> None:
+    """pysqlite opens transactions lazily, so SAVEPOINT/RELEASE of the per-test transaction
+    would commit for real; let SQLAlchemy emit BEGIN itself (SQLAlchemy's documented recipe)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+    engine.dispose()  # connections made before the listeners would keep the driver's habits

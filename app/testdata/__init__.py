@@ -1,0 +1,1 @@
+"""Test data: test accounts, API keys, test-traffic marking, production statistics, cleanup."""
