@@ -53,6 +53,7 @@ def app(database_url):
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
     })
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_g)
     with app.app_context():
         upgrade()
         if db.engine.dialect.name == "sqlite":
@@ -63,6 +64,15 @@ def app(database_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _fresh_g():
+    """Each test holds an app context open and Flask lets every test-client request share it;
+    empty g so that one request's signed-in user (Flask-Login caches it on g) and cached
+    permissions never leak into the next request of the same test."""
+    from flask import g
+
+    vars(g).clear()
 
 
 @pytest.fixture(autouse=True)
