@@ -116,3 +116,13 @@ def remaining_test_rows(session) -> dict[str, int]:
             if n:
                 left[t.name] = n
     return left
+
+
+def assert_production_unchanged(before: dict, after: dict, **new_rows: int) -> None:
+    """Every production row of `before` is in `after`, unchanged; the only new production
+    rows are the ones a cleanup writes about itself (audit entries, its job record)."""
+    for name, rows in before.items():
+        added = set(after[name]) - set(rows)
+        assert len(added) == new_rows.get(name, 0), f"{name}: {len(added)} new production rows"
+        kept = {key: digest for key, digest in after[name].items() if key not in added}
+        assert kept == rows, f"production rows of {name} changed"

@@ -8,16 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.testdata import cleanup
-from tests.testdata.cleanup_factories import (insert_owned_rows, insert_users, production_snapshot,
-                                              remaining_test_rows, table)
-
-
-def _unchanged_except_own_audit(before: dict, after: dict, new_entries: int) -> None:
-    added = set(after["audit_log"]) - set(before["audit_log"])
-    assert len(added) == new_entries
-    after = {**after, "audit_log": {k: v for k, v in after["audit_log"].items() if k not in added}}
-    for name in before:
-        assert after[name] == before[name], f"production rows of {name} changed"
+from tests.testdata.cleanup_factories import (assert_production_unchanged, insert_owned_rows, insert_users,
+                                              production_snapshot, remaining_test_rows, table)
 
 
 def test_ten_thousand_production_rows_survive_every_cleanup_untouched(session, frozen_clock):
@@ -42,9 +34,9 @@ def test_ten_thousand_production_rows_survive_every_cleanup_untouched(session, f
     left = set(session.scalars(select(users.c.id)))
     assert not left & set(expired) and set(current) <= left and set(production) <= left
     assert run.deleted["users"] == 300 and run.batches == 7
-    _unchanged_except_own_audit(before, production_snapshot(session), 1)
+    assert_production_unchanged(before, production_snapshot(session), audit_log=1)
 
     run = cleanup.delete_all_test_data(session, batch_size=333)
     assert remaining_test_rows(session) == {}
     assert run.deleted["users"] == 200
-    _unchanged_except_own_audit(before, production_snapshot(session), 2)
+    assert_production_unchanged(before, production_snapshot(session), audit_log=2)
