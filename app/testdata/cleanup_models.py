@@ -26,7 +26,7 @@ class CleanupRun(Base):
     kind: Mapped[str] = mapped_column(String(20))
     trigger: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="running", index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     actor_label: Mapped[str] = mapped_column(String(255), default="system")
     job_id: Mapped[str | None] = mapped_column(String(36))
     started_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)

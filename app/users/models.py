@@ -36,7 +36,7 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     last_login_at: Mapped[datetime | None]
     test_expires_at: Mapped[datetime | None] = mapped_column(index=True)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     deleted_at: Mapped[datetime | None]
 
     @property
