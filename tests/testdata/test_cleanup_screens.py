@@ -127,3 +127,25 @@ def test_a_failed_job_shows_its_error_and_unknown_jobs_are_404(login_as, session
     assert 'id="cleanup-error"' in page and "Another test-data cleanup is running" in page
     assert client.get(f"/admin/test-data/jobs/{other.id}").status_code == 404
     assert client.get("/admin/test-data/jobs/nope").status_code == 404
+
+
+def test_the_sudo_prompt_returns_to_the_delete_all_page(login_as, session):
+    import pyotp
+
+    client = login_as("super_admin")
+    session.commit()
+    response = client.get("/admin/test-data/delete-all")
+    assert response.status_code == 302
+    prompt = response.location
+    code = pyotp.TOTP(client.user.totp_secret).now()
+    next_path = prompt.split("next=", 1)[1]
+    from urllib.parse import unquote
+
+    response = client.post("/auth/sudo", data={"code": code, "next": unquote(next_path)})
+    assert response.status_code == 302 and response.location.startswith("/admin/test-data/delete-all")
+    assert client.get(response.location).status_code == 200
+    # A POST refused for want of sudo returns to the page its form was on, as a path.
+    other = login_as("super_admin")
+    response = other.post("/admin/test-data/delete-all", data={"confirm": "y"},
+                          headers={"Referer": "http://admin.test/admin/test-data/delete-all"})
+    assert "next=/admin/test-data/delete-all" in unquote(response.location)
