@@ -71,7 +71,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
-        # Test-data cleanup: rows per batch (one short transaction each), an optional pause
+        # Test-data cleanup: batch size (test accounts per batch for the nightly cleanup, rows
+        # per batch for "delete all"; each batch is one short transaction), an optional pause
         # between batches to spare a busy database, and soft delete with a purge delay.
         "TEST_DATA_CLEANUP_BATCH_SIZE": int(os.environ.get("TEST_DATA_CLEANUP_BATCH_SIZE", "500")),
         "TEST_DATA_CLEANUP_PAUSE_MS": int(os.environ.get("TEST_DATA_CLEANUP_PAUSE_MS", "0")),

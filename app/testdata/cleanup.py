@@ -89,9 +89,13 @@ class _Runner:
         self.session, self.run, self.pause, self.progress = session, run, pause, progress
         self.total, self.done = total, 0
 
-    def batch(self, work: Callable[[], dict[str, int]], label: str, processed: int | None = None) -> dict[str, int]:
-        """Run `work` and commit; `processed` counts toward progress (default: rows deleted)."""
-        started = time.perf_counter()
+    def batch(self, work: Callable[[], dict[str, int]], label: str, processed: int | None = None,
+              started: float | None = None) -> dict[str, int]:
+        """Run `work` and commit; `processed` counts toward progress (default: rows deleted).
+
+        started: when the batch's transaction began, if before `work` (timing is from there).
+        """
+        started = time.perf_counter() if started is None else started
         counts = work()
         merged = dict(self.run.deleted or {})
         for table, rows in counts.items():
@@ -197,7 +201,9 @@ def _hard_delete(session, g: Graph, runner: _Runner, hard, batch_size: int, max_
     users = g.by_name[USERS]
     last_id = 0
     while True:
+        started = time.perf_counter()  # the batch's transaction begins with the next query
         if max_batches is not None and runner.run.batches >= max_batches:
+            session.commit()
             return True
         ids = session.scalars(select(users.c.id).where(g.guard(users), hard(users), users.c.id > last_id)
                               .order_by(users.c.id).limit(batch_size)).all()
@@ -206,7 +212,7 @@ def _hard_delete(session, g: Graph, runner: _Runner, hard, batch_size: int, max_
             return False
         last_id = ids[-1]
         runner.batch(lambda ids=ids: delete_user_batch(session, g, ids, hard), "expired test accounts",
-                     processed=len(ids))
+                     processed=len(ids), started=started)
 
 
 def delete_user_batch(session, g: Graph, ids: list[int], root_filter) -> dict[str, int]:
@@ -243,7 +249,9 @@ def _soft_delete(session, g: Graph, runner: _Runner, expired, now, batch_size: i
     pending = and_(g.deletable(users), expired(users), users.c.deleted_at.is_(None))
     last_id = 0
     while True:
+        started = time.perf_counter()
         if max_batches is not None and runner.run.batches >= max_batches:
+            session.commit()
             return True
         ids = session.scalars(select(users.c.id).where(pending, users.c.id > last_id)
                               .order_by(users.c.id).limit(batch_size)).all()
@@ -257,7 +265,7 @@ def _soft_delete(session, g: Graph, runner: _Runner, expired, now, batch_size: i
             runner.run.soft_deleted = (runner.run.soft_deleted or 0) + rows
             return {}
 
-        runner.batch(work, "soft-deleting expired test accounts", processed=len(ids))
+        runner.batch(work, "soft-deleting expired test accounts", processed=len(ids), started=started)
 
 
 # -- everything marked as test ------------------------------------------------------------

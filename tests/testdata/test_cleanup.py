@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, select, text, true
 
-from app.core import clock
 from app.core.audit import AuditEntry
 from app.core.errors import Conflict
 from app.extensions import db
@@ -249,3 +248,10 @@ def test_every_foreign_key_the_cleanup_deletes_through_is_indexed():
             if fk.column.table.name in deleted_from and fk.parent.name not in leading:
                 missing.append(f"{t.name}.{fk.parent.name}")
     assert missing == []
+
+
+def test_soft_delete_and_batch_size_come_from_the_configuration(app, session, world, monkeypatch):
+    monkeypatch.setitem(app.config, "TEST_DATA_SOFT_DELETE", True)
+    monkeypatch.setitem(app.config, "TEST_DATA_CLEANUP_BATCH_SIZE", 1)
+    run = cleanup.cleanup_expired(session)
+    assert run.soft_deleted == 4 and run.total_deleted == 0 and run.batches == 4
