@@ -1,7 +1,7 @@
-"""Forms of the Test data screen's cleanup actions."""
+"""Forms of the Test data screens: cleanups and test clocks."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import BooleanField, EmailField, IntegerField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
 class CleanupNowForm(FlaskForm):
@@ -13,3 +13,14 @@ class DeleteAllForm(FlaskForm):
         "I understand: every row marked as test data goes, in every table (production rows stay).",
         validators=[DataRequired("Tick the box to confirm that every test row should be deleted.")])
     reason = TextAreaField("Reason (kept in the audit log)", validators=[Optional(), Length(max=500)])
+
+
+class ClockCreateForm(FlaskForm):
+    # No Email() validator: it refuses the reserved .test domain test accounts live under;
+    # the service looks the account up and says so when there is none.
+    email = EmailField("Test account email", validators=[DataRequired(), Length(max=255)])
+
+
+class ClockAdvanceForm(FlaskForm):
+    days = IntegerField("Days", default=0, validators=[InputRequired(), NumberRange(min=0, max=400)])
+    hours = IntegerField("Hours", default=0, validators=[InputRequired(), NumberRange(min=0, max=23)])

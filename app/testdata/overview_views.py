@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from functools import wraps
 
+from datetime import timedelta
+
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import audit, nav
-from app.core.errors import Conflict, PermissionDenied
+from app.core.errors import Conflict, DomainError, PermissionDenied
 from app.core.jobs import enqueue
-from app.core.web import include_test_data, render
+from app.core.web import apply_domain_error, include_test_data, render
 from app.extensions import db
 from app.rbac.service import is_super_admin
-from app.testdata import cleanup, jobs, statistics
-from app.testdata.cleanup_forms import CleanupNowForm, DeleteAllForm
+from app.testdata import cleanup, jobs, statistics, test_clocks
+from app.testdata.cleanup_forms import ClockAdvanceForm, ClockCreateForm, CleanupNowForm, DeleteAllForm
 
 bp = Blueprint("testdata_overview", __name__)
 nav.register("Test data", "testdata_overview.overview", "users.view", order=60)
@@ -88,3 +90,67 @@ def job(job_id: str):
     record = cleanup.cleanup_job(db.session, job_id, jobs.KINDS)
     return render("testdata/cleanup_job.html", block="progress", job=record,
                   title="Delete all test data" if record.kind == jobs.DELETE_ALL_KIND else "Cleanup of expired test accounts")
+
+
+# -- test clocks ------------------------------------------------------------------------------
+
+
+def _clocks_page(create_form=None, advance_form=None, advancing=None, status=200):
+    return render("testdata/clocks.html", clocks=test_clocks.list_clocks(db.session),
+                  create_form=create_form or ClockCreateForm(formdata=None),
+                  advance_form=advance_form, blank_advance=ClockAdvanceForm(formdata=None), advancing=advancing,
+                  can_edit=user_can("users.edit_profile"), status=status)
+
+
+@bp.route("/admin/test-data/clocks")
+@permission_required("users.view")
+def clocks():
+    return _clocks_page()
+
+
+@bp.route("/admin/test-data/clocks", methods=["POST"])
+@permission_required("users.edit_profile")
+def create_clock():
+    form = ClockCreateForm()
+    if form.validate_on_submit():
+        try:
+            test_clock = test_clocks.create_clock(db.session, form.email.data, actor=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{test_clock.user.email} now lives on its own test clock.", "info")
+            return redirect(url_for(".clocks"))
+    return _clocks_page(create_form=form, status=422)
+
+
+@bp.route("/admin/test-data/clocks/<int:clock_id>/advance", methods=["POST"])
+@permission_required("users.edit_profile")
+def advance_clock(clock_id: int):
+    test_clock = test_clocks.get_clock(db.session, clock_id)
+    form = ClockAdvanceForm()
+    if form.validate_on_submit():
+        try:
+            results = test_clocks.advance(db.session, test_clock, actor=current_user,
+                                          by=timedelta(days=form.days.data, hours=form.hours.data))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"The clock of {test_clock.user.email} moved to {test_clock.frozen_time:%Y-%m-%d %H:%M} UTC"
+                  + (f"; {', '.join(sorted(results))} ran." if results else "."), "info")
+            return redirect(url_for(".clocks"))
+    return _clocks_page(advance_form=form, advancing=clock_id, status=422)
+
+
+@bp.route("/admin/test-data/clocks/<int:clock_id>/delete", methods=["POST"])
+@permission_required("users.edit_profile")
+def delete_clock(clock_id: int):
+    test_clock = test_clocks.get_clock(db.session, clock_id)
+    email = test_clock.user.email
+    test_clocks.delete_clock(db.session, test_clock, actor=current_user)
+    db.session.commit()
+    flash(f"{email} is back on real time.", "info")
+    return redirect(url_for(".clocks"))
