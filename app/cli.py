@@ -13,6 +13,7 @@ from app.extensions import db
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed)
+    app.cli.add_command(reset_test_data)
     app.cli.add_command(create_admin)
     app.cli.add_command(jobs)
 
@@ -31,6 +32,23 @@ def seed():
     click.echo("Seeded. Staff sign-in: admin.test@rephlo.ai / AdminPassword123! (TOTP below)")
     click.echo(f"  TOTP secret: {seeding.ADMIN_TOTP_SECRET}")
     click.echo(f"  otpauth URI: {seeding.admin_totp_uri()}")
+
+
+@click.command("reset-test-data")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def reset_test_data(ctx, yes: bool):
+    """Delete all test data (every production row stays) and reseed the personas."""
+    from app.testdata.cleanup import delete_all_test_data
+
+    if not yes:
+        click.confirm("Delete every row marked as test data, then reseed the personas?", abort=True)
+    run = delete_all_test_data(db.session, trigger="cli", progress=None)
+    for table, rows in sorted(run.deleted.items()):
+        click.echo(f"  deleted {rows:>8} {table}")
+    click.echo(f"Deleted {run.total_deleted} test rows in {run.batches} batches"
+               + (f"; kept {run.kept} test rows that own production rows." if run.kept else "."))
+    ctx.invoke(seed)
 
 
 @click.command("create-admin")

@@ -83,6 +83,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "IDEMPOTENCY_TTL_HOURS": int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")),
         "OAUTH_TOKEN_TTL_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
         "OAUTH_TOKEN_RATE_LIMIT": os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "30 per minute"),
+        # Test-data cleanup: batch size (test accounts per batch for the nightly cleanup, rows
+        # per batch for "delete all"; each batch is one short transaction), an optional pause
+        # between batches to spare a busy database, and soft delete with a purge delay.
+        "TEST_DATA_CLEANUP_BATCH_SIZE": int(os.environ.get("TEST_DATA_CLEANUP_BATCH_SIZE", "500")),
+        "TEST_DATA_CLEANUP_PAUSE_MS": int(os.environ.get("TEST_DATA_CLEANUP_PAUSE_MS", "0")),
+        "TEST_DATA_SOFT_DELETE": _bool("TEST_DATA_SOFT_DELETE", False),
+        "TEST_DATA_PURGE_DAYS": int(os.environ.get("TEST_DATA_PURGE_DAYS", "30")),
         "APP_VERSION": "0.1.0",
         "TESTING": False,
     }

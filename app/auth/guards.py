@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
-from urllib.parse import urlsplit
+from urllib.parse import urlparse
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
@@ -101,15 +101,24 @@ def sudo_active() -> bool:
     return until is not None and until > clock.now().timestamp()
 
 
+def _back_path() -> str:
+    """Where the sudo prompt returns to: this page for a GET, else the page the form was on,
+    as a path (the sign-in views refuse absolute URLs, so a Referer must lose its host)."""
+    if request.method == "GET":
+        return request.full_path
+    back = urlparse(request.headers.get("HX-Current-URL") or request.referrer or "")
+    if back.path and back.netloc in ("", request.host):
+        return back.path + (f"?{back.query}" if back.query else "")
+    return request.full_path
+
+
 def sudo_required(view):
     """Critical actions need the TOTP re-entered within the sudo window."""
 
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not sudo_active():
-            back = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or request.full_path)
-            # Only the path travels: the sign-in code accepts local paths, and the page is on this host.
-            return _redirect_to(url_for("auth.sudo", next=back.path + (f"?{back.query}" if back.query else "")))
+            return _redirect_to(url_for("auth.sudo", next=_back_path()))
         return view(*args, **kwargs)
 
     return wrapped

@@ -54,7 +54,7 @@ class RoleAssignment(IsTestMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="RESTRICT"))
-    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime | None]
     is_active: Mapped[bool] = mapped_column(default=True)
@@ -73,12 +73,13 @@ class PermissionOverride(IsTestMixin, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role_assignment_id: Mapped[int | None] = mapped_column(ForeignKey("role_assignments.id", ondelete="SET NULL"))
+    role_assignment_id: Mapped[int | None] = mapped_column(ForeignKey("role_assignments.id", ondelete="SET NULL"),
+                                                           index=True)
     permission: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(10))  # grant | revoke
     expires_at: Mapped[datetime | None]
     reason: Mapped[str] = mapped_column(Text, default="")
-    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     granted_at: Mapped[datetime] = mapped_column(default=clock.now)
     is_active: Mapped[bool] = mapped_column(default=True)
     ended_at: Mapped[datetime | None]
@@ -99,7 +100,7 @@ class RoleChangeLog(IsTestMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     changed_by_label: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(40), index=True)
     old_role_id: Mapped[int | None] = mapped_column(ForeignKey("roles.id", ondelete="SET NULL"))

@@ -1,1 +1,1 @@
-"""Test data: test accounts, API keys (live/sandbox/dev), OAuth clients, test-traffic marking."""
+"""Test data: test accounts, API keys, test-traffic marking, production statistics, cleanup."""

@@ -38,7 +38,7 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     test_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     # The tier a test account was requested with (kept as data until billing assigns one).
     test_tier: Mapped[str | None] = mapped_column(String(40))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     deleted_at: Mapped[datetime | None]
 
     @property

@@ -1,0 +1,104 @@
+"""'Delete all test data': every is_test row of every table goes; production rows stay as they were."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.core.audit import AuditEntry
+from app.core.jobs import JobRecord
+from app.testdata import cleanup
+from tests.testdata.cleanup_factories import (assert_production_unchanged, count, insert_owned_rows, insert_users, production_snapshot,
+                                              remaining_test_rows, role_id, table)
+
+
+def _world(session):
+    production = insert_users(session, 5, test=False)
+    insert_owned_rows(session, production, is_test=False, per_user=2, actor_id=production[0])
+    expired = insert_users(session, 3, test=True, expires_in=timedelta(days=-1))
+    current = insert_users(session, 3, test=True, expires_in=timedelta(days=5))
+    personas = insert_users(session, 2, test=True, staff=True)
+    insert_owned_rows(session, expired + current + personas, is_test=True, per_user=2, actor_id=personas[0])
+    return production, expired + current + personas
+
+
+def test_every_test_row_goes_and_every_production_row_stays(session, frozen_clock):
+    production, test_users = _world(session)
+    session.commit()
+    before = production_snapshot(session)
+    assert remaining_test_rows(session)["users"] == 8
+
+    calls = []
+    run = cleanup.delete_all_test_data(session, batch_size=4, progress=lambda d, t, m: calls.append((d, t)))
+
+    assert remaining_test_rows(session) == {}
+    assert count(session, "recovery_codes", user_id=test_users) == 0
+    assert run.status == "finished" and run.kind == "all" and run.kept == 0
+    assert run.deleted == {"users": 8, "role_assignments": 16, "permission_overrides": 16, "recovery_codes": 16,
+                           "audit_log": 16, "job_records": 16, "role_change_log": 16}
+    assert calls[-1][0] == calls[-1][1] == run.total_deleted
+    assert_production_unchanged(before, production_snapshot(session), audit_log=1)  # the cleanup's own entry
+    entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "testdata.delete_all")).one()
+    assert entry.after["deleted"] == run.deleted and entry.is_test is False
+
+
+def test_the_staff_member_who_asked_and_the_running_job_are_kept(session, frozen_clock):
+    production, test_users = _world(session)
+    [actor] = insert_users(session, 1, test=True, staff=True, label="super")
+    ra = table("role_assignments")
+    session.execute(ra.insert().values(user_id=actor, role_id=role_id(session, "super_admin"), is_test=True,
+                                       reason="persona"))
+    insert_owned_rows(session, [actor], is_test=True)
+    job = JobRecord(id=str(uuid.uuid4()), kind="testdata.delete_all", status="running", is_test=True)
+    session.add(job)
+    session.commit()
+    from app.users.models import User
+
+    run = cleanup.delete_all_test_data(session, actor=session.get(User, actor), job_id=job.id)
+    left = remaining_test_rows(session)
+    assert left == {"users": 1, "role_assignments": 2, "permission_overrides": 1, "job_records": 1}
+    assert count(session, "users", id=actor) == 1 and session.get(JobRecord, job.id) is not None
+    # Rows that merely name the actor (its test audit rows, its old job records) are not its own: gone.
+    assert count(session, "audit_log", actor_id=actor, is_test=True) == 0
+    assert count(session, "audit_log", actor_id=actor, action="testdata.delete_all") == 1
+    assert run.actor_id == actor and run.deleted["users"] == 8
+
+
+def test_a_test_row_owning_a_production_row_is_kept(session, frozen_clock):
+    [owner] = insert_users(session, 1, test=True)
+    ra = table("role_assignments")
+    session.execute(ra.insert().values(user_id=owner, role_id=role_id(session), is_test=False, reason="real"))
+    insert_owned_rows(session, [owner], is_test=True)
+    run = cleanup.delete_all_test_data(session)
+    assert count(session, "users", id=owner) == 1
+    assert count(session, "role_assignments", user_id=owner, is_test=False) == 1
+    # Its own test rows went; the account itself stays because a production row hangs from it.
+    assert count(session, "role_assignments", user_id=owner, is_test=True) == 0
+    assert run.kept == 1 and "users" not in run.deleted
+
+
+def test_nothing_to_delete_is_a_clean_finished_run(session):
+    run = cleanup.delete_all_test_data(session)
+    assert run.status == "finished" and run.deleted == {} and run.batches >= 0
+
+
+def test_a_failure_is_recorded_and_audited(session, monkeypatch):
+    insert_users(session, 2, test=True)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cleanup, "_delete_table", explode)
+    try:
+        cleanup.delete_all_test_data(session)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the error should propagate to the job")
+    from app.testdata.cleanup_models import CleanupRun
+
+    run = session.scalars(select(CleanupRun)).one()
+    assert run.status == "failed" and "disk full" in run.error
+    assert session.scalars(select(AuditEntry.action).where(AuditEntry.target_id == str(run.id))).all() == [
+        "testdata.delete_all"]
