@@ -5,7 +5,7 @@ import getpass
 import sys
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db

@@ -13,8 +13,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.support import dbs
 

@@ -10,7 +10,7 @@ import io
 import logging
 from typing import Iterable
 
-from flask import Flask, Response, flash, g, jsonify, render_template, request, stream_with_context
+from flask import Flask, Response, flash, g, render_template, request, stream_with_context
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 

@@ -14,7 +14,7 @@ from functools import wraps
 
 from email_validator import EmailNotValidError, validate_email
 from flask import g, has_request_context
-from sqlalchemy import Select, and_, delete, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.service import hash_password, validate_new_password
@@ -206,23 +206,6 @@ def set_test_user_expiry(session, actor, user: User, *, days: int | None = None,
 
 # Tables whose rows belong to a user, deleted first so SQLite (no enforced FKs) matches
 # PostgreSQL's ON DELETE CASCADE. The cleanup job's dependency-ordered delete supersedes this.
-def _purge_dependents(session, ids: list[int]) -> None:
-    from app.auth.models import RecoveryCode
-    from app.core.audit import AuditEntry
-    from app.rbac.models import PermissionOverride, RoleAssignment
-    from app.testdata.models import ApiKey, IdempotencyRecord, OAuthClient, OAuthToken
-
-    clients = select(OAuthClient.id).where(OAuthClient.user_id.in_(ids))
-    session.execute(delete(OAuthToken).where(OAuthToken.client_pk.in_(clients)))
-    for model, column in ((OAuthClient, OAuthClient.user_id), (ApiKey, ApiKey.user_id),
-                          (IdempotencyRecord, IdempotencyRecord.user_id), (RecoveryCode, RecoveryCode.user_id),
-                          (PermissionOverride, PermissionOverride.user_id),
-                          (RoleAssignment, RoleAssignment.user_id)):
-        session.execute(delete(model).where(column.in_(ids)))
-    # Test audit rows the account wrote as actor (the audit trigger allows deleting test rows).
-    session.execute(delete(AuditEntry).where(AuditEntry.actor_id.in_(ids), AuditEntry.is_test.is_(True)))
-
-
 def delete_test_users(session, actor, user_ids: list[int], reason: str | None = None) -> int:
     """Delete customer test accounts, all or nothing; production rows are refused in the SQL itself."""
     ids = sorted({int(i) for i in user_ids})
@@ -231,13 +214,15 @@ def delete_test_users(session, actor, user_ids: list[int], reason: str | None = 
     users = [get_test_user(session, user_id) for user_id in ids]
     snapshot = [{"id": u.id, "email": u.email, "tier": u.test_tier,
                  "expires_at": u.test_expires_at.isoformat() if u.test_expires_at else None} for u in users]
-    _purge_dependents(session, ids)
+    from app.testdata import cleanup
+
     for user in users:
         session.expunge(user)
-    result = session.execute(delete(User).where(User.id.in_(ids), User.account_type == "test",
-                                                User.is_test.is_(True), User.is_staff.is_(False),
-                                                User.auth_provider != SERVICE_PROVIDER))
-    if result.rowcount != len(ids):
+    # The cleanup's dependency-ordered delete: every statement carries the is_test guard.
+    counts = cleanup.delete_user_batch(
+        session, cleanup.graph(), ids,
+        lambda u: and_(u.c.is_staff.is_(False), u.c.auth_provider != SERVICE_PROVIDER))
+    if counts.get("users", 0) != len(ids):
         raise DomainError("delete_refused", "Some accounts could not be deleted; nothing was changed.", "ids",
                           status=409)
     with testmode.test_mode():

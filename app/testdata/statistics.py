@@ -12,9 +12,7 @@ Later domains read their fact tables through `source(table, include_test)`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
-from typing import Callable
 
 from sqlalchemy import Column, FromClause, Integer, MetaData, Table, and_, func, select, text
 
@@ -106,24 +104,12 @@ def test_data_metrics(session) -> TestDataMetrics:
                            last_run=finished[0] if finished else None, recent_runs=list(recent))
 
 
-# -- slot: test vs production API requests today ----------------------------------------------
-# The API half of issue 3 owns the request counter. Wire it once at start-up with
-# set_api_request_counter(fn), fn(session, day) -> {"test": int, "production": int};
-# until then the Test data screen leaves the figure out (no placeholder).
+# -- test vs production API requests today (counted by app.testdata.traffic) ---------------
 
-ApiRequestCounter = Callable[[object, date], dict]
-_api_request_counter: ApiRequestCounter | None = None
+def api_requests_today(session) -> dict:
+    from app.testdata.traffic import requests_on
 
-
-def set_api_request_counter(counter: ApiRequestCounter | None) -> None:
-    global _api_request_counter
-    _api_request_counter = counter
-
-
-def api_requests_today(session) -> dict | None:
-    if _api_request_counter is None:
-        return None
-    counts = _api_request_counter(session, clock.now().date())
+    counts = requests_on(session, clock.now().date())
     test, production = int(counts.get("test", 0)), int(counts.get("production", 0))
     total = test + production
     share = (Decimal(test) * 100 / Decimal(total)).quantize(Decimal("0.1")) if total else Decimal("0.0")

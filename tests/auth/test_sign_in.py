@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyotp
-import pytest
 from sqlalchemy import select
 
 from app.core import clock

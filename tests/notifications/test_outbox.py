@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
 
 from app.core import testmode
 from app.notifications import service

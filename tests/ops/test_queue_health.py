@@ -6,7 +6,6 @@ import signal
 import time
 
 import pytest
-from sqlalchemy import select
 
 from app.core.jobs import JobRecord, enqueue
 from tests.support.workers import start_worker

@@ -95,14 +95,17 @@ def test_under_one_percent_is_on_target(session):
     assert str(metrics.test_share) == "0.50" and metrics.share_on_target
 
 
-def test_the_api_request_slot_is_empty_until_wired(session):
-    assert statistics.api_requests_today(session) is None
-    statistics.set_api_request_counter(lambda s, day: {"test": 3, "production": 9})
-    try:
-        assert statistics.api_requests_today(session) == {"test": 3, "production": 9, "total": 12,
-                                                           "test_share": Decimal("25.0")}
-    finally:
-        statistics.set_api_request_counter(None)
+def test_api_requests_today_split_test_and_production(session, login_as):
+    from app.testdata.traffic import record_request
+
+    assert statistics.api_requests_today(session)["total"] == 0
+    for is_test in [True] * 3 + [False] * 9:
+        record_request(session, is_test)
+    session.commit()
+    assert statistics.api_requests_today(session) == {"test": 3, "production": 9, "total": 12,
+                                                       "test_share": Decimal("25.0")}
+    page = login_as("admin").get("/admin/test-data").get_data(as_text=True)
+    assert "3 <small>test</small> · 9 <small>production</small>" in page
 
 
 def test_views_are_not_mistaken_for_tables(app, session):
