@@ -27,6 +27,8 @@ def test_reset_test_data_deletes_test_rows_and_reseeds_the_personas(app, session
     runner = app.test_cli_runner()
     assert runner.invoke(args=["seed"]).exit_code == 0
     users = table("users")
+    seeded = set(session.scalars(select(users.c.email).where(users.c.is_test.is_(True))))
+    assert PERSONA_EMAILS <= seeded  # personas, plus what other domains' seeders add
     production = insert_users(session, 4, test=False)
     insert_owned_rows(session, production, is_test=False)
     extra = insert_users(session, 3, test=True, expires_in=timedelta(days=3))
@@ -39,11 +41,11 @@ def test_reset_test_data_deletes_test_rows_and_reseeds_the_personas(app, session
     assert result.exit_code == 0, result.output
     assert "Seeded." in result.output
     deleted = {line.split()[2]: int(line.split()[1]) for line in result.output.splitlines() if line.startswith("  deleted")}
-    assert deleted["users"] == len(PERSONAS) + 3  # the personas went too, then came back
-    assert set(session.scalars(select(users.c.email).where(users.c.is_test.is_(True)))) == PERSONA_EMAILS
+    assert deleted["users"] == len(seeded) + 3  # the seeded accounts went too, then came back
+    assert set(session.scalars(select(users.c.email).where(users.c.is_test.is_(True)))) == seeded
     assert count(session, "users", email=list(extra_emails)) == 0
     left = remaining_test_rows(session)
-    assert left["users"] == len(PERSONAS) and left["role_assignments"] == 7 and left["permission_overrides"] == 4
+    assert left["users"] == len(seeded) and left["role_assignments"] == 7 and left["permission_overrides"] == 4
     assert_production_unchanged(before, production_snapshot(session), audit_log=1)  # the reset's own entry
 
 

@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from app.core.audit import AuditEntry
 from app.core.jobs import JobRecord
-from app.testdata import statistics
 from app.testdata.cleanup_models import CleanupRun
 from tests.testdata.cleanup_factories import count, insert_owned_rows, insert_users, remaining_test_rows
 
@@ -42,7 +41,7 @@ def test_the_screen_shows_the_success_metrics(login_as, data, session, frozen_cl
     assert "3 <small>of 10 users</small>" in page and "30.00% of all users" in page and "above the 1.0% target" in page
     assert 'id="metric-expired"' in page and '<p class="figure">2</p>' in page
     assert "7 <small>rows deleted</small>" in page and "90.0 s" in page and "<code>recovery_codes</code>" in page
-    assert "API requests today" not in page  # the slot stays empty until the counter is wired
+    assert "API requests today" in page
     assert "production only" in page and "<td>7</td>" in page
 
 
@@ -56,12 +55,13 @@ def test_including_test_data_changes_the_figures_and_shows_the_banner(login_as, 
     assert "Viewing test data" not in page and "<td>7</td>" in page
 
 
-def test_the_api_request_slot_renders_once_wired(login_as, data):
-    statistics.set_api_request_counter(lambda session, day: {"test": 5, "production": 15})
-    try:
-        page = login_as("admin").get("/admin/test-data").get_data(as_text=True)
-    finally:
-        statistics.set_api_request_counter(None)
+def test_the_api_request_figure_counts_todays_requests(login_as, data, session):
+    from app.testdata.traffic import record_request
+
+    for is_test in [True] * 5 + [False] * 15:
+        record_request(session, is_test)
+    session.commit()
+    page = login_as("admin").get("/admin/test-data").get_data(as_text=True)
     assert "API requests today" in page and "25.0% of today's 20 requests" in page
 
 
