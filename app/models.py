@@ -4,3 +4,4 @@ from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.users.models import User  # noqa: F401
+from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401
