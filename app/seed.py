@@ -107,4 +107,6 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-SEEDERS = [seed_personas]
+from app.licensing.seed import seed_licensing  # noqa: E402  (after the personas it builds on)
+
+SEEDERS = [seed_personas, seed_licensing]

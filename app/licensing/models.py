@@ -69,7 +69,7 @@ class License(IsTestMixin, TimestampMixin, Base):
     payment_reference: Mapped[str | None] = mapped_column(String(255))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
-    owner: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    owner: Mapped[User] = relationship(foreign_keys=[user_id])
 
     def set_versions(self, purchased: str | None = None, eligible_until: str | None = None) -> None:
         if purchased is not None:

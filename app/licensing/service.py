@@ -71,7 +71,7 @@ def find_by_key(session, raw_key) -> License:
 
 def lock(session, license_id: int) -> License:
     """SELECT ... FOR UPDATE on the license row: every seat or status change goes through here."""
-    lic = session.scalar(select(License).where(License.id == license_id).with_for_update()
+    lic = session.scalar(select(License).where(License.id == license_id).with_for_update(of=License)
                          .execution_options(populate_existing=True))
     if lic is None:
         raise NotFound("license")

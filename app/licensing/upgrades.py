@@ -135,11 +135,6 @@ def quote(session, lic: License, to_version, at: datetime | None = None) -> Quot
     today = at.date()
     target = semver.parse(to_version, "to")
     require_usable(lic, at)
-    row = find_version(session, target)
-    if row is None:
-        raise DomainError("unknown_version", f"{target} is not a version of the app.", "to")
-    if row.release_date > today:
-        raise DomainError("version_not_released", f"{target} is released on {row.release_date}.", "to")
     current_from, current_until = lic.eligible_from, lic.eligible_until
     if target < current_until:
         if target < current_from:
@@ -152,6 +147,11 @@ def quote(session, lic: License, to_version, at: datetime | None = None) -> Quot
         raise DomainError("upgrade_skips_major",
                           f"Upgrades go one major version at a time: this license can upgrade to "
                           f"{current_until.major}.x next.", "to")
+    row = find_version(session, target)
+    if row is None:
+        raise DomainError("unknown_version", f"{target} is not a version of the app.", "to")
+    if row.release_date > today:
+        raise DomainError("version_not_released", f"{target} is released on {row.release_date}.", "to")
     release = major_release(session, target.major, today) or row
     days = (today - release.release_date).days
     early_bird = 0 <= days <= EARLY_BIRD_DAYS

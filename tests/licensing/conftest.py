@@ -1,0 +1,40 @@
+"""Licensing fixtures: the seed's app versions and a license factory going through the service."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+
+def fp(text: str | None = None) -> str:
+    """A valid machine fingerprint: the SHA-256 of some text."""
+    return hashlib.sha256((text or uuid.uuid4().hex).encode()).hexdigest()
+
+
+@pytest.fixture
+def versions(session):
+    from app.licensing.seed import seed_versions
+
+    seed_versions(session)
+    return session
+
+
+@pytest.fixture
+def staff(make_user):
+    return make_user(roles=("admin",))
+
+
+@pytest.fixture
+def make_license(session, make_user, staff):
+    from app.licensing import service
+
+    def make(owner=None, *, purchased_version="1.0.0", eligible_until_version=None, max_activations=3,
+             price="299.99", status="active", **kw):
+        owner = owner or make_user()
+        return service.create_license(session, owner=owner, actor=staff, purchase_price=price,
+                                      purchased_version=purchased_version,
+                                      eligible_until_version=eligible_until_version,
+                                      max_activations=max_activations, status=status, **kw)
+
+    return make
