@@ -107,6 +107,16 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-from app.licensing.seed import seed_licensing  # noqa: E402  (after the personas it builds on)
+def _seed_api_access(session, log=print) -> None:
+    from app.testdata.seed import seed_api_access
 
-SEEDERS = [seed_personas, seed_licensing]
+    seed_api_access(session, log)
+
+
+def _seed_licensing(session, log=print) -> None:
+    from app.licensing.seed import seed_licensing
+
+    seed_licensing(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_licensing]
