@@ -129,11 +129,11 @@ def _has_completed_upgrade(session, lic: License) -> bool:
         LicenseUpgrade.license_id == lic.id, LicenseUpgrade.status == "completed").limit(1)) is not None
 
 
-def quote(session, lic: License, to_version, at: datetime | None = None) -> Quote:
+def quote(session, lic: License, to_version, at: datetime | None = None, field: str = "to") -> Quote:
     """Price an upgrade of `lic` to `to_version` at `at`; raises with a stable code when it is not possible."""
     at = at or clock.now()
     today = at.date()
-    target = semver.parse(to_version, "to")
+    target = semver.parse(to_version, field)
     require_usable(lic, at)
     current_from, current_until = lic.eligible_from, lic.eligible_until
     if target < current_until:
@@ -142,16 +142,16 @@ def quote(session, lic: License, to_version, at: datetime | None = None) -> Quot
         else:
             message = (f"This license already covers {target} (eligible from {current_from} "
                        f"until {current_until}, not included).")
-        raise DomainError("upgrade_not_newer", message, "to")
+        raise DomainError("upgrade_not_newer", message, field)
     if target.major != current_until.major:
         raise DomainError("upgrade_skips_major",
                           f"Upgrades go one major version at a time: this license can upgrade to "
-                          f"{current_until.major}.x next.", "to")
+                          f"{current_until.major}.x next.", field)
     row = find_version(session, target)
     if row is None:
-        raise DomainError("unknown_version", f"{target} is not a version of the app.", "to")
+        raise DomainError("unknown_version", f"{target} is not a version of the app.", field)
     if row.release_date > today:
-        raise DomainError("version_not_released", f"{target} is released on {row.release_date}.", "to")
+        raise DomainError("version_not_released", f"{target} is released on {row.release_date}.", field)
     release = major_release(session, target.major, today) or row
     days = (today - release.release_date).days
     early_bird = 0 <= days <= EARLY_BIRD_DAYS
@@ -175,15 +175,16 @@ def pending_upgrade(session, license_id: int) -> LicenseUpgrade | None:
                                                        LicenseUpgrade.status == "pending"))
 
 
-def create_upgrade(session, lic: License, to_version, *, actor=None, at: datetime | None = None) -> LicenseUpgrade:
+def create_upgrade(session, lic: License, to_version, *, actor=None, at: datetime | None = None,
+                   field: str = "to") -> LicenseUpgrade:
     """Record the purchase at the quoted price, pending payment (one pending upgrade per license)."""
     at = at or clock.now()
     lic = lock(session, lic.id)
-    q = quote(session, lic, to_version, at)
+    q = quote(session, lic, to_version, at, field)
     waiting = pending_upgrade(session, lic.id)
     if waiting is not None:
         raise DomainError("upgrade_pending",
-                          f"An upgrade to {waiting.to_version} is already awaiting payment for this license.", "to")
+                          f"An upgrade to {waiting.to_version} is already awaiting payment for this license.", field)
     upgrade = LicenseUpgrade(license_id=lic.id, license=lic, user_id=lic.user_id, from_version=q.from_version,
                              to_version=q.to_version, price=q.price, pricing_rule=q.pricing_rule, status="pending",
                              purchased_at=at, new_eligible_until=q.eligible_until_after, is_test=lic.is_test)

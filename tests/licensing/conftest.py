@@ -17,6 +17,7 @@ def versions(session):
     from app.licensing.seed import seed_versions
 
     seed_versions(session)
+    session.commit()
     return session
 
 
@@ -32,9 +33,13 @@ def make_license(session, make_user, staff):
     def make(owner=None, *, purchased_version="1.0.0", eligible_until_version=None, max_activations=3,
              price="299.99", status="active", **kw):
         owner = owner or make_user()
-        return service.create_license(session, owner=owner, actor=staff, purchase_price=price,
-                                      purchased_version=purchased_version,
-                                      eligible_until_version=eligible_until_version,
-                                      max_activations=max_activations, status=status, **kw)
+        lic = service.create_license(session, owner=owner, actor=staff, purchase_price=price,
+                                     purchased_version=purchased_version,
+                                     eligible_until_version=eligible_until_version,
+                                     max_activations=max_activations, status=status, **kw)
+        # Into the test's outer transaction (still rolled back at the end): a failing API call
+        # rolls back its own savepoint and must not take the test's setup with it.
+        session.commit()
+        return lic
 
     return make
