@@ -31,11 +31,15 @@ def create_app(config: dict | None = None) -> Flask:
     from app.rbac.views import bp as rbac_bp
     from app.users.views import bp as users_bp
     from app.core.views import bp as core_bp
+    from app.notifications.views import bp as notifications_bp
+    from app.ops.views import bp as ops_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(rbac_bp)
+    app.register_blueprint(notifications_bp)
+    app.register_blueprint(ops_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

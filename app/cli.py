@@ -117,7 +117,7 @@ def jobs_worker(queues: str, burst: bool):
         raise click.ClickException("Set REDIS_URL to run a worker.")
     worker = Worker(queues.split(","), connection=conn)
     db.engine.dispose()
-    worker.work(burst=burst, with_scheduler=False)
+    worker.work(burst=burst, with_scheduler=True)  # the scheduler runs delayed retries
 
 
 @jobs.command("cron")

@@ -70,6 +70,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
         "WTF_CSRF_TIME_LIMIT": None,
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "587")),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", True),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "Rephlo <no-reply@rephlo.local>"),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
         # Per-key API rate limits: test traffic (sandbox/development keys, test accounts) gets less.
         "API_RATE_LIMIT_LIVE": os.environ.get("API_RATE_LIMIT_LIVE", "600 per minute"),

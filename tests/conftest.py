@@ -53,30 +53,53 @@ def app(database_url):
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
     })
+    from flask import g, request_started
+
+    def _fresh_g(sender, **extra):
+        # Tests keep one app context open around client requests; in production every
+        # request gets a fresh `g` (and so a fresh flask-login current_user).
+        g.__dict__.clear()
+
+    request_started.connect(_fresh_g, app, weak=False)
     with app.app_context():
         upgrade()
         ensure_catalogue(db.session)
         db.session.commit()
+        if db.engine.dialect.name == "sqlite":
+            _real_sqlite_transactions(db.engine)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
+def _real_sqlite_transactions(engine) -> None:
+    """pysqlite emits no BEGIN of its own and SAVEPOINTs misbehave without one (SQLAlchemy's
+    documented recipe), so the rolled-back outer transaction would not hold the test's writes."""
+    from sqlalchemy import event
+
+    engine.dispose()
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+
 def _bound_session_class():
     from flask_sqlalchemy.session import Session
 
-    class ConnectionBoundSession(Session):
-        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
-        so without this every ORM statement took a fresh pooled connection and committed for real."""
+    class BoundSession(Session):
+        """Flask-SQLAlchemy's get_bind returns the engine (a new connection, real commits) and
+        ignores the session's bind; tests must stay on the connection of the outer transaction."""
 
-        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-            return bind if bind is not None else self.bind
+        def get_bind(self, *args, **kwargs):
+            return self.bind
 
-    return ConnectionBoundSession
-
-
-_ConnectionBoundSession = _bound_session_class()
+    return BoundSession
 
 
 @pytest.fixture(autouse=True)
@@ -91,8 +114,8 @@ def _transaction(request, app):
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
-                                              "class_": _ConnectionBoundSession})
+        db.session = db._make_scoped_session({"class_": _bound_session_class(), "bind": connection,
+                                              "join_transaction_mode": "create_savepoint"})
         limiter.reset()
         try:
             yield

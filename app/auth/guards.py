@@ -69,9 +69,11 @@ def user_can(permission: str) -> bool:
 
     if not current_user.is_authenticated:
         return False
-    if "perms" not in g:
-        g.perms = effective_permissions(db.session, current_user.id)
-    return permission in g.perms
+    # Cached per request (request.environ, not g: g can outlive a request in tests).
+    perms = request.environ.get("rephlo.perms")
+    if perms is None:
+        perms = request.environ["rephlo.perms"] = effective_permissions(db.session, current_user.id)
+    return permission in perms
 
 
 def permission_required(*permissions: str):

@@ -84,6 +84,13 @@ def _path(func: Callable | str) -> str:
     return func if isinstance(func, str) else f"{func.__module__}:{func.__name__}"
 
 
+def _retry():
+    from rq import Retry
+
+    retries = current_app.config.get("JOB_RETRY_MAX", 3)
+    return Retry(max=retries, interval=[5, 30, 120][:retries] or 0) if retries else None
+
+
 def enqueue(kind: str, func: Callable | str, *args, requested_by=None, queue: str = "default", **kwargs) -> JobRecord:
     """Record the job and run it: inline on the embedded default, on RQ otherwise."""
     from app.extensions import db
@@ -96,9 +103,10 @@ def enqueue(kind: str, func: Callable | str, *args, requested_by=None, queue: st
     else:
         from app.core.redis import rq_queue
 
+        # A work horse killed mid-run (SIGKILL, OOM) is retried; job functions are idempotent.
         rq_queue(queue).enqueue(
             "app.core.jobs.execute", record.id, _path(func), list(args), kwargs,
-            job_id=record.id, job_timeout=3600, failure_ttl=7 * 86400,
+            job_id=record.id, job_timeout=3600, failure_ttl=7 * 86400, retry=_retry(),
         )
     return record
 

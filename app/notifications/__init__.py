@@ -1,0 +1,1 @@
+"""Outbox of emails, delivered by a job; suppressed for test accounts."""

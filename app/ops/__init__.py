@@ -1,0 +1,1 @@
+"""Operations: queue health, the jobs screen, retries of failed jobs."""

@@ -1,0 +1,25 @@
+"""GET /api/v1/health/redis: per-queue pending/processing/dead-letter, workers, cron runs."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from app.api import api_bp
+from app.core.redis import connection
+from app.extensions import db
+from app.ops import queues
+
+
+@api_bp.get("/health/redis")
+def redis_health():
+    periodic = queues.periodic_last_runs(db.session)
+    conn = connection()
+    if conn is None:
+        return jsonify({"status": "ok", "redis": "not_configured", "jobs": "inline", "cron": periodic})
+    try:
+        conn.ping()
+        stats = queues.queue_stats(conn)
+    except Exception as exc:  # the health check reports, it does not raise
+        return jsonify({"status": "unhealthy", "redis": f"error: {type(exc).__name__}",
+                        "reason": "Redis is unreachable: jobs cannot be queued or run.", "cron": periodic}), 503
+    return jsonify({"status": "healthy", "redis": "connected", **stats,
+                    "workers_alive": len(stats["workers"]), "cron": periodic})
