@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.core.views import bp as core_bp
     from app.notifications.views import bp as notifications_bp
     from app.ops.views import bp as ops_bp
+    from app.licensing.views import bp as licensing_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -40,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(rbac_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(licensing_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

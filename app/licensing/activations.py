@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
 from sqlalchemy import Select, select
+from sqlalchemy.orm import contains_eager
 
 from app.core import audit, clock
 from app.core.errors import DomainError, NotFound
@@ -251,10 +252,17 @@ def recent_events(session, license_id: int, limit: int = 50) -> list[ActivationE
                                 .order_by(ActivationEvent.created_at.desc(), ActivationEvent.id.desc()).limit(limit)))
 
 
+def stale_devices(session, days: int, data: str = "production", limit: int = 200) -> tuple[list[Activation], bool]:
+    """The longest-silent active devices first; True when more than `limit` exist."""
+    rows = list(session.scalars(stale_query(days, data).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
 def stale_query(days: int, data: str = "production", at: datetime | None = None) -> Select:
     """Active devices not seen for `days` days (activation counts as being seen)."""
     cutoff = (at or clock.now()) - timedelta(days=days)
     stmt = (select(Activation).join(License, License.id == Activation.license_id)
+            .options(contains_eager(Activation.license).selectinload(License.owner))
             .where(Activation.status == "active", Activation.last_seen_at < cutoff)
             .order_by(Activation.last_seen_at, Activation.id))
     if data == "production":

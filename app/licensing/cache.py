@@ -89,4 +89,5 @@ def _after_commit(session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session, previous_transaction) -> None:
-    session.info.pop(_PENDING, None)
+    if not previous_transaction.nested:  # a savepoint rollback leaves the outer work pending
+        session.info.pop(_PENDING, None)

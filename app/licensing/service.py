@@ -14,10 +14,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from app.core import audit, clock
 from app.core.errors import DomainError, NotFound
 from app.core.money import money
+from app.core.pagination import Page, keyset_page
 from app.licensing import cache, semver
 from app.licensing.models import LICENSE_STATUSES, Activation, License
 from app.users.models import User
@@ -282,7 +284,7 @@ class LicenseFilters:
 
 def list_query(filters: LicenseFilters) -> Select:
     """Licenses matching the list screen's filters (the caller pages it newest first)."""
-    stmt = select(License).join(User, User.id == License.user_id)
+    stmt = select(License).join(User, User.id == License.user_id).options(contains_eager(License.owner))
     if filters.status:
         if filters.status not in LICENSE_STATUSES:
             raise DomainError("invalid_status", "Unknown status.", "status")
@@ -299,6 +301,10 @@ def list_query(filters: LicenseFilters) -> Select:
     elif filters.data == "test":
         stmt = stmt.where(License.is_test.is_(True))
     return stmt
+
+
+def list_page(session, filters: LicenseFilters, limit: int, cursor: str | None) -> Page:
+    return keyset_page(session, list_query(filters), License, limit, cursor)
 
 
 def active_counts(session, license_ids: list[int]) -> dict[int, int]:
@@ -318,3 +324,12 @@ def owner_by_email(session, email: str) -> User:
 
 def price_text(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+def audit_history(session, lic: License, limit: int = 50):
+    """The license's audit rows (staff actions, billing completions, expiry), newest first."""
+    from app.core.audit import AuditEntry
+
+    return list(session.scalars(select(AuditEntry).where(
+        AuditEntry.target_type == "licenses", AuditEntry.target_id == str(lic.id))
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)))

@@ -168,3 +168,19 @@ def test_list_filters_status_version_owner_and_test_data(session, make_license, 
     assert beta.id not in ids() and ids(data="test") >= {beta.id}
     with pytest.raises(DomainError):
         ids(version="2.x")
+
+
+def test_expire_licenses_job_runs_through_the_job_runner(session, make_license, frozen_clock):
+    from app.core.jobs import PERIODIC, JobRecord
+    from app.jobs_registry import load
+
+    load()
+    lic = make_license(expires_at=clock.now() + timedelta(hours=1))
+    frozen_clock.advance(timedelta(hours=2))
+    from app.core.jobs import run_periodic
+
+    record = run_periodic("expire-licenses")
+    assert "expire-licenses" in PERIODIC and record.status == "finished" and record.result == {"expired": 1}
+    session.expire_all()
+    assert service.get_license(session, lic.id).status == "expired"
+    assert isinstance(record, JobRecord)
