@@ -120,7 +120,7 @@ def seed_licensing(session, log=print) -> None:
                       purchase_price=Decimal(spec["price"]), max_activations=spec["max"],
                       purchased_at=_utc(spec["purchased_at"]), activated_at=_utc(spec["activated_at"]),
                       expires_at=_utc(spec["expires_at"]), status_changed_at=_utc(spec["purchased_at"]),
-                      is_test=True)
+                      created_at=_utc(spec["purchased_at"]), is_test=True)
         lic.set_versions(spec["purchased"], spec["until"])
         session.add(lic)
         session.flush()
@@ -132,7 +132,7 @@ def seed_licensing(session, log=print) -> None:
                 device_name=device["device_name"], os_type=device["os_type"], os_version=device["os_version"],
                 cpu_info=device["cpu_info"], activated_at=_utc(device["activated_at"]),
                 last_seen_at=_utc(device["last_seen_at"]) or _utc(device["activated_at"]),
-                deactivated_at=_utc(device["deactivated_at"]), is_test=True))
+                deactivated_at=_utc(device["deactivated_at"]), created_at=_utc(device["activated_at"]), is_test=True))
         session.flush()
         for key, to_version, at, price, reference in sorted(
                 (u for u in UPGRADES if u[0] == spec["key"]), key=lambda u: u[2]):

@@ -122,7 +122,7 @@ def confirm_sudo(page, totp_secret: str) -> None:
     """If the sudo prompt is showing, answer it with a fresh code."""
     if "/auth/sudo" in page.url:
         page.fill("input[name=code]", fresh_code(totp_secret))
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")  # the nav's "Sign out" is a submit button too
 
 
 @pytest.fixture
