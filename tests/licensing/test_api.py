@@ -30,8 +30,8 @@ def seats(session, lic):
     return session.scalar(select(func.count()).select_from(Activation).where(Activation.license_id == lic.id))
 
 
-def test_scenario_3_perpetual_license_on_two_devices(session, client, make_license, make_user):
-    owner = make_user(email="scenario3@example.com")
+def test_scenario_3_perpetual_license_on_two_devices(session, client, make_license, customer):
+    owner = customer(email="scenario3@example.com")
     lic = make_license(owner, price="299.99", purchased_version="1.0.0", max_activations=3)
     assert str(lic.purchase_price) == "299.99"
     r = activate(client, lic, WIN, device_name="Windows desktop", os_type="Windows", os_version="10",
@@ -165,8 +165,8 @@ def api_key(session):
     return make
 
 
-def test_api_key_reaches_only_its_owners_licenses(session, client, make_license, make_user, api_key):
-    owner, stranger = make_user(), make_user()
+def test_api_key_reaches_only_its_owners_licenses(session, client, make_license, customer, api_key):
+    owner, stranger = customer(), customer()
     lic = make_license(owner)
     activations.activate(session, lic, WIN)
     owner_key, stranger_key = api_key(owner), api_key(stranger)
@@ -185,8 +185,8 @@ def test_api_key_reaches_only_its_owners_licenses(session, client, make_license,
     assert (r.status_code, r.json["error"]["code"]) == (403, "insufficient_scope")
 
 
-def test_test_licenses_answer_in_test_mode(session, client, make_license, make_user):
-    lic = make_license(make_user(test=True))
+def test_test_licenses_answer_in_test_mode(session, client, make_license, customer):
+    lic = make_license(customer(test=True))
     r = activate(client, lic, WIN)
     assert r.headers.get("X-Test-Mode") == "true"
     assert validate(client, lic, WIN).headers.get("X-Test-Mode") == "true"

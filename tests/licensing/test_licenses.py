@@ -30,8 +30,8 @@ def test_generated_keys_use_the_unambiguous_alphabet_and_differ():
     assert not any(c in "".join(keys)[5:] for c in "01ILOU")
 
 
-def test_issue_a_license_with_defaults_and_an_audit_row(session, make_license, staff, make_user):
-    owner = make_user(test=True)
+def test_issue_a_license_with_defaults_and_an_audit_row(session, make_license, staff, customer):
+    owner = customer(test=True)
     lic = make_license(owner, price="299.99")
     assert KEY.match(lic.license_key)
     assert (lic.status, lic.purchased_version, lic.eligible_until_version) == ("active", "1.0.0", "2.0.0")
@@ -135,8 +135,8 @@ def test_expiry_job_moves_due_licenses_to_expired(session, make_license, frozen_
     assert err.value.code == "invalid_transition"
 
 
-def test_byok_license_for_a_user(session, make_license, make_user, staff):
-    owner = make_user()
+def test_byok_license_for_a_user(session, make_license, customer, staff):
+    owner = customer()
     assert service.byok_license_for(session, owner) is None
     lic = make_license(owner)
     assert service.byok_license_for(session, owner) == lic
@@ -148,8 +148,8 @@ def test_byok_license_for_a_user(session, make_license, make_user, staff):
     assert service.byok_license_for(session, owner) is None
 
 
-def test_list_filters_status_version_owner_and_test_data(session, make_license, make_user, staff):
-    prod_owner, test_owner = make_user(email="buyer@corp.example"), make_user(test=True)
+def test_list_filters_status_version_owner_and_test_data(session, make_license, customer, staff):
+    prod_owner, test_owner = customer(email="buyer@corp.example"), customer(test=True)
     v1 = make_license(prod_owner, purchased_version="1.0.0")
     v2 = make_license(prod_owner, purchased_version="2.0.0")
     beta = make_license(test_owner, purchased_version="1.5.0")

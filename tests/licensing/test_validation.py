@@ -83,10 +83,10 @@ def test_bad_input(session, make_license, key, fingerprint, version, code, field
     assert (err.value.code, err.value.field, err.value.status) == (code, field, status)
 
 
-def test_a_license_of_another_owner_is_not_found_for_an_api_key(session, make_license, make_user):
+def test_a_license_of_another_owner_is_not_found_for_an_api_key(session, make_license, customer):
     lic = make_license()
     with pytest.raises(DomainError) as err:
-        validation.validate(session, lic.license_key, A, "1.0.0", owner_id=make_user().id)
+        validation.validate(session, lic.license_key, A, "1.0.0", owner_id=customer().id)
     assert err.value.code == "license_not_found"
 
 

@@ -13,8 +13,8 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def seeded(session, make_license, make_user, frozen_clock):
-    owner = make_user(email="owner@corp.example")
+def seeded(session, make_license, customer, frozen_clock):
+    owner = customer(email="owner@corp.example")
     lic = make_license(owner, max_activations=3)
     desk = activations.activate(session, lic, fp("desk"), {"device_name": "Desk PC", "os_type": "Windows"}).activation
     session.commit()
@@ -29,9 +29,9 @@ def test_list_needs_licenses_view(login_as, seeded):
     assert "Issue a license" not in page.text
 
 
-def test_list_filters_and_htmx_fragment(login_as, seeded, make_license, make_user):
+def test_list_filters_and_htmx_fragment(login_as, seeded, make_license, customer):
     lic, _ = seeded
-    other = make_license(make_user(), purchased_version="2.0.0")
+    other = make_license(customer(), purchased_version="2.0.0")
     client = login_as("support")
     assert other.license_key not in client.get("/admin/licenses?version=1.2.0").text
     r = client.get("/admin/licenses?version=2.0.0", headers=HX)
@@ -40,8 +40,8 @@ def test_list_filters_and_htmx_fragment(login_as, seeded, make_license, make_use
     assert r.status_code == 422 and "not a semantic version" in r.text
 
 
-def test_keyset_load_more(login_as, make_license, make_user, frozen_clock):
-    owner = make_user(email="many@corp.example")
+def test_keyset_load_more(login_as, make_license, customer, frozen_clock):
+    owner = customer(email="many@corp.example")
     keys = []
     for _ in range(3):
         keys.append(make_license(owner).license_key)
@@ -81,7 +81,7 @@ def test_ops_cannot_suspend(login_as, seeded):
     assert r.status_code == 403 and "licenses.suspend" in r.text
 
 
-def test_revoke_needs_the_permission_and_sudo(session, login_as, sudo, seeded, make_user):
+def test_revoke_needs_the_permission_and_sudo(session, login_as, sudo, seeded, customer):
     lic, _ = seeded
     r = login_as("ops").get(f"/admin/licenses/{lic.id}/revoke")
     assert r.status_code == 403
@@ -137,8 +137,8 @@ def test_deactivate_and_replace_devices(session, login_as, seeded):
     assert service.active_count(session, lic.id) == 0
 
 
-def test_issue_a_license_form(session, login_as, make_user):
-    owner = make_user(email="buyer@corp.example")
+def test_issue_a_license_form(session, login_as, customer):
+    owner = customer(email="buyer@corp.example")
     client = login_as("ops")
     assert client.get("/admin/licenses/new").status_code == 200
     r = client.post("/admin/licenses/new", data={"owner_email": "nobody@corp.example", "purchase_price": "299.99",
