@@ -202,7 +202,8 @@ def main() -> None:
         migrate_and_fill(url, args.licenses, args.devices)
     print(f"statement: {lookup_sql()}")
     with create_engine(url).connect() as conn:
-        plan = conn.execute(text("EXPLAIN " + lookup_sql().replace(":i", "4242").replace(":j", "2"))).scalars().all()
+        sample = re.sub(r"(?<!:):j\b", "2", re.sub(r"(?<!:):i\b", "4242", lookup_sql()))
+        plan = conn.execute(text("EXPLAIN " + sample)).scalars().all()
     print("plan:\n  " + "\n  ".join(plan))
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} before the run")

@@ -144,6 +144,8 @@ def test_client_changes_are_rate_limited_per_license(session, make_license, froz
 
 
 def test_rate_limit_is_configurable(app, session, make_license):
+    original = app.config["LICENSE_ACTIVATION_CHANGE_LIMIT"]
+    assert original == 10
     app.config["LICENSE_ACTIVATION_CHANGE_LIMIT"] = 2
     try:
         lic = make_license()
@@ -152,7 +154,7 @@ def test_rate_limit_is_configurable(app, session, make_license):
         with pytest.raises(RateLimited):
             activations.activate(session, lic, fp("c"))
     finally:
-        del app.config["LICENSE_ACTIVATION_CHANGE_LIMIT"]
+        app.config["LICENSE_ACTIVATION_CHANGE_LIMIT"] = original
 
 
 def _parallel(app, license_id, fingerprints):

@@ -217,6 +217,20 @@ def test_upgrade_quote_and_purchase(session, client, versions, make_license, fro
     assert session.scalar(select(func.count()).select_from(LicenseUpgrade)) == 1
 
 
+def test_an_api_key_quotes_and_buys_without_a_device(session, client, versions, make_license, customer, api_key):
+    owner = customer()
+    lic = make_license(owner, purchased_version="1.0.0")
+    headers = api_key(owner)
+    session.commit()
+    r = client.get(f"/api/v1/licenses/upgrade-quote?to=2.5.0&license_key={lic.license_key}", headers=headers)
+    assert r.status_code == 200 and r.json["price_usd"] == "99.00"
+    r = client.post("/api/v1/licenses/upgrade", json={"license_key": lic.license_key, "to_version": "2.5.0"},
+                    headers=headers)
+    assert r.status_code == 201 and r.json["upgrade"]["status"] == "pending"
+    r = post(client, "upgrade", {"license_key": lic.license_key, "to_version": "2.5.0"})  # no key, no device
+    assert (r.status_code, r.json["error"]["code"]) == (422, "invalid_fingerprint")
+
+
 @pytest.mark.parametrize("to,code", [("1.0.0", "upgrade_not_newer"), ("0.9.0", "upgrade_not_newer"),
                                      ("3.0.0", "upgrade_skips_major"), ("2.0", "invalid_version"),
                                      ("9.9.9-x", "upgrade_skips_major")])
