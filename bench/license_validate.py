@@ -170,6 +170,27 @@ def drive(port: int, clients: int, seconds: float, licenses: int, devices: int, 
             "p99_ms": 1000 * samples[int(len(samples) * 0.99) - 1], "errors": sum(errors)}
 
 
+def cpu_per_request(url: str, licenses: int, devices: int, n: int = 500) -> float:
+    """Python CPU milliseconds per validation, in-process (test client, no Redis): load-independent."""
+    from app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None,
+                      "LICENSE_API_RATE_LIMIT": "100000000 per minute"})
+    client, rng = app.test_client(), random.Random(3)
+
+    def one():
+        i, j = rng.randint(1, licenses), rng.randint(1, devices)
+        body = {"license_key": key_of(i), "fingerprint": fingerprint_of(i, j), "version": "1.5.0"}
+        assert client.post("/api/v1/licenses/validate", json=body).json["code"] == "VALID"
+
+    for _ in range(50):
+        one()
+    began = time.process_time()
+    for _ in range(n):
+        one()
+    return (time.process_time() - began) * 1000 / n
+
+
 def pgbench(clients: int, seconds: int, licenses: int, devices: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="pgbench-licenses-"))
     script = workdir / "validate.sql"
@@ -207,6 +228,7 @@ def main() -> None:
     print("plan:\n  " + "\n  ".join(plan))
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} before the run")
+    print(f"Python CPU per validation (in-process, no Redis): {cpu_per_request(url, args.licenses, args.devices):.2f} ms")
     proc, port = start_gunicorn(url, args.workers, args.threads, args.redis)
     try:
         drive(port, args.clients, 3, args.licenses, args.devices, args.hot)  # warm-up
