@@ -4,8 +4,8 @@ import importlib
 JOB_MODULES = [
     "app.licensing.jobs",
     "app.rbac.jobs",
-    "app.api.jobs",
     "app.notifications.jobs",
+    "app.api.jobs",
 ]
 
 

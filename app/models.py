@@ -4,6 +4,6 @@ from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.users.models import User  # noqa: F401
-from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401
-from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
+from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
+from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401

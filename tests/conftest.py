@@ -6,11 +6,13 @@ skipped on SQLite runs only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from datetime import datetime, timezone
 
 import pytest
+
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -53,53 +55,40 @@ def app(database_url):
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
     })
-    from flask import g, request_started
-
-    def _fresh_g(sender, **extra):
-        # Tests keep one app context open around client requests; in production every
-        # request gets a fresh `g` (and so a fresh flask-login current_user).
-        g.__dict__.clear()
-
-    request_started.connect(_fresh_g, app, weak=False)
     with app.app_context():
         upgrade()
         ensure_catalogue(db.session)
         db.session.commit()
-        if db.engine.dialect.name == "sqlite":
-            _real_sqlite_transactions(db.engine)
+    # Requests in tests reuse the test's app context (Flask pushes none when one is active), so
+    # `g` (Flask-Login's current user, cached permissions) would leak from one client's request
+    # into the next. Start every request with an empty `g`, as a server's fresh context does.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
-def _real_sqlite_transactions(engine) -> None:
-    """pysqlite emits no BEGIN of its own and SAVEPOINTs misbehave without one (SQLAlchemy's
-    documented recipe), so the rolled-back outer transaction would not hold the test's writes."""
-    from sqlalchemy import event
-
-    engine.dispose()
-
-    @event.listens_for(engine, "connect")
-    def _no_driver_transactions(dbapi_connection, record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
-
-
 def _bound_session_class():
     from flask_sqlalchemy.session import Session
 
-    class BoundSession(Session):
-        """Flask-SQLAlchemy's get_bind returns the engine (a new connection, real commits) and
-        ignores the session's bind; tests must stay on the connection of the outer transaction."""
+    class ConnectionBoundSession(Session):
+        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
+        so without this every ORM statement took a fresh pooled connection and committed for real."""
 
-        def get_bind(self, *args, **kwargs):
-            return self.bind
+        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+            return bind if bind is not None else self.bind
 
-    return BoundSession
+    return ConnectionBoundSession
+
+
+_ConnectionBoundSession = _bound_session_class()
+
+
+def _fresh_request_globals():
+    from flask import g
+
+    g.__dict__.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -114,8 +103,8 @@ def _transaction(request, app):
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"class_": _bound_session_class(), "bind": connection,
-                                              "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
+                                              "class_": _ConnectionBoundSession})
         limiter.reset()
         try:
             yield
@@ -157,9 +146,16 @@ def frozen_clock():
     clock.reset()
 
 
+@functools.lru_cache(maxsize=None)
+def _cached_hash(password: str) -> str:
+    """argon2id costs ~0.1-0.5 s a hash on a busy machine: hash each test password once per run."""
+    from app.auth.service import hash_password
+
+    return hash_password(password)
+
+
 @pytest.fixture
 def make_user(app):
-    from app.auth.service import hash_password
     from app.extensions import db
     from app.rbac.models import Role, RoleAssignment
     from app.users.models import User
@@ -168,7 +164,7 @@ def make_user(app):
              password: str = "CorrectHorse9Battery", test: bool = False, totp: bool | None = None, **fields):
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
         staff = bool(roles) if staff is None else staff
-        user = User(email=email, password_hash=hash_password(password), is_staff=staff,
+        user = User(email=email, password_hash=_cached_hash(password), is_staff=staff,
                     account_type="test" if test else "standard", first_name=fields.pop("first_name", "Test"),
                     last_name=fields.pop("last_name", "Person"), **fields)
         if totp if totp is not None else staff:
@@ -180,7 +176,9 @@ def make_user(app):
         for name in roles:
             role = db.session.query(Role).filter_by(name=name).one()
             db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, reason="test fixture"))
-        db.session.flush()
+        # Committed (a savepoint release inside the test's outer transaction), so that a request's
+        # rollback on a DomainError cannot take the fixture data with it.
+        db.session.commit()
         return user
 
     return make
@@ -198,7 +196,12 @@ def login_as(app, make_user):
     from app.core import clock
 
     def login(*roles: str, user=None, client=None):
+        from app.extensions import db
+
         user = user or make_user(roles=roles)
+        # Committed (to the test's savepoint, still rolled back at the end) so that a view's
+        # rollback on a form error cannot take the signed-in user with it.
+        db.session.commit()
         client = client or app.test_client()
         now = clock.now().timestamp()
         with client.session_transaction() as sess:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
@@ -69,7 +70,7 @@ def user_can(permission: str) -> bool:
 
     if not current_user.is_authenticated:
         return False
-    # Cached per request (request.environ, not g: g can outlive a request in tests).
+    # Cached per request (in its WSGI environ, not in g: an app context can outlive a request).
     perms = request.environ.get("rephlo.perms")
     if perms is None:
         perms = request.environ["rephlo.perms"] = effective_permissions(db.session, current_user.id)
@@ -88,7 +89,9 @@ def permission_required(*permissions: str):
                     abort(403, f"You need the {permission} permission to open this page.")
             return view(*args, **kwargs)
 
-        return staff_required(checked)
+        guarded = staff_required(checked)
+        guarded.required_permissions = permissions  # read by the permission-matrix test
+        return guarded
 
     return decorator
 
@@ -104,8 +107,9 @@ def sudo_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not sudo_active():
-            back = request.headers.get("HX-Current-URL") or request.referrer or request.full_path
-            return _redirect_to(url_for("auth.sudo", next=back))
+            back = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or request.full_path)
+            # Only the path travels: the sign-in code accepts local paths, and the page is on this host.
+            return _redirect_to(url_for("auth.sudo", next=back.path + (f"?{back.query}" if back.query else "")))
         return view(*args, **kwargs)
 
     return wrapped

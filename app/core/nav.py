@@ -22,8 +22,16 @@ def register(label: str, endpoint: str, permission: str | None, order: int = 50)
 
 
 def visible_items() -> list[dict]:
+    """The items the user may open; `current` marks the longest one the page's path starts with."""
+    from flask import has_request_context, request
+
     from app.auth.guards import user_can
 
-    return [{"label": i.label, "url": url_for(i.endpoint)}
-            for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
-            if i.permission is None or user_can(i.permission)]
+    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False}
+             for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
+             if i.permission is None or user_can(i.permission)]
+    path = request.path if has_request_context() else ""
+    matches = [i for i in items if path == i["url"] or path.startswith(i["url"].rstrip("/") + "/")]
+    if matches:
+        max(matches, key=lambda i: len(i["url"]))["current"] = True
+    return items

@@ -10,7 +10,7 @@ import io
 import logging
 from typing import Iterable
 
-from flask import Flask, Response, flash, g, jsonify, render_template, request
+from flask import Flask, Response, flash, g, jsonify, render_template, request, stream_with_context
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
@@ -55,7 +55,10 @@ def apply_domain_error(form, error: DomainError) -> None:
 
 
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
-    """Stream a CSV export; cells starting with = + - @ are quoted against formula injection."""
+    """Stream a CSV export; cells starting with = + - @ are quoted against formula injection.
+
+    The rows are read while streaming, inside the request context (so they may query the database).
+    """
 
     def clean(value):
         text = "" if value is None else str(value)
@@ -72,7 +75,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
             writer.writerow([clean(v) for v in row])
             yield buf.getvalue()
 
-    return Response(generate(), mimetype="text/csv",
+    return Response(stream_with_context(generate()), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

@@ -3,19 +3,24 @@
 Effective = union of in-force role assignments + in-force grants - in-force revokes.
 "In force" is checked against the clock at every call, so an expired override stops
 working at once; the expiry job only tidies the rows and writes the log.
+
+Who may change whom: the actor holds roles.assign, is not the target, and outranks the
+target (the target's best role is strictly below the actor's best role; super_admin
+outranks everyone). Roles handed out must be strictly below the actor's best role
+(super_admin: any), and an override may only touch a permission the actor holds.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from app.core import audit, clock
 from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.core.requestinfo import client_ip, user_agent
 from app.rbac.catalogue import ALL_PERMISSIONS, CATEGORIES, SYSTEM_ROLES, category_of
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog
-
 
 def active_assignments(session, user_id: int, at: datetime | None = None) -> list[RoleAssignment]:
     at = at or clock.now()
@@ -35,15 +40,45 @@ def active_overrides(session, user_id: int, at: datetime | None = None) -> list[
     return [o for o in rows if o.in_force(at)]
 
 
-def effective_permissions(session, user_id: int, at: datetime | None = None) -> set[str]:
-    at = at or clock.now()
+def assignments_for(session, user_id: int) -> list[RoleAssignment]:
+    """Every assignment of a user, in force or ended, newest first (for the user's page)."""
+    return list(session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user_id)
+                                .order_by(RoleAssignment.assigned_at.desc(), RoleAssignment.id.desc())))
+
+
+def overrides_for(session, user_id: int) -> list[PermissionOverride]:
+    return list(session.scalars(select(PermissionOverride).where(PermissionOverride.user_id == user_id)
+                                .order_by(PermissionOverride.granted_at.desc(), PermissionOverride.id.desc())))
+
+
+def _combine(assignments, overrides) -> set[str]:
     perms: set[str] = set()
-    for assignment in active_assignments(session, user_id, at):
+    for assignment in assignments:
         perms.update(p.name for p in assignment.role.permissions)
-    overrides = active_overrides(session, user_id, at)
     perms.update(o.permission for o in overrides if o.action == "grant")
     perms.difference_update(o.permission for o in overrides if o.action == "revoke")
     return perms
+
+
+def effective_permissions(session, user_id: int, at: datetime | None = None) -> set[str]:
+    at = at or clock.now()
+    return _combine(active_assignments(session, user_id, at), active_overrides(session, user_id, at))
+
+
+def permission_sources(session, user_id: int) -> dict[str, list[str]]:
+    """Why each effective permission is held: the roles and grants that give it."""
+    sources: dict[str, list[str]] = {}
+    for assignment in active_assignments(session, user_id):
+        for perm in assignment.role.permissions:
+            sources.setdefault(perm.name, []).append(assignment.role.display_name)
+    overrides = active_overrides(session, user_id)
+    for o in overrides:
+        if o.action == "grant":
+            sources.setdefault(o.permission, []).append("override")
+    for o in overrides:
+        if o.action == "revoke":
+            sources.pop(o.permission, None)
+    return dict(sorted(sources.items()))
 
 
 def has_permission(session, user, permission: str) -> bool:
@@ -68,6 +103,11 @@ def assignable_roles(session, actor) -> list[Role]:
     if best is None:
         return []
     return [r for r in roles if r.hierarchy > best]
+
+
+def _primary(assignments: list[RoleAssignment]) -> RoleAssignment | None:
+    """The assignment of the user's best role: what an override is filed against."""
+    return min(assignments, key=lambda a: (a.role.hierarchy, a.id)) if assignments else None
 
 
 def _log(session, action, target, actor, *, old_perms, new_perms, reason, old_role=None, new_role=None,
@@ -96,12 +136,28 @@ def _require_reason(reason: str | None) -> str:
     reason = (reason or "").strip()
     if len(reason) < 3:
         raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    if len(reason) > 1000:
+        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
     return reason
 
 
 def _check_expiry(expires_at: datetime | None) -> None:
-    if expires_at is not None and expires_at <= clock.now():
+    if expires_at is None:
+        return
+    if expires_at.tzinfo is None:
+        raise DomainError("invalid_expiry", "The expiry needs a time zone (UTC).", "expires_at")
+    if expires_at <= clock.now():
         raise DomainError("expiry_in_past", "The expiry must be in the future.", "expires_at")
+
+
+def _outranks(session, actor, target) -> bool:
+    if is_super_admin(session, actor.id):
+        return True
+    best = best_hierarchy(session, actor.id)
+    if best is None:
+        return False  # a roleless holder of roles.assign (by override) outranks nobody
+    target_best = best_hierarchy(session, target.id)
+    return target_best is None or target_best > best
 
 
 def _check_can_manage(session, actor, target, role: Role | None = None) -> None:
@@ -109,6 +165,11 @@ def _check_can_manage(session, actor, target, role: Role | None = None) -> None:
         raise PermissionDenied("You need the roles.assign permission.", permission="roles.assign")
     if actor.id == target.id:
         raise PermissionDenied("You cannot change your own roles or permissions.", code="self_assignment")
+    if target.deleted_at is not None:
+        raise DomainError("user_deleted", f"{target.email} is deleted; their access cannot change.")
+    if not _outranks(session, actor, target):
+        raise PermissionDenied(f"{target.email} holds a role at or above your own; you cannot change their access.",
+                               code="hierarchy_violation")
     if role is not None and role not in assignable_roles(session, actor):
         raise PermissionDenied(
             f"You can only assign roles below your own; {role.display_name} is not one of them.",
@@ -116,12 +177,30 @@ def _check_can_manage(session, actor, target, role: Role | None = None) -> None:
         )
 
 
+def _check_holds(session, actor, permission: str, verb: str) -> None:
+    if not has_permission(session, actor, permission):
+        raise PermissionDenied(f"You cannot {verb} {permission}: you do not hold it yourself.",
+                               code="permission_not_held", permission=permission)
+
+
+def management_blocker(session, actor, target) -> str | None:
+    """Why the actor may not change the target's access (None if it may): for the screens."""
+    try:
+        _check_can_manage(session, actor, target)
+    except DomainError as error:
+        return error.message
+    return None
+
+
 def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at: datetime | None = None,
                 notify_user: bool = False, replace_assignment_id: int | None = None) -> RoleAssignment:
-    """Assign a role (or change one: replace_assignment_id ends the old one in the same step)."""
+    """Assign a role (or change one: replace_assignment_id ends the old one in the same step).
+
+    notify_user is stored only; the notice itself is sent by the notifications outbox.
+    """
     reason = _require_reason(reason)
     _check_expiry(expires_at)
-    role = session.get(Role, role_id)
+    role = session.get(Role, role_id) if isinstance(role_id, int) else None
     if role is None:
         raise NotFound("role", "role_id")
     _check_can_manage(session, actor, target, role)
@@ -131,7 +210,10 @@ def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at
         if old is None or old.user_id != target.id or not old.in_force(clock.now()):
             raise NotFound("active role assignment", "assignment_id")
         _check_can_manage(session, actor, target, old.role)
-    if any(a.role_id == role.id for a in active_assignments(session, target.id)) and (old is None or old.role_id != role.id):
+        if old.role_id == role.id:
+            raise DomainError("same_role", f"{target.email} already has {role.display_name}; pick another role.",
+                              "role_id")
+    if any(a.role_id == role.id for a in active_assignments(session, target.id)):
         raise DomainError("already_assigned", f"{target.email} already has the {role.display_name} role.", "role_id")
     before = effective_permissions(session, target.id)
     if old is not None:
@@ -151,14 +233,14 @@ def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at
     audit.record(session, f"rbac.{action}", actor=actor, target=target, reason=reason,
                  before={"role": old.role.name if old else None, "permissions": sorted(before)},
                  after={"role": role.name, "expires_at": expires_at.isoformat() if expires_at else None,
-                        "permissions": sorted(after)})
+                        "notify_user": notify_user, "permissions": sorted(after)})
     return assignment
 
 
 def revoke_role(session, actor, target, assignment_id: int, *, reason: str) -> RoleAssignment:
     reason = _require_reason(reason)
     assignment = session.get(RoleAssignment, assignment_id)
-    if assignment is None or assignment.user_id != target.id or not assignment.is_active:
+    if assignment is None or assignment.user_id != target.id or not assignment.in_force(clock.now()):
         raise NotFound("active role assignment", "assignment_id")
     _check_can_manage(session, actor, target, assignment.role)
     before = effective_permissions(session, target.id)
@@ -175,6 +257,7 @@ def revoke_role(session, actor, target, assignment_id: int, *, reason: str) -> R
 
 def grant_override(session, actor, target, permission: str, action: str, *, reason: str,
                    expires_at: datetime | None = None) -> PermissionOverride:
+    """Add a grant or revoke override (logged as permission_override_granted)."""
     reason = _require_reason(reason)
     if permission not in ALL_PERMISSIONS:
         raise DomainError("unknown_permission", f"{permission!r} is not a permission.", "permission")
@@ -182,29 +265,22 @@ def grant_override(session, actor, target, permission: str, action: str, *, reas
         raise DomainError("invalid_action", "The override action is grant or revoke.", "action")
     _check_expiry(expires_at)
     _check_can_manage(session, actor, target)
-    if not is_super_admin(session, actor.id):
-        best, target_best = best_hierarchy(session, actor.id), best_hierarchy(session, target.id)
-        if target_best is not None and best is not None and target_best <= best:
-            raise PermissionDenied("You can only change permissions of staff below your own role.",
-                                   code="hierarchy_violation")
-    if not has_permission(session, actor, permission):
-        raise PermissionDenied(f"You cannot {action} {permission}: you do not hold it yourself.",
-                               code="permission_not_held", permission=permission)
+    _check_holds(session, actor, permission, action)
     if any(o.permission == permission for o in active_overrides(session, target.id)):
-        raise DomainError("override_exists", f"An override for {permission} is already in force; revoke it first.",
+        raise DomainError("override_exists", f"An override for {permission} is already in force; remove it first.",
                           "permission")
     before = effective_permissions(session, target.id)
-    assignments = active_assignments(session, target.id)
+    primary = _primary(active_assignments(session, target.id))
     override = PermissionOverride(
         user_id=target.id, permission=permission, action=action, expires_at=expires_at, reason=reason,
-        granted_by_id=actor.id, role_assignment_id=assignments[0].id if assignments else None,
+        granted_by_id=actor.id, role_assignment_id=primary.id if primary else None,
     )
     if target.is_test:
         override.is_test = True
     session.add(override)
     session.flush()
     after = effective_permissions(session, target.id)
-    role = assignments[0].role if assignments else None
+    role = primary.role if primary else None
     _log(session, "permission_override_granted", target, actor, old_perms=before, new_perms=after,
          reason=reason, old_role=role, new_role=role, override=override.describe())
     audit.record(session, "rbac.permission_override_granted", actor=actor, target=target, reason=reason,
@@ -214,17 +290,19 @@ def grant_override(session, actor, target, permission: str, action: str, *, reas
 
 
 def remove_override(session, actor, target, override_id: int, *, reason: str) -> PermissionOverride:
+    """End an override early (logged as permission_override_revoked)."""
     reason = _require_reason(reason)
     override = session.get(PermissionOverride, override_id)
-    if override is None or override.user_id != target.id or not override.is_active:
+    if override is None or override.user_id != target.id or not override.in_force(clock.now()):
         raise NotFound("active permission override", "override_id")
     _check_can_manage(session, actor, target)
+    _check_holds(session, actor, override.permission, "change an override of")
     before = effective_permissions(session, target.id)
     override.is_active, override.ended_at = False, clock.now()
     session.flush()
     after = effective_permissions(session, target.id)
-    assignments = active_assignments(session, target.id)
-    role = assignments[0].role if assignments else None
+    primary = _primary(active_assignments(session, target.id))
+    role = primary.role if primary else None
     _log(session, "permission_override_revoked", target, actor, old_perms=before, new_perms=after,
          reason=reason, old_role=role, new_role=role, override=override.describe())
     audit.record(session, "rbac.permission_override_revoked", actor=actor, target=target, reason=reason,
@@ -241,17 +319,19 @@ def expire_due(session, at: datetime | None = None) -> dict[str, int]:
     counts = {"role_expired": 0, "permission_override_expired": 0}
     due_assignments = session.scalars(
         select(RoleAssignment).where(RoleAssignment.is_active.is_(True), RoleAssignment.expires_at <= at)
+        .order_by(RoleAssignment.expires_at, RoleAssignment.id)
+        .options(lazyload(RoleAssignment.role))  # no outer join: PostgreSQL refuses FOR UPDATE on one
         .with_for_update(skip_locked=True)
     ).all()
     due_overrides = session.scalars(
         select(PermissionOverride).where(PermissionOverride.is_active.is_(True), PermissionOverride.expires_at <= at)
-        .with_for_update(skip_locked=True)
+        .order_by(PermissionOverride.expires_at, PermissionOverride.id).with_for_update(skip_locked=True)
     ).all()
     for item in [*due_assignments, *due_overrides]:
         target = session.get(User, item.user_id)
         # "before" is what the stored rows granted until now, i.e. with this item still active.
         before = _permissions_with(session, target.id, at, include=item)
-        item.is_active, item.ended_at = False, at
+        item.is_active, item.ended_at = False, item.expires_at
         session.flush()
         after = effective_permissions(session, target.id, at)
         if isinstance(item, RoleAssignment):
@@ -260,8 +340,8 @@ def expire_due(session, at: datetime | None = None) -> dict[str, int]:
                  reason="Automatic expiration of temporary role", old_role=item.role)
         else:
             action = "permission_override_expired"
-            assignments = active_assignments(session, target.id, at)
-            role = assignments[0].role if assignments else None
+            primary = _primary(active_assignments(session, target.id, at))
+            role = primary.role if primary else None
             _log(session, action, target, None, old_perms=before, new_perms=after,
                  reason="Automatic expiration of temporary override", old_role=role, new_role=role,
                  override=item.describe())
@@ -274,18 +354,13 @@ def expire_due(session, at: datetime | None = None) -> dict[str, int]:
 
 def _permissions_with(session, user_id: int, at: datetime, include) -> set[str]:
     """Effective permissions at `at` as if `include` were still in force."""
-    perms: set[str] = set()
     assignments = active_assignments(session, user_id, at)
+    overrides = active_overrides(session, user_id, at)
     if isinstance(include, RoleAssignment):
         assignments.append(include)
-    for assignment in assignments:
-        perms.update(p.name for p in assignment.role.permissions)
-    overrides = active_overrides(session, user_id, at)
-    if isinstance(include, PermissionOverride):
+    else:
         overrides.append(include)
-    perms.update(o.permission for o in overrides if o.action == "grant")
-    perms.difference_update(o.permission for o in overrides if o.action == "revoke")
-    return perms
+    return _combine(assignments, overrides)
 
 
 def ensure_catalogue(session) -> None:
@@ -305,30 +380,6 @@ def ensure_catalogue(session) -> None:
             session.add(role)
         role.permissions = [existing[p] for p in spec["permissions"]]
     session.flush()
-
-
-def create_custom_role(session, actor, *, name: str, display_name: str, hierarchy: int, permissions: list[str],
-                       description: str = "") -> Role:
-    if not is_super_admin(session, actor.id):
-        raise PermissionDenied("Only a super admin can create custom roles.", permission="roles.create")
-    name = (name or "").strip().lower()
-    if not name.replace("_", "").isalnum() or len(name) < 3:
-        raise DomainError("invalid_name", "Use 3+ letters, digits or underscores.", "name")
-    if session.scalar(select(Role).where(Role.name == name)):
-        raise DomainError("name_taken", f"A role named {name} exists already.", "name")
-    if not 2 <= hierarchy <= 99:
-        raise DomainError("invalid_hierarchy", "Hierarchy is a number from 2 (high) to 99 (low).", "hierarchy")
-    unknown = [p for p in permissions if p not in ALL_PERMISSIONS]
-    if unknown or not permissions:
-        raise DomainError("invalid_permissions", "Pick one or more permissions from the catalogue.", "permissions")
-    perms = session.scalars(select(Permission).where(Permission.name.in_(permissions))).all()
-    role = Role(name=name, display_name=display_name.strip() or name, description=description.strip(),
-                hierarchy=hierarchy, is_system=False, permissions=list(perms))
-    session.add(role)
-    session.flush()
-    audit.record(session, "rbac.role_created", actor=actor, target=role, after={"permissions": sorted(permissions),
-                                                                             "hierarchy": hierarchy})
-    return role
 
 
 __all__ = ["CATEGORIES"]

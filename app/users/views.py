@@ -1,4 +1,45 @@
-"""Staff-facing user screens."""
-from flask import Blueprint
+"""Staff-facing user screens: the users list and a user's page."""
+from __future__ import annotations
+
+from flask import Blueprint, request, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required
+from app.core import nav
+from app.core.errors import DomainError
+from app.core.pagination import Page, parse_limit
+from app.core.web import is_fragment_request, render
+from app.extensions import db
+from app.rbac.panel import access_context
+from app.users import service
+from app.users.service import UserFilters
 
 bp = Blueprint("users", __name__)
+nav.register("Users", "users.index", "users.view", order=20)
+
+
+@bp.route("/admin/users")
+@permission_required("users.view")
+def index():
+    """Search, filters and keyset pages; HTMX swaps the results (live filter) or appends rows (load more)."""
+    error, status = None, 200
+    try:
+        filters = UserFilters.parse(request.args)
+        limit = parse_limit(request.args.get("limit"), default=25)
+        page = service.search_users(db.session, filters, limit=limit, cursor=request.args.get("cursor") or None)
+    except DomainError as err:
+        filters, page, error, status, limit = UserFilters(), Page([], None, False), err.message, 422, 25
+    next_url = None
+    if page.has_more:
+        next_url = url_for("users.index", q=filters.q or None, scope=filters.scope, account=filters.account,
+                           limit=limit if limit != 25 else None, cursor=page.next_cursor)
+    block = "rows" if request.args.get("cursor") and is_fragment_request() else "results"
+    return render("users/index.html", block=block, status=status, filters=filters, page=page, error=error,
+                  next_url=next_url, paged=bool(request.args.get("cursor")))
+
+
+@bp.route("/admin/users/<int:user_id>")
+@permission_required("users.view")
+def detail(user_id: int):
+    target = service.get_user(db.session, user_id)
+    return render("users/detail.html", block="access", **access_context(db.session, current_user, target))

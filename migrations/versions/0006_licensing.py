@@ -4,7 +4,7 @@ Version sort keys use the binary "C" collation on PostgreSQL so that they compar
 byte; partial indexes (active seats, one pending upgrade) work on PostgreSQL and SQLite.
 
 Revision ID: 0006
-Revises: 0002, 0008
+Revises: 0008
 Create Date: 2026-11-23 14:07:13.209387
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = ('0002', '0008')  # also merges the API-access and outbox heads (the lead re-chains)
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,121 @@
+"""The staff users list: search, filters, keyset pages, HTMX live filter and load more."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+HX = {"HX-Request": "true"}
+
+
+def _emails(body: str) -> list[str]:
+    return re.findall(r'<a href="/admin/users/\d+">([^<]+)</a>', body)
+
+
+@pytest.fixture
+def people(make_user, frozen_clock):
+    """Created a minute apart, so newest-first order is known."""
+    made = {}
+    for email, kw in [("ana.ops@rephlo.ai", {"roles": ("ops",), "first_name": "Ana", "last_name": "Lopez"}),
+                      ("ben.support@rephlo.ai", {"roles": ("support",), "first_name": "Ben", "last_name": "Ode"}),
+                      ("qa.staff@rephlo.ai", {"roles": ("analyst",), "test": True, "first_name": "Quinn"}),
+                      ("customer_1@example.com", {"staff": False, "first_name": "Cara", "last_name": "Lopez"}),
+                      ("sandbox%user@example.com", {"staff": False, "test": True})]:
+        frozen_clock.advance(timedelta(minutes=1))
+        made[email] = make_user(email, **kw)
+    return made
+
+
+def test_staff_only_by_default_newest_first(login_as, people, frozen_clock):
+    frozen_clock.advance(timedelta(minutes=1))
+    client = login_as("support")
+    body = client.get("/admin/users?q=rephlo.ai").get_data(as_text=True)
+    assert _emails(body) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai", "ana.ops@rephlo.ai"]
+    assert 'badge-test">test</span>' in body
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("q=lopez&scope=all", ["customer_1@example.com", "ana.ops@rephlo.ai"]),  # last name
+    ("q=Ana Lopez", ["ana.ops@rephlo.ai"]),  # full name
+    ("q=BEN.SUPPORT", ["ben.support@rephlo.ai"]),  # case-insensitive email
+    ("q=%25&scope=all", ["sandbox%user@example.com"]),  # % is a character, not a wildcard
+    ("q=_1&scope=all", ["customer_1@example.com"]),
+    ("q=example.com&scope=all&account=test", ["sandbox%user@example.com"]),
+    ("q=example.com&scope=all&account=production", ["customer_1@example.com"]),
+    ("q=rephlo.ai&account=test", ["qa.staff@rephlo.ai"]),
+    ("q=nobody-here", []),
+])
+def test_search_and_filters(login_as, make_user, people, query, expected):
+    viewer = make_user("viewer@staff.test", roles=("analyst",))
+    body = login_as(user=viewer).get(f"/admin/users?{query}").get_data(as_text=True)
+    assert _emails(body) == expected
+    if not expected:
+        assert "No user matches these filters." in body
+
+
+def test_live_filter_returns_the_results_fragment(login_as, people):
+    response = login_as("ops").get("/admin/users?q=ben", headers=HX)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and body.lstrip().startswith('<section id="user-results"')
+    assert _emails(body) == ["ben.support@rephlo.ai"]
+
+
+def test_load_more_walks_every_page_once(login_as, make_user, frozen_clock):
+    for n in range(7):
+        frozen_clock.advance(timedelta(seconds=1))
+        make_user(f"pager{n}@example.com", staff=False)
+    client = login_as("ops")
+    body = client.get("/admin/users?q=pager&scope=all&limit=3").get_data(as_text=True)
+    seen = _emails(body)
+    pages = 1
+    while (more := re.search(r'hx-get="([^"]+)"[^>]*>Load more', body)):
+        body = client.get(more.group(1).replace("&amp;", "&"), headers=HX).get_data(as_text=True)
+        assert body.lstrip().startswith("<tr")
+        seen += _emails(body)
+        pages += 1
+    assert pages == 3 and seen == [f"pager{n}@example.com" for n in range(6, -1, -1)]
+
+
+def test_without_javascript_next_page_is_a_full_page(login_as, make_user):
+    for n in range(3):
+        make_user(f"plain{n}@example.com", staff=False)
+    client = login_as("ops")
+    first = client.get("/admin/users?q=plain&scope=all&limit=2").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)" hx-get', first).group(1).replace("&amp;", "&")
+    second = client.get(link).get_data(as_text=True)
+    assert "<html" in second and "Back to the first page" in second and len(_emails(second)) == 1
+
+
+@pytest.mark.parametrize("query, message", [
+    ("scope=everyone", "Show staff only or all users."),
+    ("account=fake", "Account type is all, production or test."),
+    ("limit=1000", "limit must be a whole number from 1 to 100."),
+    ("q=" + "x" * 201, "Search for at most 200 characters."),
+])
+def test_bad_filters_are_422(login_as, query, message):
+    response = login_as("ops").get(f"/admin/users?{query}")
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+
+
+def test_deleted_users_are_not_listed(login_as, make_user, frozen_clock):
+    make_user("gone@example.com", staff=False, deleted_at=frozen_clock.now())
+    assert _emails(login_as("ops").get("/admin/users?q=gone&scope=all").get_data(as_text=True)) == []
+
+
+def test_needs_users_view(login_as):
+    response = login_as("auditor").get("/admin/users")
+    assert response.status_code == 403 and b"users.view" in response.data
+
+
+def test_nav_links_only_what_the_user_may_open(login_as):
+    auditor = login_as("auditor").get("/admin").get_data(as_text=True)
+    assert 'href="/admin/users"' not in auditor and 'href="/admin/audit"' in auditor
+    support = login_as("support").get("/admin").get_data(as_text=True)
+    assert 'href="/admin/users"' in support and 'href="/admin/audit"' not in support
+    assert 'href="/admin/roles"' in support and 'href="/admin/roles/changes"' not in support
+
+
+def test_nav_marks_only_the_closest_item_current(login_as):
+    body = login_as("admin").get("/admin/roles/changes").get_data(as_text=True)
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', body) == ["/admin/roles/changes"]
