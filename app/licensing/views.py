@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_active, sudo_required, user_can
@@ -177,7 +177,19 @@ def extend_eligibility(license_id: int):
                    "Eligibility extended.")
 
 
-@bp.route("/admin/licenses/<int:license_id>/revoke", methods=["GET", "POST"])
+def _revoke_page(lic, form, status: int = 200):
+    return render("licensing/revoke.html", lic=lic, form=form, active=service.active_count(db.session, lic.id),
+                  sudo=sudo_active(), status=status)
+
+
+@bp.route("/admin/licenses/<int:license_id>/revoke")
+@permission_required("licenses.revoke")
+def revoke_confirm(license_id: int):
+    """The confirmation page; it offers the sudo prompt first when the TOTP is not fresh."""
+    return _revoke_page(_license(license_id), ReasonForm())
+
+
+@bp.route("/admin/licenses/<int:license_id>/revoke", methods=["POST"])
 @permission_required("licenses.revoke")
 @sudo_required
 def revoke(license_id: int):
@@ -186,8 +198,7 @@ def revoke(license_id: int):
     if _attempt(form, lambda: service.revoke(db.session, lic, actor=current_user, reason=form.reason.data)):
         flash(f"License {lic.license_key} revoked: every device stops validating.", "info")
         return redirect(url_for("licensing.detail", license_id=lic.id))
-    return render("licensing/revoke.html", lic=lic, form=form, active=service.active_count(db.session, lic.id),
-                  status=422 if request.method == "POST" else 200)
+    return _revoke_page(lic, form, 422)
 
 
 @bp.route("/admin/licenses/<int:license_id>/devices/<int:activation_id>/deactivate", methods=["POST"])
@@ -222,13 +233,15 @@ def _versions_page(form=None, status: int = 200, edit_forms: dict | None = None)
                   form=form or VersionForm(prefix="new"), edit_forms=forms, can_edit=user_can("licenses.create"))
 
 
-@bp.route("/admin/licenses/versions", methods=["GET", "POST"])
+@bp.route("/admin/licenses/versions")
 @permission_required("licenses.view")
 def versions():
-    if request.method == "GET":
-        return _versions_page()
-    if not user_can("licenses.create"):
-        abort(403, "You need the licenses.create permission to edit app versions.")
+    return _versions_page()
+
+
+@bp.route("/admin/licenses/versions/new", methods=["POST"])
+@permission_required("licenses.create")
+def create_version():
     form = VersionForm(prefix="new")
     if _attempt(form, lambda: upgrades.create_version(db.session, form.version.data, form.release_date.data,
                                                       form.notes.data, actor=current_user)):

@@ -86,10 +86,13 @@ def test_revoke_needs_the_permission_and_sudo(session, login_as, sudo, seeded, c
     r = login_as("ops").get(f"/admin/licenses/{lic.id}/revoke")
     assert r.status_code == 403
     admin = login_as("admin")
+    r = admin.get(f"/admin/licenses/{lic.id}/revoke")
+    assert r.status_code == 200 and "confirm-sudo" in r.text and "Revoke license" not in r.text
     r = admin.post(f"/admin/licenses/{lic.id}/revoke", data={"reason": "fraudulent purchase"})
     assert r.status_code == 302 and "/auth/sudo" in r.headers["Location"]
     assert service.get_license(session, lic.id).status == "active"
     sudo(admin)
+    assert "Revoke license" in admin.get(f"/admin/licenses/{lic.id}/revoke").text
     r = admin.post(f"/admin/licenses/{lic.id}/revoke", data={"reason": ""})
     assert r.status_code == 422
     r = admin.post(f"/admin/licenses/{lic.id}/revoke", data={"reason": "fraudulent purchase"})
@@ -161,15 +164,15 @@ def test_versions_editor(login_as, versions):
     support = login_as("support")
     page = support.get("/admin/licenses/versions")
     assert page.status_code == 200 and "2.0.0" in page.text and "Add a version" not in page.text
-    assert support.post("/admin/licenses/versions", data={"new-version": "4.0.0"}).status_code == 403
+    assert support.post("/admin/licenses/versions/new", data={"new-version": "4.0.0"}).status_code == 403
     ops = login_as("ops")
-    r = ops.post("/admin/licenses/versions", headers=HX,
+    r = ops.post("/admin/licenses/versions/new", headers=HX,
                  data={"new-version": "4.0.0-beta.1", "new-release_date": "2026-01-15", "new-notes": "beta"})
     assert r.status_code == 200 and "4.0.0-beta.1" in r.text
-    r = ops.post("/admin/licenses/versions", headers=HX,
+    r = ops.post("/admin/licenses/versions/new", headers=HX,
                  data={"new-version": "2.0.0", "new-release_date": "2026-01-15"})
     assert r.status_code == 422 and "exists already" in r.text
-    r = ops.post("/admin/licenses/versions", headers=HX, data={"new-version": "v4", "new-release_date": "2026-01-15"})
+    r = ops.post("/admin/licenses/versions/new", headers=HX, data={"new-version": "v4", "new-release_date": "2026-01-15"})
     assert r.status_code == 422 and "not a semantic version" in r.text
 
 
