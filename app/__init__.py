@@ -55,6 +55,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.oauth_views import bp as oauth_clients_bp
     from app.testdata.views import bp as testdata_bp
     from app.testdata.overview_views import bp as testdata_overview_bp
+    from app.licensing.views import bp as licensing_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -66,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_keys_bp)
     app.register_blueprint(oauth_clients_bp)
     app.register_blueprint(testdata_overview_bp)
+    app.register_blueprint(licensing_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

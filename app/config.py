@@ -81,6 +81,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "API_RATE_LIMIT_LIVE": os.environ.get("API_RATE_LIMIT_LIVE", "600 per minute"),
         "API_RATE_LIMIT_TEST": os.environ.get("API_RATE_LIMIT_TEST", "120 per minute"),
         "IDEMPOTENCY_TTL_HOURS": int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")),
+        # Licenses: device changes per license per 24 h, validation cache TTL (Redis), per-IP limit
+        # of license-key API calls (API-key calls use the key's own limit).
+        "LICENSE_ACTIVATION_CHANGE_LIMIT": int(os.environ.get("LICENSE_ACTIVATION_CHANGE_LIMIT", "10")),
+        "LICENSE_CACHE_SECONDS": int(os.environ.get("LICENSE_CACHE_SECONDS", "15")),
+        "LICENSE_API_RATE_LIMIT": os.environ.get("LICENSE_API_RATE_LIMIT", "300 per minute"),
         "OAUTH_TOKEN_TTL_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
         "OAUTH_TOKEN_RATE_LIMIT": os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "30 per minute"),
         # Test-data cleanup: batch size (test accounts per batch for the nightly cleanup, rows

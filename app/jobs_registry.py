@@ -2,6 +2,7 @@
 import importlib
 
 JOB_MODULES = [
+    "app.licensing.jobs",
     "app.rbac.jobs",
     "app.notifications.jobs",
     "app.api.jobs",

@@ -8,3 +8,4 @@ from app.testdata.clock_models import TestClock  # noqa: F401
 from app.users.models import User  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
 from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
+from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401

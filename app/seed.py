@@ -113,4 +113,10 @@ def _seed_api_access(session, log=print) -> None:
     seed_api_access(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access]
+def _seed_licensing(session, log=print) -> None:
+    from app.licensing.seed import seed_licensing
+
+    seed_licensing(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_licensing]

@@ -14,6 +14,7 @@ ROUTE_MODULES = [
     "app.api.openapi",
     "app.api.oauth",
     "app.testdata.api",
+    "app.licensing.api",
 ]
 
 

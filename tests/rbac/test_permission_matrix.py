@@ -27,6 +27,9 @@ PINNED = {
     "rbac.grant_override": ("roles.assign",),
     "rbac.remove_override": ("roles.assign",),
     "rbac.create_role": ("roles.create",),
+    "licensing.revoke": ("licenses.revoke",),
+    "licensing.suspend": ("licenses.suspend",),
+    "licensing.detail": ("licenses.view",),
 }
 
 
@@ -64,9 +67,18 @@ def sample_ids(make_user, make_api_key, session):
 
     client, _ = create_client(session, target, client_id="matrix-client", name="Matrix", redirect_uris="",
                               is_test=True)
+    from app.licensing import activations, service as licensing
+    from app.licensing.models import AppVersion
+    from app.licensing.seed import seed_versions
+
+    seed_versions(session)
+    lic = licensing.create_license(session, owner=target, actor=None, purchase_price="299.99", purchased_version="1.0.0")
+    device = activations.activate(session, lic, "ab" * 32, {"device_name": "Matrix PC"}).activation
+    version = session.query(AppVersion).filter_by(version="2.0.0").one()
     session.commit()
     return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
-            "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id}
+            "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id,
+            "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
 
 
 def _url(rule, sample_ids) -> str:

@@ -1,0 +1,1 @@
+"""Perpetual licenses: keys, device activations, version eligibility, paid upgrades."""

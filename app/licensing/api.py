@@ -1,0 +1,210 @@
+"""/api/v1/licenses: the desktop app's activation, validation, heartbeat and upgrade calls.
+
+Two ways to authenticate (DESIGN.md §6): the desktop app has no API key, so the license
+key in the request *is* the credential (with the device's fingerprint); an API key
+(`Authorization: Bearer rph_...`) also works and then only reaches its owner's licenses
+(anyone else's key answers 404, as an unknown one does). A test license, or a sandbox key,
+runs the request in test mode. License-key requests are limited per IP address
+(LICENSE_API_RATE_LIMIT), API-key requests by the key's own limit.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import current_app, g, request
+from sqlalchemy import select
+
+from app.api import api_bp
+from app.api.auth import api_auth, register_scope
+from app.api.errors import api_error
+from app.api.idempotency import idempotent
+from app.api.schemas import annotate, api_doc, respond, validate_body
+from app.core import testmode
+from app.core.errors import DomainError
+from app.extensions import db, limiter
+from app.licensing import activations, service, upgrades, validation
+from app.licensing.activations import RateLimited
+from app.licensing.api_schemas import (ActivateRequest, ActivationAnswer, DeviceRequest, HeartbeatAnswer,
+                                       QuoteAnswer, UpgradeAnswer, UpgradeRequest, ValidateRequest,
+                                       ValidationAnswer, activation_dict, license_dict, upgrade_dict)
+from app.licensing.models import Activation
+
+READ = register_scope("licenses:read", "Validate licenses and quote upgrades")
+WRITE = register_scope("licenses:write", "Activate and deactivate devices, send heartbeats, buy upgrades")
+AUTH_NOTE = ("Authenticate with the license key (and the device fingerprint) in the request, or with an "
+             "API key of the license's owner.")
+
+
+def _rate_limit() -> str:
+    return current_app.config.get("LICENSE_API_RATE_LIMIT", "300 per minute")
+
+
+def _has_bearer() -> bool:
+    return bool(request.headers.get("Authorization", "").strip())
+
+
+per_ip = limiter.limit(_rate_limit, exempt_when=_has_bearer)
+
+
+def _credentials(from_query: bool) -> tuple[object, object]:
+    """The license key and fingerprint: JSON body for POSTs, headers (or query) for GETs."""
+    if from_query:
+        return (request.headers.get("X-License-Key") or request.args.get("license_key"),
+                request.headers.get("X-License-Fingerprint") or request.args.get("fingerprint"))
+    data = request.get_json(silent=True, cache=True)
+    if not isinstance(data, dict):
+        raise DomainError("invalid_json", "The request body must be a JSON object.", None, status=400)
+    return data.get("license_key"), data.get("fingerprint")
+
+
+def license_auth(scope: str, *, device_required: bool = False, from_query: bool = False):
+    """Resolve g.license (and g.api_user, its owner) from the license key or from an API key.
+
+    With `device_required`, a license-key caller must also send the fingerprint of a device
+    active on the license (buying and quoting happen from an activated install).
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def resolve(*args, **kwargs):
+            raw_key, raw_fingerprint = _credentials(from_query)
+            lic = service.find_by_key(db.session, raw_key)
+            bearer_user = g.get("api_user")
+            if bearer_user is not None and lic.user_id != bearer_user.id:
+                raise DomainError("license_not_found", "No license has this key.", "license_key", status=404)
+            if bearer_user is None and device_required:
+                fingerprint = activations.normalize_fingerprint(raw_fingerprint)
+                if not db.session.scalar(select(Activation.id).where(
+                        Activation.license_id == lic.id, Activation.fingerprint == fingerprint,
+                        Activation.status == "active")):
+                    raise DomainError("device_not_activated", "Send the fingerprint of a device activated on "
+                                      "this license.", "fingerprint", status=403)
+            g.license, g.api_user = lic, lic.owner
+            if lic.is_test:
+                testmode.activate()
+            return view(*args, **kwargs)
+
+        with_key = api_auth(scopes=scope)(resolve)
+
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if _has_bearer():
+                return with_key(*args, **kwargs)
+            g.api_user = None
+            return resolve(*args, **kwargs)
+
+        annotate(wrapped, security=True, scopes=[scope])
+        return wrapped
+
+    return decorator
+
+
+@api_bp.errorhandler(RateLimited)
+def _activation_rate_limited(error: RateLimited):
+    db.session.rollback()
+    return api_error(429, "rate_limit_error", error.code, error.message, None,
+                     {"Retry-After": str(error.retry_after)})
+
+
+def _seats(lic) -> dict:
+    return license_dict(lic, service.active_count(db.session, lic.id))
+
+
+@api_bp.post("/licenses/activate")
+@per_ip
+@license_auth(WRITE)
+@idempotent
+@validate_body(ActivateRequest)
+@api_doc("Activate a device on a license", responses={201: ActivationAnswer, 200: ActivationAnswer},
+         tags=["licenses"], description="201 when the device takes a seat; 200 with the same activation when "
+         "this fingerprint is already active (idempotent). 403 license_revoked/suspended/expired/pending, "
+         "422 too_many_activations or invalid_fingerprint, 429 activation_rate_limited (Retry-After). "
+         + AUTH_NOTE)
+def activate_device(body: ActivateRequest):
+    device = body.model_dump(include={"device_name", "os_type", "os_version", "cpu_info"})
+    result = activations.activate(db.session, g.license, body.fingerprint, device, source="client")
+    db.session.flush()
+    answer = {"activation": activation_dict(result.activation), "license": _seats(g.license)}
+    return respond(ActivationAnswer, answer, 201 if result.created else 200)
+
+
+@api_bp.post("/licenses/deactivate")
+@per_ip
+@license_auth(WRITE)
+@validate_body(DeviceRequest)
+@api_doc("Deactivate a device (frees its seat)", responses={200: ActivationAnswer}, tags=["licenses"],
+         description="404 not_activated when the fingerprint is not active on the license. " + AUTH_NOTE)
+def deactivate_device(body: DeviceRequest):
+    activation = activations.deactivate(db.session, g.license, fingerprint=body.fingerprint, source="client")
+    answer = {"activation": activation_dict(activation), "license": _seats(g.license)}
+    db.session.commit()
+    return respond(ActivationAnswer, answer)
+
+
+@api_bp.post("/licenses/heartbeat")
+@per_ip
+@license_auth(WRITE)
+@validate_body(DeviceRequest)
+@api_doc("Tell the server this device is running (updates last_seen_at)", responses={200: HeartbeatAnswer},
+         tags=["licenses"], description=AUTH_NOTE)
+def heartbeat(body: DeviceRequest):
+    activation = activations.heartbeat(db.session, g.license, body.fingerprint)
+    answer = {"activation": activation_dict(activation), "license_status": g.license.status}
+    db.session.commit()
+    return respond(HeartbeatAnswer, answer)
+
+
+def _validate(body: ValidateRequest, owner_id: int | None):
+    result = validation.validate(db.session, body.license_key, body.fingerprint, body.version, owner_id=owner_id)
+    if result.state.is_test:
+        testmode.activate()
+    return respond(ValidationAnswer, result.as_dict())
+
+
+_validate_with_key = api_auth(scopes=READ)(lambda body: _validate(body, g.api_user.id))
+
+
+@api_bp.post("/licenses/validate")
+@per_ip
+@validate_body(ValidateRequest)
+@api_doc("Validate a license for this device and app version", responses={200: ValidationAnswer},
+         tags=["licenses"], description="Always 200 for a known key: `valid` and one `code` (VALID, "
+         "NOT_ACTIVATED, TOO_MANY_ACTIVATIONS, SUSPENDED, REVOKED, EXPIRED, VERSION_NOT_ELIGIBLE, "
+         "FINGERPRINT_MISMATCH) with the eligible range. 404 license_not_found, 422 for a malformed key, "
+         "fingerprint or version. One indexed lookup, cached briefly in Redis when configured. " + AUTH_NOTE)
+def validate_license(body: ValidateRequest):
+    if _has_bearer():
+        return _validate_with_key(body)
+    return _validate(body, None)
+
+
+annotate(validate_license, security=True, scopes=[READ])
+
+
+@api_bp.get("/licenses/upgrade-quote")
+@per_ip
+@license_auth(READ, device_required=True, from_query=True)
+@api_doc("Price the upgrade of a license to a version", responses={200: QuoteAnswer}, tags=["licenses"],
+         description="Query: to=2.0.0. License key and fingerprint in the X-License-Key and "
+         "X-License-Fingerprint headers (or license_key/fingerprint query parameters), or an API key. "
+         "422 invalid_version, unknown_version, version_not_released, upgrade_not_newer, upgrade_skips_major.")
+def upgrade_quote():
+    to = request.args.get("to")
+    if not to:
+        raise DomainError("parameter_missing", "Missing required param: to.", "to")
+    q = upgrades.quote(db.session, g.license, to)
+    return respond(QuoteAnswer, {**q.as_dict(), "license": _seats(g.license)})
+
+
+@api_bp.post("/licenses/upgrade")
+@per_ip
+@license_auth(WRITE, device_required=True)
+@idempotent
+@validate_body(UpgradeRequest)
+@api_doc("Buy the upgrade to the next major version (created pending payment)", responses={201: UpgradeAnswer},
+         tags=["licenses"], description="The upgrade is recorded at the quoted price with status `pending`; "
+         "the billing gateway takes the payment and completes it, which moves eligibility to the next major. "
+         "422 upgrade_pending when one already awaits payment. Send an Idempotency-Key. " + AUTH_NOTE)
+def buy_upgrade(body: UpgradeRequest):
+    upgrade = upgrades.create_upgrade(db.session, g.license, body.to_version, field="to_version")
+    return respond(UpgradeAnswer, {"upgrade": upgrade_dict(upgrade), "license": _seats(g.license)}, 201)
