@@ -67,7 +67,7 @@ class License(IsTestMixin, TimestampMixin, Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     # Set by the billing gateway when it takes the payment (none for staff-issued licenses).
     payment_reference: Mapped[str | None] = mapped_column(String(255))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
     owner: Mapped[User] = relationship(foreign_keys=[user_id])
 
@@ -121,7 +121,7 @@ class Activation(IsTestMixin, TimestampMixin, Base):
     activated_at: Mapped[datetime] = mapped_column(default=clock.now)
     last_seen_at: Mapped[datetime | None]
     deactivated_at: Mapped[datetime | None]
-    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("license_activations.id", ondelete="SET NULL"))
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("license_activations.id", ondelete="SET NULL"), index=True)
 
     license: Mapped[License] = relationship(lazy="joined")
 
@@ -138,10 +138,10 @@ class ActivationEvent(IsTestMixin, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"))
-    activation_id: Mapped[int | None] = mapped_column(ForeignKey("license_activations.id", ondelete="SET NULL"))
+    activation_id: Mapped[int | None] = mapped_column(ForeignKey("license_activations.id", ondelete="SET NULL"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))  # client | staff
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     activation: Mapped[Activation | None] = relationship(lazy="joined")
