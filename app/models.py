@@ -5,3 +5,4 @@ from app.core.jobs import JobRecord  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.users.models import User  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
+from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
