@@ -4,3 +4,6 @@ from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.users.models import User  # noqa: F401
+from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction, CreditGrantRequest,  # noqa: F401
+                                CreditUsageDaily, MarginAudit, MarginConfig, ModelPrice, PricingState, Provider,
+                                SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)

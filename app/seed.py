@@ -107,4 +107,6 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-SEEDERS = [seed_personas]
+from app.credits.seed import seed_credits  # noqa: E402  (after seed_personas: it needs the personas)
+
+SEEDERS = [seed_personas, seed_credits]
