@@ -113,4 +113,6 @@ def _seed_api_access(session, log=print) -> None:
     seed_api_access(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access]
+from app.credits.seed import seed_credits  # noqa: E402  (after seed_personas: it needs the personas)
+
+SEEDERS = [seed_personas, _seed_api_access, seed_credits]
