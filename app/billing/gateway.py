@@ -143,7 +143,9 @@ def create_payment_intent(*, amount: Decimal, currency: str, customer_id: str, p
 
 def outcome_of(pi) -> Outcome:
     """An Outcome from a PaymentIntent, as the SDK returns it or as a webhook carries it
-    (both are mappings)."""
+    (the SDK's objects are converted to plain dicts first)."""
+    if hasattr(pi, "to_dict"):
+        pi = pi.to_dict()
     charge = pi.get("latest_charge")
     charge_id = charge if isinstance(charge, str) or charge is None else charge.get("id")
     error = pi.get("last_payment_error") or None

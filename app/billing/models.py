@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core import clock
@@ -59,6 +59,9 @@ class SubscriptionTier(TimestampMixin, Base):
 
 class Subscription(IsTestMixin, TimestampMixin, Base):
     __tablename__ = "subscriptions"
+    # At most one live (not cancelled) subscription per user, even under concurrent creates.
+    __table_args__ = (Index("uq_subscriptions_live_user", "user_id", unique=True,
+                            postgresql_where=text("status <> 'cancelled'"), sqlite_where=text("status <> 'cancelled'")),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

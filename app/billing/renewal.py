@@ -25,11 +25,12 @@ def due(session, limit: int = 200) -> list[Subscription]:
         .order_by(Subscription.current_period_end, Subscription.id).limit(limit)))
 
 
-def open_next_period(session, sub: Subscription) -> Invoice | None:
-    """Advance one due subscription to its next period (one transaction)."""
+def open_next_period(session, sub: Subscription) -> Invoice | Subscription | None:
+    """Advance one due subscription to its next period (one transaction); returns the
+    period's invoice (the subscription itself for a free period), None if nothing was due."""
     query = select(Subscription).where(Subscription.id == sub.id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=Subscription)
     sub = session.scalar(query.execution_options(populate_existing=True))
     if sub.status not in RENEWING or sub.current_period_end >= clock.now():
         session.rollback()
@@ -44,11 +45,13 @@ def open_next_period(session, sub: Subscription) -> Invoice | None:
     sub.current_period_start, sub.current_period_end = subscriptions.next_period(sub)
     if sub.status == "trial" and (sub.trial_end is None or sub.trial_end <= clock.now()):
         sub.status, sub.trial_end = "active", None
-    invoice = invoices.period_invoice(session, sub)
-    if invoice.status == "paid":
+    invoice = None
+    if sub.tier.price_for(sub.billing_cycle) > 0:  # free periods are not invoiced
+        invoice = invoices.period_invoice(session, sub)
+    if invoice is None or invoice.status == "paid":
         allocation.allocate_period(session, sub)
     session.commit()
-    return invoice
+    return invoice or sub
 
 
 def uncharged(session, limit: int = 200) -> list[Invoice]:

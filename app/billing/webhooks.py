@@ -32,7 +32,7 @@ def receive(session, payload: bytes, signature: str | None) -> tuple[StripeEvent
     except ValueError:
         raise DomainError("invalid_payload", "The webhook body is not JSON.", status=400) from None
     row = StripeEvent(id=event.id, type=event.type, created=int(event.created or 0),
-                      livemode=bool(event.get("livemode")), payload=body, status="received")
+                      livemode=bool(getattr(event, "livemode", False)), payload=body, status="received")
     session.add(row)
     try:
         session.commit()
