@@ -32,12 +32,19 @@ def create_app(config: dict | None = None) -> Flask:
     from app.users.views import bp as users_bp
     from app.core.views import bp as core_bp
     from app.notifications.views import bp as notifications_bp
+    from app.billing.views import bp as billing_bp
+    from app.billing.views_admin import bp as billing_admin_bp
+    from app.billing.webhook_views import bp as billing_webhooks_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(rbac_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(billing_bp)
+    app.register_blueprint(billing_admin_bp)
+    app.register_blueprint(billing_webhooks_bp)
+    csrf.exempt(billing_webhooks_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

@@ -114,5 +114,6 @@ def _seed_api_access(session, log=print) -> None:
 
 
 from app.credits.seed import seed_credits  # noqa: E402  (after seed_personas: it needs the personas)
+from app.billing.seed import seed_billing  # noqa: E402  (after seed_credits: it needs its personas and balances)
 
-SEEDERS = [seed_personas, _seed_api_access, seed_credits]
+SEEDERS = [seed_personas, _seed_api_access, seed_credits, seed_billing]

@@ -13,6 +13,7 @@ ROUTE_MODULES = [
     "app.api.openapi",
     "app.api.oauth",
     "app.testdata.api",
+    "app.billing.api",
 ]
 
 

@@ -15,6 +15,7 @@ from app.billing.invoices import Line
 from app.billing.models import BILLING_CYCLES, Invoice, ProrationEvent, Subscription
 from app.core import audit, clock
 from app.core.errors import Conflict, DomainError
+from app.users.models import User
 
 CHANGEABLE = ("active", "trial")
 
@@ -44,6 +45,13 @@ def parse_effective(raw, field: str = "effective_date") -> datetime | None:
     if value.tzinfo is None:
         raise DomainError("invalid_date", "Give the time with its UTC offset (for example Z).", field)
     return clock.as_utc(value)
+
+
+def find_user(session, email: str | None) -> User:
+    user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        raise DomainError("unknown_user", "No user has that email.", "email")
+    return user
 
 
 def create(session, actor, user, *, tier_name: str, cycle: str = "monthly", reason: str | None = None,

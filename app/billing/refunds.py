@@ -122,3 +122,8 @@ def credit_back(session, sub: Subscription, invoice: Invoice, amount: Decimal, *
             invoice.status, invoice.amount_paid, invoice.paid_at = "paid", invoice.total, clock.now()
             session.commit()
             return
+
+
+def for_subscription(session, subscription_id: int) -> list[RefundRequest]:
+    return list(session.scalars(select(RefundRequest).where(RefundRequest.subscription_id == subscription_id)
+                                .order_by(RefundRequest.id.desc())))
