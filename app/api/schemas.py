@@ -26,8 +26,10 @@ _DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
 
 
 def _decimal_string(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value
     if isinstance(value, str) and _DECIMAL.match(value.strip()):
-        return value.strip()
+        return Decimal(value.strip())
     raise ValueError('must be a decimal string such as "99.99"')
 
 

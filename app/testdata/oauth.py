@@ -141,8 +141,9 @@ def issue_token(session, client_id: str | None, client_secret: str | None) -> tu
         raise DomainError("invalid_client", "This client was revoked.", "client_id", status=401)
     plain = OAUTH_TOKEN_PREFIX + "".join(secrets.choice(_ALPHANUM) for _ in range(40))
     ttl = current_app.config["OAUTH_TOKEN_TTL_SECONDS"]
-    token = OAuthToken(token_hash=secret_hash(plain), client_pk=client.id, scopes=["*"],
-                       expires_at=clock.now() + timedelta(seconds=ttl))
+    now = clock.now()
+    token = OAuthToken(token_hash=secret_hash(plain), client_pk=client.id, scopes=["*"], created_at=now,
+                       expires_at=now + timedelta(seconds=ttl))
     token.is_test = client.is_test or client.service_user.is_test
     session.add(token)
     session.flush()
