@@ -236,9 +236,10 @@ def pause(session, actor, sub: Subscription, *, reason: str | None = None, staff
     return sub
 
 
-def attach_card(session, actor, sub: Subscription, payment_method: str, *, reason: str | None = None) -> Subscription:
-    """Put a card on file (a pm_ id from Stripe.js); if the subscription is in dunning, the
-    open invoice is retried at once: a new card from the customer can end dunning."""
+def attach_card(session, actor, sub: Subscription, payment_method: str, *, reason: str | None = None,
+                retry: bool = True) -> Subscription:
+    """Put a card on file (a pm_ id from Stripe.js); unless told not to, an open invoice is
+    retried at once: a new card from the customer can end dunning."""
     payment_method = (payment_method or "").strip()
     if not payment_method:
         raise DomainError("payment_method_required", "Give a payment method.", "payment_method")
@@ -253,7 +254,8 @@ def attach_card(session, actor, sub: Subscription, payment_method: str, *, reaso
     audit.record(session, "billing.payment_method_updated", actor=actor, target=sub, target_type="subscription",
                  before=before, after={"default_payment_method": pm_id, "last4": last4}, reason=reason)
     session.commit()
-    retry_open_invoice(session, actor, sub, trigger="card_update", quiet=True)
+    if retry:
+        retry_open_invoice(session, actor, sub, trigger="card_update", quiet=True)
     return sub
 
 
