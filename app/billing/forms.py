@@ -2,7 +2,13 @@
 DomainError fields match these field names so errors land next to the right input."""
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms 3.3 wants them."""
+    return [SelectChoice(str(value), label) for value, label in pairs]
+
 
 REASON = dict(validators=[DataRequired(message="Say why (it goes in the audit log)."), Length(max=500)])
 
@@ -14,8 +20,8 @@ class ChangeTierForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    when = SelectField("When", choices=[("period_end", "At the end of the period (no refund)"),
-                                        ("now", "Now (refund the unused part)")])
+    when = SelectField("When", choices=choices([("period_end", "At the end of the period (no refund)"),
+                                                ("now", "Now (refund the unused part)")]))
     reason = StringField("Reason", **REASON)
 
 
@@ -33,7 +39,7 @@ class CreateSubscriptionForm(FlaskForm):
     email = StringField("Customer email", validators=[DataRequired(message="Enter the customer's email."),
                                                       Length(max=255)])
     tier = SelectField("Tier", choices=[])
-    billing_cycle = SelectField("Billing cycle", choices=[("monthly", "Monthly"), ("annual", "Annual")])
+    billing_cycle = SelectField("Billing cycle", choices=choices([("monthly", "Monthly"), ("annual", "Annual")]))
     reason = StringField("Reason", **REASON)
 
 
@@ -57,7 +63,7 @@ class PackForm(FlaskForm):
 
 
 class SellPackForm(FlaskForm):
-    pack_id = SelectField("Credit pack", coerce=int, choices=[])
+    pack_id = SelectField("Credit pack", choices=[])
 
 
 class DecisionForm(FlaskForm):

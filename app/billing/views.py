@@ -7,7 +7,8 @@ from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.billing import changes, history, packs, payments, refunds, subscriptions, tiers
-from app.billing.forms import CancelForm, ChangeTierForm, CreateSubscriptionForm, ReasonForm, RefundForm, SellPackForm
+from app.billing.forms import (CancelForm, ChangeTierForm, CreateSubscriptionForm, ReasonForm, RefundForm, SellPackForm,
+                               choices)
 from app.billing.models import STATUSES, RefundRequest, Subscription
 from app.core import nav
 from app.core.errors import DomainError
@@ -36,7 +37,7 @@ def subscriptions_list():
 
 def _create_form(form=None):
     form = form or CreateSubscriptionForm()
-    form.tier.choices = [(t.name, t.display_name) for t in tiers.all_tiers(db.session) if t.is_active]
+    form.tier.choices = choices((t.name, t.display_name) for t in tiers.all_tiers(db.session) if t.is_active)
     return form
 
 
@@ -61,11 +62,11 @@ def create():
 
 def _page(sub, status: int = 200, **forms):
     change = forms.get("change_form") or ChangeTierForm()
-    change.to_tier.choices = [(t.name, f"{t.display_name} ({t.monthly_price}/month)")
-                              for t in tiers.all_tiers(db.session) if t.is_active and t.id != sub.tier_id]
+    change.to_tier.choices = choices((t.name, f"{t.display_name} ({t.monthly_price}/month)")
+                                     for t in tiers.all_tiers(db.session) if t.is_active and t.id != sub.tier_id)
     sell = SellPackForm()
-    sell.pack_id.choices = [(p.id, f"{p.name} — {p.credits:,} credits for {p.price}")
-                            for p in packs.all_packs(db.session, active_only=True)]
+    sell.pack_id.choices = choices((p.id, f"{p.name}: {p.credits:,} credits for {p.price}")
+                                   for p in packs.all_packs(db.session, active_only=True))
     requests = refunds.for_subscription(db.session, sub.id)
     return render("billing/subscription.html", block=forms.get("block"), status=status, sub=sub,
                   timeline=history.timeline(db.session, sub), payments=payments.for_subscription(db.session, sub),
