@@ -71,6 +71,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        # Per-key API rate limits: test traffic (sandbox/development keys, test accounts) gets less.
+        "API_RATE_LIMIT_LIVE": os.environ.get("API_RATE_LIMIT_LIVE", "600 per minute"),
+        "API_RATE_LIMIT_TEST": os.environ.get("API_RATE_LIMIT_TEST", "120 per minute"),
+        "IDEMPOTENCY_TTL_HOURS": int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")),
+        "OAUTH_TOKEN_TTL_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
+        "OAUTH_TOKEN_RATE_LIMIT": os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "30 per minute"),
         "APP_VERSION": "0.1.0",
         "TESTING": False,
     }

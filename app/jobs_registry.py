@@ -3,6 +3,7 @@ import importlib
 
 JOB_MODULES = [
     "app.rbac.jobs",
+    "app.api.jobs",
     "app.credits.jobs",
 ]
 

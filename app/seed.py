@@ -107,6 +107,16 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-from app.credits.seed import seed_credits  # noqa: E402  (after seed_personas: it needs the personas)
+def _seed_api_access(session, log=print) -> None:
+    from app.testdata.seed import seed_api_access
 
-SEEDERS = [seed_personas, seed_credits]
+    seed_api_access(session, log)
+
+
+def _seed_credits(session, log=print) -> None:
+    from app.credits.seed import seed_credits
+
+    seed_credits(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits]

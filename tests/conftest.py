@@ -63,6 +63,22 @@ def app(database_url):
         db.engine.dispose()
 
 
+def _bound_session_class():
+    from flask_sqlalchemy.session import Session
+
+    class ConnectionBoundSession(Session):
+        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
+        so without this every ORM statement took a fresh pooled connection and committed for real."""
+
+        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+            return bind if bind is not None else self.bind
+
+    return ConnectionBoundSession
+
+
+_ConnectionBoundSession = _bound_session_class()
+
+
 @pytest.fixture(autouse=True)
 def _transaction(request, app):
     """Each test runs inside one outer transaction that is rolled back at the end."""
@@ -75,7 +91,8 @@ def _transaction(request, app):
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
+                                              "class_": _ConnectionBoundSession})
         limiter.reset()
         try:
             yield
@@ -196,3 +213,21 @@ def pytest_sessionfinish(session, exitstatus):
         names = ", ".join(getattr(r, "nodeid", "?") for r in skipped[:10])
         print(f"\nCI=true: {len(skipped)} test(s) were skipped, which CI does not allow: {names}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def make_api_key(app, make_user):
+    """An API key for `user` (a new production customer by default): returns .key, .secret, .headers."""
+    from types import SimpleNamespace
+
+    from app.extensions import db
+    from app.testdata.keys import create_api_key
+
+    def make(user=None, key_type: str = "sandbox", *, scopes=None, expires_at=None, name: str = "test key"):
+        user = user or make_user()
+        key, secret = create_api_key(db.session, None, owner=user, name=name, key_type=key_type, scopes=scopes,
+                                     expires_at=expires_at)
+        db.session.flush()
+        return SimpleNamespace(key=key, secret=secret, user=user, headers={"Authorization": f"Bearer {secret}"})
+
+    return make
