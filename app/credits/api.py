@@ -12,7 +12,7 @@ from flask import g, jsonify, request, stream_with_context
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
 from app.api.idempotency import idempotent
-from app.api.schemas import annotate, api_doc, dump, respond, validate_body, validate_data
+from app.api.schemas import ErrorBody, annotate, api_doc, dump, respond, validate_body, validate_data
 from app.core import clock
 from app.core.web import csv_response
 from app.credits import balances, ledger
@@ -56,7 +56,7 @@ def with_query(model, skip: tuple[str, ...] = ()):
             kwargs["query"] = validate_data(model, request.args.to_dict())
             return view(*args, **kwargs)
 
-        annotate(wrapped, query_params=query_params(model, skip))
+        annotate(wrapped, query_params=query_params(model, skip), responses={422: ErrorBody})
         return wrapped
 
     return decorator
@@ -93,7 +93,7 @@ def calculate_cost(body: CalculateCostRequest):
 @api_auth(scopes=WRITE)
 @idempotent
 @validate_body(CalculateAndDeductRequest)
-@api_doc("Price an LLM request and charge it", responses={201: Charged}, tags=TAGS,
+@api_doc("Price an LLM request and charge it", responses={201: Charged, 402: ErrorBody}, tags=TAGS,
          description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
                      "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
 def calculate_and_deduct(body: CalculateAndDeductRequest):
@@ -107,7 +107,7 @@ def calculate_and_deduct(body: CalculateAndDeductRequest):
 @api_auth(scopes=WRITE)
 @idempotent
 @validate_body(DeductRequest)
-@api_doc("Deduct a number of credits", responses={201: Deducted}, tags=TAGS,
+@api_doc("Deduct a number of credits", responses={201: Deducted, 402: ErrorBody}, tags=TAGS,
          description="For charges that are not token-priced (fine-tuning, embeddings priced elsewhere, custom).")
 def deduct(body: DeductRequest):
     _, view = balances.deduct(db.session, g.api_user.id, body.amount, body.deduction_type,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
 from app.api.idempotency import idempotent
-from app.api.schemas import _first_error, annotate, api_doc, respond, validate_body
+from app.api.schemas import ErrorBody, _first_error, annotate, api_doc, respond, validate_body
 from app.core import audit, clock
 from app.core.errors import DomainError
 from app.credits import analytics, balances, grants, ledger
@@ -37,7 +37,7 @@ MAX_BULK_BYTES = 2 * 1024 * 1024
 @api_auth(permission="credits.grant", scopes=ADMIN)
 @idempotent
 @validate_body(AllocateRequest)
-@api_doc("Grant credits to a user (bonus credits)", responses={201: Allocated, 202: Allocated}, tags=TAGS,
+@api_doc("Grant credits to a user (bonus credits)", responses={201: Allocated, 202: Allocated, 404: ErrorBody}, tags=TAGS,
          description="Above the key owner's per-transaction cap (ops $100, support $50 of credits) the grant "
                      "becomes an approval request for an uncapped admin: 202 with approval_request_id.")
 def allocate(body: AllocateRequest):
@@ -114,7 +114,7 @@ def _check_row(index: int, row, emails: dict[str, int], cap: int | None) -> tupl
 @api_bp.post("/admin/credits/bulk-allocate")
 @api_auth(permission="credits.grant", scopes=ADMIN)
 @idempotent
-@api_doc("Grant credits to many users at once (JSON or CSV), all or nothing", responses={201: BulkAllocated},
+@api_doc("Grant credits to many users at once (JSON or CSV), all or nothing", responses={201: BulkAllocated, 413: ErrorBody},
          tags=TAGS, description="Send JSON {\"allocations\": [...]} or text/csv with the columns user_id (or "
                                 "email), amount, source, reason, expires_at. Any bad row fails the batch: 422 "
                                 "bulk_rows_invalid with `errors`, one entry per bad row; nothing is written.")

@@ -6,9 +6,9 @@ Bounds sit in the schemas (so the OpenAPI document states them) and again in the
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api.schemas import RequestModel, ResponseModel, UtcDatetime
 from app.credits.formula import MAX_TOKENS_PER_REQUEST
@@ -17,10 +17,25 @@ ClientDeduction = Literal["inference", "embedding", "fine_tuning", "custom"]
 GrantSource = Literal["admin_grant", "promotional_bonus", "coupon", "purchase"]
 Tokens = Field(ge=0, le=MAX_TOKENS_PER_REQUEST, description="0 to 10,000,000 per request")
 MAX_CREDITS = 10**12
+MAX_ID = 2**63 - 1
+
+
+def _storable(value: str) -> str:
+    """JSON can carry lone surrogates (\\ud800) that no database column can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class CalculateCostRequest(RequestModel):
-    model: str = Field(min_length=1, max_length=120, examples=["gpt-4-turbo"])
+    model: Text = Field(min_length=1, max_length=120, examples=["gpt-4-turbo"])
     input_tokens: int = Tokens
     output_tokens: int = Tokens
 
@@ -35,7 +50,7 @@ class CalculateAndDeductRequest(CalculateCostRequest):
 class DeductRequest(RequestModel):
     amount: int = Field(ge=1, le=MAX_CREDITS, examples=[16])
     deduction_type: ClientDeduction
-    related_usage_id: str | None = Field(None, max_length=100)
+    related_usage_id: Text | None = Field(None, max_length=100)
 
 
 class MonthlyCapRequest(RequestModel):
@@ -43,10 +58,10 @@ class MonthlyCapRequest(RequestModel):
 
 
 class AllocateRequest(RequestModel):
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_ID)
     amount: int = Field(ge=1, le=MAX_CREDITS)
     source: GrantSource = "admin_grant"
-    reason: str = Field(min_length=3, max_length=1000)
+    reason: Text = Field(min_length=3, max_length=1000)
     expires_at: UtcDatetime | None = None
 
 

@@ -96,3 +96,27 @@ def test_mixed_grants_and_deductions_on_many_users_never_deadlock(app, real_db):
     assert set(outcomes) <= {"ok", "insufficient_credits"}
     for user_id in ids:
         assert balances.get_balance(real_db.session, user_id).total == ledger_total(real_db.session, user_id)
+
+
+def test_20_concurrent_requests_with_one_idempotency_key_deduct_once(app, real_db):
+    from app.testdata.keys import create_api_key
+    from app.users.models import User
+
+    (user_id,) = _setup(real_db, subscription=10_000)
+    _, secret = create_api_key(real_db.session, None, owner=real_db.session.get(User, user_id), name="bench",
+                               key_type="production")
+    real_db.session.commit()
+    body = {"model": "gpt-4-turbo", "input_tokens": 500, "output_tokens": 300, "request_id": "once"}
+    headers = {"Authorization": f"Bearer {secret}", "Idempotency-Key": "same-key"}
+
+    def call(_):
+        response = app.test_client().post("/api/v1/credits/calculate-and-deduct", json=body, headers=headers)
+        return response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(call, range(20)))
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 19 + [201]
+    assert len({json_body["usage_id"] for _, json_body in results}) == 1
+    assert real_db.session.scalar(select(func.count()).select_from(CreditDeduction)) == 1
+    assert balances.get_balance(real_db.session, user_id).total == 10_000 - COST
