@@ -57,6 +57,10 @@ def app(database_url):
         upgrade()
         ensure_catalogue(db.session)
         db.session.commit()
+    # Requests in tests reuse the test's app context (Flask pushes none when one is active), so
+    # `g` (Flask-Login's current user, cached permissions) would leak from one client's request
+    # into the next. Start every request with an empty `g`, as a server's fresh context does.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
     yield app
     with app.app_context():
         db.session.remove()
@@ -77,6 +81,12 @@ def _bound_session_class():
 
 
 _ConnectionBoundSession = _bound_session_class()
+
+
+def _fresh_request_globals():
+    from flask import g
+
+    g.__dict__.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -175,7 +185,12 @@ def login_as(app, make_user):
     from app.core import clock
 
     def login(*roles: str, user=None, client=None):
+        from app.extensions import db
+
         user = user or make_user(roles=roles)
+        # Committed (to the test's savepoint, still rolled back at the end) so that a view's
+        # rollback on a form error cannot take the signed-in user with it.
+        db.session.commit()
         client = client or app.test_client()
         now = clock.now().timestamp()
         with client.session_transaction() as sess:

@@ -19,6 +19,7 @@ from sqlalchemy import Select, delete, select
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
 from app.testdata.models import OAUTH_TOKEN_PREFIX, OAuthClient, OAuthToken, secret_hash
+from app.testdata.service import SERVICE_PROVIDER
 from app.users.models import User
 
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,79}$")
@@ -50,7 +51,7 @@ def _service_user(session, client_id: str, name: str, is_test: bool) -> User:
     email = f"{client_id}@{SERVICE_DOMAIN}"
     user = session.scalar(select(User).where(User.email == email))
     if user is None:
-        user = User(email=email, first_name=name[:80], last_name="(OAuth client)", auth_provider="oauth_client",
+        user = User(email=email, first_name=name[:80], last_name="(OAuth client)", auth_provider=SERVICE_PROVIDER,
                     account_type="test" if is_test else "standard", email_verified=True)
         session.add(user)
         session.flush()

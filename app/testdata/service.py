@@ -29,6 +29,7 @@ MAX_EXPIRY_DAYS = 30
 MAX_BATCH = 100
 TEST_EMAIL_DOMAIN = "example.test"  # reserved by RFC 2606: mail to it can never be delivered
 EXPIRY_FILTERS = ("active", "expiring", "expired", "never")
+SERVICE_PROVIDER = "oauth_client"  # auth_provider of OAuth clients' service accounts
 
 
 @dataclass
@@ -150,7 +151,8 @@ def create_test_users_batch(session, actor, *, count: int, tier: str | None = No
 def test_users_stmt(*, creator_id: int | None = None, tier: str | None = None, expiry: str | None = None,
                     q: str | None = None) -> Select:
     """Customer test accounts (never staff personas), filtered; callers paginate."""
-    stmt = select(User).where(User.account_type == "test", User.is_staff.is_(False), User.deleted_at.is_(None))
+    stmt = select(User).where(User.account_type == "test", User.is_staff.is_(False), User.deleted_at.is_(None),
+                              User.auth_provider != SERVICE_PROVIDER)
     if creator_id:
         stmt = stmt.where(User.created_by_id == creator_id)
     if tier:
@@ -186,6 +188,9 @@ def get_test_user(session, user_id: int) -> User:
     if user.is_staff:
         raise DomainError("staff_account", "Staff test personas are managed from the users screens.", None,
                           status=409)
+    if user.auth_provider == SERVICE_PROVIDER:
+        raise DomainError("service_account", "This is an OAuth client's service account: revoke the client instead.",
+                          None, status=409)
     return user
 
 
@@ -230,7 +235,8 @@ def delete_test_users(session, actor, user_ids: list[int], reason: str | None = 
     for user in users:
         session.expunge(user)
     result = session.execute(delete(User).where(User.id.in_(ids), User.account_type == "test",
-                                                User.is_test.is_(True), User.is_staff.is_(False)))
+                                                User.is_test.is_(True), User.is_staff.is_(False),
+                                                User.auth_provider != SERVICE_PROVIDER))
     if result.rowcount != len(ids):
         raise DomainError("delete_refused", "Some accounts could not be deleted; nothing was changed.", "ids",
                           status=409)

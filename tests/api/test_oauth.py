@@ -10,7 +10,8 @@ from sqlalchemy import select
 from app.core import clock
 from app.extensions import db
 from app.rbac.models import Role, RoleAssignment
-from app.testdata import oauth
+from app.core.errors import DomainError
+from app.testdata import oauth, service
 from app.testdata.models import OAuthClient, OAuthToken, secret_hash
 from app.testdata.seed import OAUTH_CLIENTS, seed_oauth_clients
 
@@ -36,6 +37,11 @@ def test_seed_loads_the_three_clients_with_hashed_secrets(clients, session):
         assert row.secret_hash == secret_hash(secret) and secret not in str(row.__dict__)
         assert row.redirect_uris == [redirect] and row.name == name and row.is_test
         assert row.service_user.is_test and not row.service_user.is_staff
+    listed = session.scalars(service.test_users_stmt()).all()
+    assert not any(c.service_user in listed for c in clients.values())  # not customer test accounts
+    with pytest.raises(DomainError) as refused:
+        service.delete_test_users(session, None, [clients["web-app-test"].user_id])
+    assert refused.value.code == "service_account"
     seed_oauth_clients(session, log=lambda *_: None)  # idempotent
     assert len(session.scalars(select(OAuthClient)).all()) == 3
 
