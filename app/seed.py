@@ -113,7 +113,16 @@ def _seed_api_access(session, log=print) -> None:
     seed_api_access(session, log)
 
 
-from app.credits.seed import seed_credits  # noqa: E402  (after seed_personas: it needs the personas)
-from app.billing.seed import seed_billing  # noqa: E402  (after seed_credits: it needs its personas and balances)
+def _seed_credits(session, log=print) -> None:
+    from app.credits.seed import seed_credits
 
-SEEDERS = [seed_personas, _seed_api_access, seed_credits, seed_billing]
+    seed_credits(session, log)
+
+
+def _seed_billing(session, log=print) -> None:
+    from app.billing.seed import seed_billing  # after the credits seeder: it needs its personas and balances
+
+    seed_billing(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing]

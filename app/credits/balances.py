@@ -260,13 +260,19 @@ def _user(session, user_id: int) -> User:
     return user
 
 
+def _default_tier(user: User) -> str:
+    """A new balance row's tier: a test account's requested tier, else free (billing sets it later)."""
+    tier = getattr(user, "test_tier", None)
+    return tier if tier in TIERS else "free"
+
+
 def ensure_balance(session, user_id: int, tier: str | None = None, at: datetime | None = None) -> None:
     """Create the user's balance row if missing (is_test follows the user)."""
     user = _user(session, user_id)
     at = at or clock.now()
-    stmt = _upsert(session).values(user_id=user_id, tier=tier or "free", subscription_credits=0, bonus_credits=0,
-                                   mtd_month=month_start(at), mtd_credits=0, mtd_tokens=0, is_test=user.is_test,
-                                   created_at=at, updated_at=at)
+    stmt = _upsert(session).values(user_id=user_id, tier=tier or _default_tier(user), subscription_credits=0,
+                                   bonus_credits=0, mtd_month=month_start(at), mtd_credits=0, mtd_tokens=0,
+                                   is_test=user.is_test, created_at=at, updated_at=at)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id"]))
 
 
@@ -285,8 +291,9 @@ def allocate(session, user_id: int, amount: int, source: str, *, actor=None, rea
     bucket = "subscription" if source in SUBSCRIPTION_SOURCES else "bonus"
     column = "subscription_credits" if bucket == "subscription" else "bonus_credits"
     fresh = {"subscription_credits": 0, "bonus_credits": 0, column: amount}
-    stmt = _upsert(session).values(user_id=user_id, tier="free", mtd_month=month_start(at), mtd_credits=0,
-                                   mtd_tokens=0, is_test=user.is_test, created_at=at, updated_at=at, **fresh)
+    stmt = _upsert(session).values(user_id=user_id, tier=_default_tier(user), mtd_month=month_start(at),
+                                   mtd_credits=0, mtd_tokens=0, is_test=user.is_test, created_at=at, updated_at=at,
+                                   **fresh)
     stmt = stmt.on_conflict_do_update(index_elements=["user_id"],
                                       set_={column: B.c[column] + amount, "updated_at": at})
     new = session.execute(stmt.returning(B)).first()

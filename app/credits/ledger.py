@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 
 from app.core.errors import DomainError
 from app.credits.formula import six
@@ -96,6 +96,17 @@ def as_item(row) -> dict:
             "is_test": row.is_test, "_src": DEDUCTION, "_id": row.id}
 
 
+def cursor_for(session, user_id: int, object_id: str) -> str:
+    """The cursor after a transaction given by its API id (alloc_12, ded_34), in this user's list."""
+    prefix, _, raw = (object_id or "").partition("_")
+    model = {"alloc": CreditAllocation, "ded": CreditDeduction}.get(prefix)
+    row = session.get(model, int(raw)) if model is not None and raw.isdigit() else None
+    if row is None or row.user_id != user_id:
+        raise DomainError("invalid_starting_after", "starting_after must be the id of a transaction in this list.",
+                          "starting_after")
+    return _encode(row.created_at, ALLOCATION if model is CreditAllocation else DEDUCTION, row.id)
+
+
 def check_filters(type_: str | None, kind: str | None) -> None:
     if type_ and type_ not in KINDS:
         raise DomainError("invalid_type", "type is allocation or deduction.", "type")
@@ -146,7 +157,7 @@ def date_range(start: date | None, end: date | None, today: date, default_days: 
 def day_of(session, column):
     """The UTC calendar day of a timestamp column, on PostgreSQL and SQLite."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", column))
+        return func.date(func.timezone(literal_column("'UTC'"), column))
     return func.date(column)
 
 

@@ -48,14 +48,18 @@ def _credit_select(day: date):
 def build_day(session, day: date) -> dict:
     """(Re)build both summaries for one UTC day; the caller commits."""
     t, c = TokenUsageDaily.__table__, CreditUsageDaily.__table__
-    session.execute(delete(t).where(t.c.day == day))
-    tokens = session.execute(insert(t).from_select(
+    conn = session.connection()
+    conn.execute(delete(t).where(t.c.day == day))
+    conn.execute(insert(t).from_select(
         ["day", "user_id", "model_name", "is_test", "request_count", "input_tokens", "output_tokens",
-         "vendor_cost_usd", "customer_cost_usd", "credits"], _token_select(day))).rowcount
-    session.execute(delete(c).where(c.c.day == day))
-    credits = session.execute(insert(c).from_select(
+         "vendor_cost_usd", "customer_cost_usd", "credits"], _token_select(day)))
+    conn.execute(delete(c).where(c.c.day == day))
+    conn.execute(insert(c).from_select(
         ["day", "user_id", "is_test", "credits_allocated", "credits_deducted", "balance_eod"],
-        _credit_select(day))).rowcount
+        _credit_select(day)))
+    # (INSERT ... SELECT reports no rowcount through SQLAlchemy; count by the primary key instead)
+    tokens = conn.execute(select(func.count()).select_from(t).where(t.c.day == day)).scalar_one()
+    credits = conn.execute(select(func.count()).select_from(c).where(c.c.day == day)).scalar_one()
     session.execute(delete(SummaryRun).where(SummaryRun.day == day))
     session.add(SummaryRun(day=day, built_at=clock.now(), token_rows=tokens, credit_rows=credits))
     session.flush()
