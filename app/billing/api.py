@@ -119,8 +119,6 @@ def errors(*statuses: int):
     return decorator
 
 
-
-
 def _sub_data(sub) -> dict:
     return {"id": sub.id, "tier": sub.tier.name, "status": sub.status, "billing_cycle": sub.billing_cycle,
             "current_period_start": sub.current_period_start, "current_period_end": sub.current_period_end,
