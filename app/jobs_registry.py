@@ -7,6 +7,8 @@ JOB_MODULES = [
     "app.notifications.jobs",
     "app.api.jobs",
     "app.testdata.jobs",
+    "app.credits.jobs",
+    "app.billing.jobs",
 ]
 
 

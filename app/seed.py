@@ -119,4 +119,16 @@ def _seed_licensing(session, log=print) -> None:
     seed_licensing(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access, _seed_licensing]
+def _seed_credits(session, log=print) -> None:
+    from app.credits.seed import seed_credits
+
+    seed_credits(session, log)
+
+
+def _seed_billing(session, log=print) -> None:
+    from app.billing.seed import seed_billing  # after the credits seeder: it needs its personas and balances
+
+    seed_billing(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing, _seed_licensing]

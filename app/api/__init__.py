@@ -15,6 +15,9 @@ ROUTE_MODULES = [
     "app.api.oauth",
     "app.testdata.api",
     "app.licensing.api",
+    "app.credits.api",
+    "app.credits.api_admin",
+    "app.billing.api",
 ]
 
 

@@ -20,7 +20,9 @@ _PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
 _ERROR_TEXT = {400: "Malformed request (invalid JSON, bad header)", 401: "Missing, invalid, revoked or expired key",
                403: "The key's owner lacks the permission or scope", 404: "No such object",
                409: "Idempotency-Key reused with another request, or a conflict",
-               422: "A parameter is missing or invalid (`param` names it)", 429: "Rate limited (see Retry-After)"}
+               422: "A parameter is missing or invalid (`param` names it)", 429: "Rate limited (see Retry-After)",
+               402: "The card was declined (nothing was bought or changed)",
+               503: "The payment provider cannot be reached; nothing was charged"}
 
 
 def _openapi_path(rule: str) -> tuple[str, list[dict]]:
@@ -61,6 +63,7 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
         op["responses"]["200"] = {"description": "A page, newest first",
                                   "content": {"application/json": {"schema": _list_schema(
                                       refs[(spec["list_of"], "serialization")])}}}
+    params += spec.get("query_params") or []
     if spec.get("idempotent"):
         params.append({"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string",
                        "maxLength": 255}, "description": "Replays the first response for 24 hours at least"})
@@ -70,7 +73,10 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
     if model is not None:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": refs[(model, "validation")]}}}
-    for status, out in (spec.get("responses") or {}).items():
+    responses = dict(spec.get("responses") or {})
+    if spec.get("idempotent") and 201 in responses:
+        responses.setdefault(200, responses[201])  # an idempotent replay answers 200 with the same body
+    for status, out in responses.items():
         content = {"application/json": {"schema": refs[(out, "serialization")]}} if out is not None else None
         op["responses"][str(status)] = {"description": "Created" if status == 201 else "OK"}
         if content:
@@ -88,7 +94,8 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
     else:
         op["security"] = []
     if spec.get("idempotent"):
-        errors.add(409)
+        errors |= {400, 409}  # a malformed Idempotency-Key is a 400
+    errors |= set(spec.get("errors") or ())  # route-specific failures, e.g. 402 for a declined card
     if path_params:
         errors.add(404)
     for status in sorted(errors):
