@@ -60,6 +60,17 @@ def sample_ids(make_user, make_api_key, session):
     from app.core import clock as app_clock
     from app.testdata.clock_models import TestClock
 
+    from decimal import Decimal
+
+    from app.billing import periods, tiers as tier_service
+    from app.billing.models import CreditPack
+    from app.billing.subscriptions import new_subscription
+
+    tiers = tier_service.ensure_default_tiers(session)
+    subscription = new_subscription(session, target, tiers["pro"], "monthly",
+                                    start=periods.start_of_day(app_clock.now().date()), status="active")
+    pack = CreditPack(name="Matrix pack", credits=1000, price=Decimal("9.99"))
+    session.add(pack)
     test_user = make_user(test=True)
     test_clock = TestClock(user_id=test_user.id, frozen_time=app_clock.now(), is_test=True)
     session.add(test_clock)
@@ -78,7 +89,8 @@ def sample_ids(make_user, make_api_key, session):
     session.commit()
     return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
             "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id,
-            "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
+            "subscription_id": subscription.id, "pack_id": pack.id, "tier_id": tiers["pro"].id,
+            "request_id": 999999, "decision": "approve", "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
 
 
 def _url(rule, sample_ids) -> str:
