@@ -1,4 +1,11 @@
-"""Imports every domain's tables so that metadata (and Alembic) sees the whole schema."""
+"""Imports every domain's tables so that metadata (and Alembic) sees the whole schema.
+
+It also gives every foreign-key column an index unless one already leads with it: the
+test-data cleanup deletes through every foreign key, and an unindexed one turns each
+batch into a sequential scan that holds locks for seconds.
+"""
+from sqlalchemy import Index
+
 from app.auth.models import RecoveryCode  # noqa: F401
 from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
@@ -15,3 +22,18 @@ from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction
 from app.billing.models import (CreditPack, CreditPackPurchase, DunningAttempt, Invoice, InvoiceLine,  # noqa: F401
                                 PaymentTransaction, PeriodAllocation, ProrationEvent, RefundRequest, StripeEvent,
                                 Subscription, SubscriptionTier)
+
+
+def _index_foreign_keys(metadata) -> None:
+    for table in metadata.tables.values():
+        leading = {next(iter(ix.columns)).name for ix in table.indexes if ix.columns}
+        leading |= {next(iter(c.columns)).name for c in table.constraints if getattr(c, "columns", None)
+                    and c.__class__.__name__ in ("UniqueConstraint", "PrimaryKeyConstraint")}
+        for fk in table.foreign_keys:
+            column = fk.parent
+            if column.name not in leading:
+                Index(None, column)
+                leading.add(column.name)
+
+
+_index_foreign_keys(User.metadata)

@@ -82,7 +82,15 @@ def count(session, name: str, **where) -> int:
     return len(session.execute(query).all())
 
 
-def production_snapshot(session) -> dict[str, dict]:
+# Job bookkeeping (when a run happened), not customer data: a reseed may rewrite it.
+BOOKKEEPING = {"cleanup_runs", "credit_summary_runs"}
+
+
+def _set_null_user_refs(t) -> set[str]:
+    return {fk.parent.name for fk in t.foreign_keys if fk.column.table.name == "users" and fk.ondelete == "SET NULL"}
+
+
+def production_snapshot(session, *, ignore_links_to_test_users: bool = False) -> dict[str, dict]:
     """Every production row of every table, by primary key, hashed.
 
     Production: is_test false where the table has the column; for tables without it, the
@@ -92,18 +100,29 @@ def production_snapshot(session) -> dict[str, dict]:
     users = table("users")
     production_users = select(users.c.id).where(users.c.is_test.is_(False))
     for t in db.metadata.sorted_tables:
-        if t.name == "cleanup_runs":
+        if t.name in BOOKKEEPING:
             continue
         query = select(t)
         if "is_test" in t.c:
             query = query.where(t.c.is_test.is_(False))
         elif "user_id" in t.c:
             query = query.where(t.c.user_id.in_(production_users))
+        else:  # a child row (invoice line) is production when its parent row is
+            parent_fk = next((fk for fk in t.foreign_keys if "is_test" in fk.column.table.c
+                              and not fk.parent.nullable), None)
+            if parent_fk is not None:
+                parent = fk_table = parent_fk.column.table
+                query = query.where(parent_fk.parent.in_(
+                    select(fk_table.c[parent_fk.column.name]).where(parent.c.is_test.is_(False))))
         key_cols = list(t.primary_key.columns)
         rows = {}
         for row in session.execute(query.order_by(*key_cols)).mappings():
             key = tuple(row[c.name] for c in key_cols)
-            rows[key] = hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()
+            items = dict(row)
+            if ignore_links_to_test_users:  # "created by" links to a deleted test account become NULL
+                for name in _set_null_user_refs(t):
+                    items.pop(name, None)
+            rows[key] = hashlib.sha256(repr(sorted(items.items())).encode()).hexdigest()
         snapshot[t.name] = rows
     return snapshot
 
