@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
@@ -42,11 +43,19 @@ def configure(app: Flask) -> None:
         root.addHandler(handler)
     root.setLevel(logging.INFO)
 
+    access = logging.getLogger("app.access")
+
     @app.before_request
     def _request_id():
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or "req_" + uuid.uuid4().hex[:20]
+        g.request_started = time.perf_counter()
 
     @app.after_request
     def _echo_request_id(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
+        if g.get("log_user_id") is None and getattr(g, "api_user", None) is not None:
+            g.log_user_id = g.api_user.id
+        elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        # The path only: query strings and bodies may carry secrets and never reach the log.
+        access.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed)
         return response
