@@ -52,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.key_views import bp as api_keys_bp
     from app.testdata.oauth_views import bp as oauth_clients_bp
     from app.testdata.views import bp as testdata_bp
+    from app.credits.views import bp as credits_bp
+    from app.credits.views_pricing import bp as credits_pricing_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -60,6 +62,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(testdata_bp)
     app.register_blueprint(api_keys_bp)
     app.register_blueprint(oauth_clients_bp)
+    app.register_blueprint(credits_bp)
+    app.register_blueprint(credits_pricing_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
