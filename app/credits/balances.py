@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, insert, or_, select, update
+from sqlalchemy import case, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core import audit, clock, testmode
@@ -177,9 +177,67 @@ def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, o
     return charge(session, user_id, q, request_id, deduction_type, at, tier, row)
 
 
+# PostgreSQL: the conditional UPDATE and both ledger inserts in one statement (one round trip);
+# when the UPDATE refuses, nothing is inserted and no row comes back.
+_CHARGE_PG = text("""
+WITH upd AS (
+  UPDATE credit_balances SET
+    subscription_credits = subscription_credits - LEAST(subscription_credits, :amount),
+    bonus_credits = bonus_credits - (:amount - LEAST(subscription_credits, :amount)),
+    mtd_month = :month,
+    mtd_credits = CASE WHEN mtd_month = :month THEN mtd_credits ELSE 0 END + :amount,
+    mtd_tokens = CASE WHEN mtd_month = :month THEN mtd_tokens ELSE 0 END + :tokens,
+    updated_at = :at
+  WHERE user_id = :user_id AND subscription_credits + bonus_credits >= :amount
+    AND (monthly_cap IS NULL OR CASE WHEN mtd_month = :month THEN mtd_credits ELSE 0 END + :amount <= monthly_cap)
+  RETURNING subscription_credits, bonus_credits, monthly_cap, mtd_month, mtd_credits, mtd_tokens, tier, is_test
+), used AS (
+  INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens,
+      output_tokens, vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
+  SELECT :user_id, :request_id, :price_id, :model, :vendor, :tier, :input_tokens, :output_tokens, :vendor_cost,
+         :margin, :customer_cost, :amount, :force_test OR upd.is_test, :at FROM upd
+  RETURNING id, is_test
+), deducted AS (
+  INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after,
+      is_test, created_at)
+  SELECT :user_id, :amount, :deduction_type, used.id, :request_id, upd.subscription_credits + upd.bonus_credits,
+         used.is_test, :at FROM upd, used
+)
+SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
+       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id FROM upd, used
+""")
+
+
+def _duplicate_request(exc: IntegrityError) -> Conflict:
+    if not any(s in str(exc.orig) for s in ("uq_token_usage_user_request", "token_usage.request_id")):
+        raise exc
+    return Conflict("duplicate_request_id", "This request_id has been charged already.", "request_id")
+
+
+def _charge_pg(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
+               row) -> dict:
+    month = month_start(at)
+    try:
+        new = session.execute(_CHARGE_PG, {
+            "amount": q.credits, "tokens": q.tokens, "month": month, "at": at, "user_id": user_id,
+            "request_id": request_id, "price_id": q.price_id, "model": q.model, "vendor": q.vendor, "tier": tier,
+            "input_tokens": q.input_tokens, "output_tokens": q.output_tokens, "vendor_cost": q.vendor_cost,
+            "margin": q.margin, "customer_cost": q.customer_cost.quantize(TWELVE_PLACES),
+            "force_test": testmode.active(), "deduction_type": deduction_type}).first()
+    except IntegrityError as exc:
+        raise _duplicate_request(exc) from None
+    if new is None:
+        if row is None:
+            row = session.execute(select(B).where(B.c.user_id == user_id)).first()
+        raise _refusal(row, q.credits, month)
+    return {"credits_deducted": q.credits, "usage_id": new.usage_id, "balance": _view(new, month), "quote": q}
+
+
 def charge(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
            row=None) -> dict:
     """Deduct a priced request (if it costs credits) and write its usage and deduction rows."""
+    if q.credits > 0 and session.get_bind().dialect.name == "postgresql":
+        return _charge_pg(session, user_id, q, request_id, deduction_type, at, tier, row)
     month = month_start(at)
     if q.credits > 0:
         new = _apply(session, user_id, q.credits, q.tokens, at, row=row)
@@ -201,9 +259,7 @@ def charge(session, user_id: int, q: Quote, request_id: str, deduction_type: str
             is_test=is_test, created_at=at,
         ).returning(TokenUsage.__table__.c.id)).scalar_one()
     except IntegrityError as exc:
-        if not any(s in str(exc.orig) for s in ("uq_token_usage_user_request", "token_usage.request_id")):
-            raise
-        raise Conflict("duplicate_request_id", "This request_id has been charged already.", "request_id") from None
+        raise _duplicate_request(exc) from None
     if q.credits > 0:
         session.execute(insert(CreditDeduction.__table__).values(
             user_id=user_id, amount=q.credits, deduction_type=deduction_type, usage_id=usage_id,
