@@ -1,9 +1,10 @@
-"""Balances and the deduction hot path.
+"""Balances: reading them, deducting credits, allocating them, caps and tiers.
 
 A deduction is one conditional UPDATE ... RETURNING on the user's balance row: it spends
 subscription credits first, then bonus credits, refuses to go below zero or past the monthly
 cap, and resets the month-to-date counters lazily when the month has turned. The ledger rows
 go in the same transaction; the caller commits (with its idempotency record, for the API).
+Pricing and charging an LLM request is metering.py.
 """
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, insert, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, insert, or_, select, update
 
 from app.core import audit, clock, testmode
-from app.core.errors import Conflict, DomainError, NotFound
-from app.credits import pricing
-from app.credits.formula import MAX_TOKENS_PER_REQUEST, Quote
+from app.core.errors import DomainError, NotFound
+from app.credits.formula import MAX_TOKENS_PER_REQUEST
 from app.credits.models import (ALLOCATION_SOURCES, CLIENT_DEDUCTION_TYPES, DEDUCTION_TYPES, SUBSCRIPTION_SOURCES,
-                                TIERS, CreditAllocation, CreditBalance, CreditDeduction, PricingState, TokenUsage)
+                                TIERS, CreditAllocation, CreditBalance, CreditDeduction)
 from app.users.models import User
 
 B = CreditBalance.__table__
@@ -152,135 +151,6 @@ def _apply(session, user_id: int, amount: int, tokens: int, at: datetime, toward
 
 def _ledger_is_test(row) -> bool:
     return testmode.active() or bool(row is not None and row.is_test)
-
-
-def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, output_tokens: int,
-                         request_id: str, deduction_type: str = "inference", at: datetime | None = None) -> dict:
-    """Price one LLM request and charge it, recording usage and deduction (caller commits)."""
-    check_tokens(input_tokens, "input_tokens")
-    check_tokens(output_tokens, "output_tokens")
-    request_id = check_request_id(request_id)
-    if deduction_type not in CLIENT_DEDUCTION_TYPES:
-        raise DomainError("invalid_deduction_type", f"Pick one of: {', '.join(CLIENT_DEDUCTION_TYPES)}.",
-                          "deduction_type")
-    at = at or clock.now()
-    month = month_start(at)
-    token_col = select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
-    # Locks the balance row, so the tiered margin sees exact month-to-date tokens.
-    row = session.execute(select(B, token_col.label("pricing_token")).where(B.c.user_id == user_id)
-                          .with_for_update(of=B)).first()
-    token = row.pricing_token if row is not None else pricing.current_token(session)
-    tier = row.tier if row is not None else "free"
-    month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month else 0
-    q = pricing.quote(pricing.snapshot(session, token, known=True), tier, model, input_tokens, output_tokens,
-                      month_tokens, at)
-    return charge(session, user_id, q, request_id, deduction_type, at, tier, row)
-
-
-# PostgreSQL: the conditional UPDATE and both ledger inserts in one statement (one round trip);
-# when the UPDATE refuses, nothing is inserted and no row comes back.
-_CHARGE_PG = text("""
-WITH upd AS (
-  UPDATE credit_balances SET
-    subscription_credits = subscription_credits - LEAST(subscription_credits, :amount),
-    bonus_credits = bonus_credits - (:amount - LEAST(subscription_credits, :amount)),
-    mtd_month = :month,
-    mtd_credits = CASE WHEN mtd_month = :month THEN mtd_credits ELSE 0 END + :amount,
-    mtd_tokens = CASE WHEN mtd_month = :month THEN mtd_tokens ELSE 0 END + :tokens,
-    updated_at = :at
-  WHERE user_id = :user_id AND subscription_credits + bonus_credits >= :amount
-    AND (monthly_cap IS NULL OR CASE WHEN mtd_month = :month THEN mtd_credits ELSE 0 END + :amount <= monthly_cap)
-  RETURNING subscription_credits, bonus_credits, monthly_cap, mtd_month, mtd_credits, mtd_tokens, tier, is_test
-), used AS (
-  INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens,
-      output_tokens, vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
-  SELECT :user_id, :request_id, :price_id, :model, :vendor, :tier, :input_tokens, :output_tokens, :vendor_cost,
-         :margin, :customer_cost, :amount, :force_test OR upd.is_test, :at FROM upd
-  RETURNING id, is_test
-), deducted AS (
-  INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after,
-      is_test, created_at)
-  SELECT :user_id, :amount, :deduction_type, used.id, :request_id, upd.subscription_credits + upd.bonus_credits,
-         used.is_test, :at FROM upd, used
-)
-SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
-       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id FROM upd, used
-""")
-
-
-def _duplicate_request(exc: IntegrityError) -> Conflict:
-    if not any(s in str(exc.orig) for s in ("uq_token_usage_user_request", "token_usage.request_id")):
-        raise exc
-    return Conflict("duplicate_request_id", "This request_id has been charged already.", "request_id")
-
-
-def _charge_pg(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
-               row) -> dict:
-    month = month_start(at)
-    try:
-        new = session.execute(_CHARGE_PG, {
-            "amount": q.credits, "tokens": q.tokens, "month": month, "at": at, "user_id": user_id,
-            "request_id": request_id, "price_id": q.price_id, "model": q.model, "vendor": q.vendor, "tier": tier,
-            "input_tokens": q.input_tokens, "output_tokens": q.output_tokens, "vendor_cost": q.vendor_cost,
-            "margin": q.margin, "customer_cost": q.customer_cost.quantize(TWELVE_PLACES),
-            "force_test": testmode.active(), "deduction_type": deduction_type}).first()
-    except IntegrityError as exc:
-        raise _duplicate_request(exc) from None
-    if new is None:
-        if row is None:
-            row = session.execute(select(B).where(B.c.user_id == user_id)).first()
-        raise _refusal(row, q.credits, month)
-    return {"credits_deducted": q.credits, "usage_id": new.usage_id, "balance": _view(new, month), "quote": q}
-
-
-def charge(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
-           row=None) -> dict:
-    """Deduct a priced request (if it costs credits) and write its usage and deduction rows."""
-    if q.credits > 0 and session.get_bind().dialect.name == "postgresql":
-        return _charge_pg(session, user_id, q, request_id, deduction_type, at, tier, row)
-    month = month_start(at)
-    if q.credits > 0:
-        new = _apply(session, user_id, q.credits, q.tokens, at, row=row)
-        view = _view(new, month)
-    else:
-        new = session.execute(update(B).where(B.c.user_id == user_id).values(
-            mtd_month=month, mtd_credits=case((B.c.mtd_month == month, B.c.mtd_credits), else_=0),
-            mtd_tokens=case((B.c.mtd_month == month, B.c.mtd_tokens), else_=0) + q.tokens, updated_at=at,
-        ).returning(*[B.c[c] for c in ("subscription_credits", "bonus_credits", "monthly_cap", "mtd_month",
-                                        "mtd_credits", "mtd_tokens", "tier", "is_test")])).first()
-        view = EMPTY if new is None else _view(new, month)
-    is_test = _ledger_is_test(new)
-    try:
-        usage_id = session.execute(insert(TokenUsage.__table__).values(
-            user_id=user_id, request_id=request_id, model_price_id=q.price_id, model_name=q.model,
-            vendor_name=q.vendor, tier=tier, input_tokens=q.input_tokens, output_tokens=q.output_tokens,
-            vendor_cost_usd=q.vendor_cost, margin_percentage=q.margin,
-            customer_cost_usd=q.customer_cost.quantize(TWELVE_PLACES), credits=q.credits,
-            is_test=is_test, created_at=at,
-        ).returning(TokenUsage.__table__.c.id)).scalar_one()
-    except IntegrityError as exc:
-        raise _duplicate_request(exc) from None
-    if q.credits > 0:
-        session.execute(insert(CreditDeduction.__table__).values(
-            user_id=user_id, amount=q.credits, deduction_type=deduction_type, usage_id=usage_id,
-            related_usage_id=request_id, balance_after=view.total, is_test=is_test, created_at=at))
-    return {"credits_deducted": q.credits, "usage_id": usage_id, "balance": view, "quote": q}
-
-
-def estimate(session, user_id: int | None, model: str, input_tokens: int, output_tokens: int, tier: str | None = None,
-             month_tokens: int | None = None, at: datetime | None = None) -> Quote:
-    """What a request would cost, without charging it (the calculator and calculate-cost)."""
-    check_tokens(input_tokens, "input_tokens")
-    check_tokens(output_tokens, "output_tokens")
-    at = at or clock.now()
-    if tier is None or month_tokens is None:
-        row = session.execute(select(B.c.tier, B.c.mtd_month, B.c.mtd_tokens).where(B.c.user_id == user_id)).first()
-        tier = tier or (row.tier if row is not None else "free")
-        if month_tokens is None:
-            month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month_start(at) else 0
-    if tier not in TIERS:
-        raise DomainError("invalid_tier", f"Pick one of: {', '.join(TIERS)}.", "tier")
-    return pricing.quote(pricing.snapshot(session), tier, model, input_tokens, output_tokens, month_tokens, at)
 
 
 def deduct(session, user_id: int, amount: int, deduction_type: str, related_usage_id: str | None = None,
