@@ -90,7 +90,8 @@ def sample_ids(make_user, make_api_key, session):
     return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
             "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id,
             "subscription_id": subscription.id, "pack_id": pack.id, "tier_id": tiers["pro"].id,
-            "request_id": 999999, "decision": "approve", "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
+            "request_id": 999999, "decision": "approve", "tier": "pro", "model_name": "gpt-4-turbo",
+            "provider_id": 999999, "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
 
 
 def _url(rule, sample_ids) -> str:
