@@ -5,24 +5,15 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.support.totp import fresh_code
+
+from tests.e2e.conftest import sign_in_staff
 
 OPS = ("ops.user@rephlo.ai", "OpsPassword123!")
 
 
 def sign_in_ops(page) -> None:
-    """ops.user has no TOTP yet: sign in and enrol, reading the secret from the page."""
-    page.goto("/auth/login")
-    page.fill("input[name=email]", OPS[0])
-    page.fill("input[name=password]", OPS[1])
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/auth/(enrol|verify).*"))
-    assert "/auth/enrol" in page.url, "ops.user was expected to have no TOTP yet"
-    secret = page.locator("#totp-secret").inner_text().strip()
-    page.fill("input[name=code]", fresh_code(secret))
-    page.click("button[type=submit]")
-    page.goto("/admin")
-    page.wait_for_url("**/admin")
+    """ops.user has no TOTP until a browser test enrols it; sign_in_staff remembers the secret."""
+    sign_in_staff(page, *OPS)
 
 
 def test_ops_previews_and_applies_an_upgrade(page):

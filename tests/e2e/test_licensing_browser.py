@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 
 from app.licensing.seed import fingerprint
 from app.seed import ADMIN_TOTP_SECRET
-from tests.e2e.conftest import confirm_sudo
-from tests.support.totp import fresh_code
+from tests.e2e.conftest import sign_in_staff, confirm_sudo
 
 ENTERPRISE_KEY = "PERM-2025-ENT-002-GOLD"
 WORKSTATION = fingerprint("seed:PERM-2025-ENT-002-GOLD:workstation-1")
@@ -24,18 +23,8 @@ def validate(base: str, key: str, device: str, version: str) -> dict:
 
 
 def _sign_in_support_enrolling(page) -> None:
-    """support.user has no authenticator yet: enrol with the secret the page shows."""
-    page.goto("/auth/login")
-    page.fill("input[name=email]", "support.user@rephlo.ai")
-    page.fill("input[name=password]", "SupportPassword123!")
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/auth/enrol")
-    secret = page.inner_text("#totp-secret").strip()
-    page.fill("input[name=code]", fresh_code(secret))
-    page.click("main button[type=submit]")
-    expect(page.locator("#recovery-codes li")).to_have_count(10)
-    page.click("text=I have saved them")
-    page.wait_for_url("**/admin")
+    """support.user has no authenticator until a browser test enrols it (sign_in_staff)."""
+    sign_in_staff(page, "support.user@rephlo.ai", "SupportPassword123!")
 
 
 def _open_license(page, owner: str, key: str) -> None:
