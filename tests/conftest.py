@@ -54,13 +54,44 @@ def app(database_url):
         "SECRET_KEY": "test-secret-key",
     })
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")  # branches add migrations off 0001 in parallel
         ensure_catalogue(db.session)
         db.session.commit()
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_real_transactions(db.engine)
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _sqlite_real_transactions(engine) -> None:
+    """pysqlite's legacy transaction handling ignores SAVEPOINT nesting, so a test's outer
+    transaction would not undo its commits; SQLAlchemy's recipe makes BEGIN explicit."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+    engine.dispose()
+
+
+def _connection_session():
+    from flask_sqlalchemy.session import Session
+
+    class ConnectionSession(Session):
+        """Flask-SQLAlchemy's get_bind() picks the engine by the table's bind key and ignores
+        the session's `bind`: without this, commits in a test would escape its rollback."""
+
+        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+            return bind if bind is not None else self.bind
+
+    return ConnectionSession
 
 
 @pytest.fixture(autouse=True)
@@ -71,11 +102,13 @@ def _transaction(request, app):
         return
     from app.extensions import db, limiter
 
+    _ConnectionSession = _connection_session()
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
+                                              "class_": _ConnectionSession})
         limiter.reset()
         try:
             yield
