@@ -12,7 +12,7 @@ $BIN/localstripe --port "$STRIPE_PORT" >instance/localstripe.log 2>&1 &
 STRIPE_PID=$!
 trap 'kill $STRIPE_PID 2>/dev/null || true' EXIT
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
-$BIN/flask db upgrade
+$BIN/flask db upgrade heads
 $BIN/flask seed
 echo "Rephlo Admin on http://127.0.0.1:$PORT/admin  (Stripe emulator on $STRIPE_API_BASE)"
 $BIN/flask run --host 127.0.0.1 --port "$PORT"

@@ -50,7 +50,7 @@ def server_env():
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
            "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text"}
     flask = [sys.executable, "-m", "flask"]
-    subprocess.run(flask + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(flask + ["db", "upgrade", "heads"], env=env, cwd=ROOT, check=True, capture_output=True)
     subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
     yield env
     dbs.drop_database(name)
