@@ -32,12 +32,18 @@ def create_app(config: dict | None = None) -> Flask:
     from app.users.views import bp as users_bp
     from app.core.views import bp as core_bp
     from app.notifications.views import bp as notifications_bp
+    from app.coupons.views import bp as coupons_bp
+    from app.coupons.campaign_views import bp as campaigns_bp
+    from app.coupons.fraud_views import bp as coupon_fraud_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
     app.register_blueprint(users_bp)
     app.register_blueprint(rbac_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(coupons_bp)
+    app.register_blueprint(campaigns_bp)
+    app.register_blueprint(coupon_fraud_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

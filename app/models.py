@@ -5,3 +5,4 @@ from app.core.jobs import JobRecord  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.users.models import User  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
+from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401

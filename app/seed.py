@@ -11,6 +11,7 @@ import pyotp
 from sqlalchemy import select
 
 from app.auth.service import hash_password
+from app.coupons.seed import seed_coupons
 from app.rbac import service as rbac
 from app.rbac.models import PermissionOverride, Role, RoleAssignment
 from app.users.models import User
@@ -107,4 +108,4 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-SEEDERS = [seed_personas]
+SEEDERS = [seed_personas, seed_coupons]
