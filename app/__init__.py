@@ -35,6 +35,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.coupons.views import bp as coupons_bp
     from app.coupons.campaign_views import bp as campaigns_bp
     from app.coupons.fraud_views import bp as coupon_fraud_bp
+    from app.testdata.key_views import bp as api_keys_bp
+    from app.testdata.oauth_views import bp as oauth_clients_bp
+    from app.testdata.views import bp as testdata_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -44,6 +47,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(coupons_bp)
     app.register_blueprint(campaigns_bp)
     app.register_blueprint(coupon_fraud_bp)
+    app.register_blueprint(testdata_bp)
+    app.register_blueprint(api_keys_bp)
+    app.register_blueprint(oauth_clients_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

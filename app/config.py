@@ -77,6 +77,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS", True),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "Rephlo <no-reply@rephlo.local>"),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        # Per-key API rate limits: test traffic (sandbox/development keys, test accounts) gets less.
+        "API_RATE_LIMIT_LIVE": os.environ.get("API_RATE_LIMIT_LIVE", "600 per minute"),
+        "API_RATE_LIMIT_TEST": os.environ.get("API_RATE_LIMIT_TEST", "120 per minute"),
+        "IDEMPOTENCY_TTL_HOURS": int(os.environ.get("IDEMPOTENCY_TTL_HOURS", "24")),
+        "OAUTH_TOKEN_TTL_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
+        "OAUTH_TOKEN_RATE_LIMIT": os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "30 per minute"),
         "APP_VERSION": "0.1.0",
         "TESTING": False,
     }

@@ -4,6 +4,7 @@ import importlib
 JOB_MODULES = [
     "app.rbac.jobs",
     "app.notifications.jobs",
+    "app.api.jobs",
 ]
 
 

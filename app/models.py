@@ -6,3 +6,4 @@ from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment
 from app.users.models import User  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401
+from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401

@@ -108,4 +108,10 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-SEEDERS = [seed_personas, seed_coupons]
+def _seed_api_access(session, log=print) -> None:
+    from app.testdata.seed import seed_api_access
+
+    seed_api_access(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, seed_coupons]

@@ -59,6 +59,10 @@ def app(database_url):
         db.session.commit()
         if db.engine.dialect.name == "sqlite":
             _sqlite_real_transactions(db.engine)
+    # Requests in tests reuse the test's app context (Flask pushes none when one is active), so
+    # `g` (Flask-Login's current user, cached permissions) would leak from one client's request
+    # into the next. Start every request with an empty `g`, as a server's fresh context does.
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
     yield app
     with app.app_context():
         db.session.remove()
@@ -81,17 +85,26 @@ def _sqlite_real_transactions(engine) -> None:
     engine.dispose()
 
 
-def _connection_session():
+def _bound_session_class():
     from flask_sqlalchemy.session import Session
 
-    class ConnectionSession(Session):
-        """Flask-SQLAlchemy's get_bind() picks the engine by the table's bind key and ignores
-        the session's `bind`: without this, commits in a test would escape its rollback."""
+    class ConnectionBoundSession(Session):
+        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
+        so without this every ORM statement took a fresh pooled connection and committed for real."""
 
         def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
             return bind if bind is not None else self.bind
 
-    return ConnectionSession
+    return ConnectionBoundSession
+
+
+_ConnectionBoundSession = _bound_session_class()
+
+
+def _fresh_request_globals():
+    from flask import g
+
+    g.__dict__.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -102,13 +115,12 @@ def _transaction(request, app):
         return
     from app.extensions import db, limiter
 
-    _ConnectionSession = _connection_session()
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
         db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
-                                              "class_": _ConnectionSession})
+                                              "class_": _ConnectionBoundSession})
         limiter.reset()
         try:
             yield
@@ -191,7 +203,12 @@ def login_as(app, make_user):
     from app.core import clock
 
     def login(*roles: str, user=None, client=None):
+        from app.extensions import db
+
         user = user or make_user(roles=roles)
+        # Committed (to the test's savepoint, still rolled back at the end) so that a view's
+        # rollback on a form error cannot take the signed-in user with it.
+        db.session.commit()
         client = client or app.test_client()
         now = clock.now().timestamp()
         with client.session_transaction() as sess:
@@ -229,3 +246,21 @@ def pytest_sessionfinish(session, exitstatus):
         names = ", ".join(getattr(r, "nodeid", "?") for r in skipped[:10])
         print(f"\nCI=true: {len(skipped)} test(s) were skipped, which CI does not allow: {names}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def make_api_key(app, make_user):
+    """An API key for `user` (a new production customer by default): returns .key, .secret, .headers."""
+    from types import SimpleNamespace
+
+    from app.extensions import db
+    from app.testdata.keys import create_api_key
+
+    def make(user=None, key_type: str = "sandbox", *, scopes=None, expires_at=None, name: str = "test key"):
+        user = user or make_user()
+        key, secret = create_api_key(db.session, None, owner=user, name=name, key_type=key_type, scopes=scopes,
+                                     expires_at=expires_at)
+        db.session.flush()
+        return SimpleNamespace(key=key, secret=secret, user=user, headers={"Authorization": f"Bearer {secret}"})
+
+    return make

@@ -10,6 +10,9 @@ api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Domain modules that define routes on api_bp; imported once by load_routes().
 ROUTE_MODULES = [
     "app.api.health",
+    "app.api.openapi",
+    "app.api.oauth",
+    "app.testdata.api",
 ]
 
 

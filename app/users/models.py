@@ -36,6 +36,8 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     last_login_at: Mapped[datetime | None]
     test_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The tier a test account was requested with (kept as data until billing assigns one).
+    test_tier: Mapped[str | None] = mapped_column(String(40))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     deleted_at: Mapped[datetime | None]
 

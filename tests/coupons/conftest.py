@@ -78,32 +78,3 @@ def attempt():
 
     return make
 
-
-@pytest.fixture
-def login_as(login_as):
-    """The root login_as, with each request starting from a clean `g`.
-
-    Every test runs inside one app context (the rolled-back transaction), and Flask reuses
-    it for test-client requests, so flask-login's cached user and the cached permissions
-    would leak from one signed-in client to the next within a test. Committing (a savepoint
-    release here; the test's outer transaction still rolls everything back) keeps the data
-    made so far when a view rolls back after a refused form.
-    """
-    from flask import g
-
-    from app.extensions import db
-
-    def login(*roles, **kwargs):
-        client = login_as(*roles, **kwargs)
-        db.session.commit()  # a view's rollback must not take the signed-in user with it
-        original = client.open
-
-        def open_fresh(*args, **kw):
-            for key in ("_login_user", "perms"):
-                g.pop(key, None)
-            return original(*args, **kw)
-
-        client.open = open_fresh
-        return client
-
-    return login

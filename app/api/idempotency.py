@@ -1,0 +1,161 @@
+"""`Idempotency-Key` for creating POSTs (DESIGN.md §5), as Stripe has it.
+
+- Same key, same method, path and body: the first response is replayed (a 201 replays as
+  200, with `Idempotent-Replayed: true`); the work is not done again.
+- Same key with another body or route: 409 `idempotency_key_reused`.
+- Concurrency: the record is inserted *before* the domain work, inside the same transaction.
+  On PostgreSQL a second request with the key blocks on the unique index (user_id, key)
+  until the first commits, then fails the insert and replays the stored response; if the
+  first rolled back, the second executes instead. So 20 concurrent requests execute once.
+- Only successful (2xx) responses are stored; a failure rolls back the record with the work,
+  so the client may retry with the same key.
+- Records are kept at least IDEMPOTENCY_TTL_HOURS (24 h) and purged by a periodic job.
+
+Contract for views under `@idempotent`: do the domain work and return the response; do not
+commit. The decorator commits the work and the stored response together (also when no key
+was sent), or rolls both back.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import timedelta
+from functools import wraps
+
+from flask import Response, current_app, g, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from app.api.errors import api_error
+from app.api.schemas import annotate
+from app.core import clock
+from app.extensions import db
+from app.testdata.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+IN_PROGRESS_WAIT_SECONDS = 10.0
+
+
+def request_fingerprint() -> str:
+    """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter)."""
+    raw = request.get_data(cache=True) or b""
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = raw
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    status = 200 if record.response_status == 201 else record.response_status
+    response = current_app.response_class(json.dumps(record.response_body), status=status,
+                                          mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _mismatch() -> Response:
+    return api_error(409, "idempotency_error", "idempotency_key_reused",
+                     "This Idempotency-Key was already used with a different request; use a new key.",
+                     None)
+
+
+def _find(user_id: int, key: str) -> IdempotencyRecord | None:
+    return db.session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.user_id == user_id,
+                                                             IdempotencyRecord.key == key))
+
+
+def _answer_existing(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if (record.request_hash, record.method, record.path) != (fingerprint, request.method, request.path):
+        return _mismatch()
+    return _replay(record)
+
+
+def _wait_for_response(user_id: int, key: str) -> IdempotencyRecord | None:
+    """A record committed without its response (a view that committed early): poll briefly."""
+    deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        record = _find(user_id, key)
+        if record is None or record.response_status is not None:
+            return record
+        time.sleep(0.05)
+    return _find(user_id, key)
+
+
+def _claim(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Response:
+    """Insert the record (ours to fill) or answer from the one another request stored."""
+    existing = _find(user_id, key)
+    if existing is None:
+        record = IdempotencyRecord(user_id=user_id, key=key, method=request.method, path=request.path[:255],
+                                   request_hash=fingerprint)
+        try:
+            with db.session.begin_nested():
+                db.session.add(record)
+                db.session.flush()
+            return record
+        except IntegrityError:
+            existing = _find(user_id, key)  # the concurrent winner committed first
+            if existing is None:  # it rolled back meanwhile: try once more
+                return _claim(user_id, key, fingerprint)
+    if existing.response_status is None:
+        existing = _wait_for_response(user_id, key)
+        if existing is None:
+            return _claim(user_id, key, fingerprint)
+        if existing.response_status is None:
+            return api_error(409, "idempotency_error", "idempotency_request_in_progress",
+                             "A request with this Idempotency-Key is still being processed; retry shortly.", None)
+    return _answer_existing(existing, fingerprint)
+
+
+def idempotent(view=None, *, redact: tuple[str, ...] = ()):
+    """Decorator for creating POSTs; put it under @api_auth (it needs g.api_user).
+
+    `redact` names top-level response fields holding a secret shown once (a password, a key):
+    they are stored as null, so a replay never shows the secret a second time.
+    """
+
+    def decorator(inner):
+        @wraps(inner)
+        def wrapped(*args, **kwargs):
+            key = request.headers.get(HEADER)
+            if key is None:
+                return _commit_if_ok(current_app.make_response(inner(*args, **kwargs)))
+            key = key.strip()
+            if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+                return api_error(400, "invalid_request_error", "invalid_idempotency_key",
+                                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.", None)
+            claimed = _claim(g.api_user.id, key, request_fingerprint())
+            if isinstance(claimed, Response):
+                db.session.rollback()
+                return claimed
+            response = current_app.make_response(inner(*args, **kwargs))
+            if 200 <= response.status_code < 300:
+                body = response.get_json(silent=True)
+                if isinstance(body, dict) and redact:
+                    body = {k: (None if k in redact else v) for k, v in body.items()}
+                claimed.response_status, claimed.response_body = response.status_code, body
+            return _commit_if_ok(response)
+
+        annotate(wrapped, idempotent=True)
+        return wrapped
+
+    return decorator(view) if view is not None else decorator
+
+
+def _commit_if_ok(response: Response) -> Response:
+    if 200 <= response.status_code < 300:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
+
+
+def purge_expired(session, older_than_hours: int | None = None) -> int:
+    """Delete records past the retention window; returns how many went."""
+    hours = older_than_hours or current_app.config["IDEMPOTENCY_TTL_HOURS"]
+    cutoff = clock.now() - timedelta(hours=hours)
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return result.rowcount or 0

@@ -1,0 +1,57 @@
+"""POST /api/v1/oauth/token: the client-credentials grant (form, JSON or HTTP Basic)."""
+from __future__ import annotations
+
+from flask import current_app, request
+
+from app.api import api_bp
+from app.api.schemas import RequestModel, ResponseModel, api_doc, annotate, parse_body, respond, validate_data
+from app.core import testmode
+from app.core.errors import DomainError
+from app.extensions import db, limiter
+from app.testdata.oauth import issue_token
+
+
+class TokenRequest(RequestModel):
+    grant_type: str
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+
+class TokenResponse(ResponseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str = "*"
+
+
+@api_bp.post("/oauth/token")
+@limiter.limit(lambda: current_app.config["OAUTH_TOKEN_RATE_LIMIT"])
+@api_doc("Exchange a client id and secret for a short-lived bearer token", responses={200: TokenResponse},
+         tags=["oauth"], description="Client-credentials grant. Send grant_type=client_credentials with "
+         "client_id and client_secret as a form, as JSON, or as HTTP Basic credentials. Test clients "
+         "get test tokens: their requests run in test mode.")
+def oauth_token():
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        body = validate_data(TokenRequest, request.form.to_dict())
+    else:
+        body = parse_body(TokenRequest)
+    client_id, secret = body.client_id, body.client_secret
+    basic = request.authorization
+    if basic is not None and basic.type == "basic":
+        client_id, secret = basic.username, basic.password
+    if body.grant_type != "client_credentials":
+        raise DomainError("unsupported_grant_type", "Only grant_type=client_credentials is supported.",
+                          "grant_type", status=400)
+    plain, token = issue_token(db.session, client_id, secret)
+    if token.is_test:
+        testmode.activate()
+    db.session.commit()
+    response = respond(TokenResponse, {"access_token": plain, "expires_in": current_app.config[
+        "OAUTH_TOKEN_TTL_SECONDS"]})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+annotate(oauth_token, request_model=TokenRequest)

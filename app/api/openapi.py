@@ -1,0 +1,140 @@
+"""GET /api/v1/openapi.json: an OpenAPI 3.1 document built from the routes' own pydantic models.
+
+Each API view carries `_openapi` metadata (set by @api_auth, @idempotent, @validate_body,
+@api_doc); this module walks the URL map and turns it into paths, request bodies,
+responses, the error schema and the bearer security scheme.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Flask, current_app, jsonify
+from pydantic.json_schema import models_json_schema
+
+from app.api import api_bp
+from app.api.schemas import ErrorBody, api_doc
+
+REF = "#/components/schemas/{model}"
+_CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
+_ERROR_TEXT = {400: "Malformed request (invalid JSON, bad header)", 401: "Missing, invalid, revoked or expired key",
+               403: "The key's owner lacks the permission or scope", 404: "No such object",
+               409: "Idempotency-Key reused with another request, or a conflict",
+               422: "A parameter is missing or invalid (`param` names it)", 429: "Rate limited (see Retry-After)"}
+
+
+def _openapi_path(rule: str) -> tuple[str, list[dict]]:
+    params = []
+
+    def repl(match):
+        converter, name = match.group(1) or "string", match.group(2)
+        params.append({"name": name, "in": "path", "required": True,
+                       "schema": _PARAM_TYPES.get(converter, {"type": "string"})})
+        return "{" + name + "}"
+
+    return _CONVERTER.sub(repl, rule), params
+
+
+def _error_response(status: int) -> dict:
+    return {"description": _ERROR_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorBody")}}}}
+
+
+def _list_schema(item_ref: dict) -> dict:
+    return {"type": "object", "required": ["object", "url", "has_more", "data"],
+            "properties": {"object": {"type": "string", "const": "list"}, "url": {"type": "string"},
+                           "has_more": {"type": "boolean"}, "data": {"type": "array", "items": item_ref}}}
+
+
+def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], refs: dict) -> dict:
+    op: dict = {"operationId": f"{endpoint.split('.', 1)[1]}_{method}",
+                "summary": spec.get("summary") or endpoint, "tags": spec.get("tags") or ["api"],
+                "responses": {}}
+    if spec.get("description"):
+        op["description"] = spec["description"]
+    params = list(path_params)
+    if spec.get("list_of") is not None:
+        params += [{"name": "limit", "in": "query", "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+                   {"name": "starting_after", "in": "query", "required": False, "schema": {"type": "string"},
+                    "description": "id of the last object of the previous page"}]
+        op["responses"]["200"] = {"description": "A page, newest first",
+                                  "content": {"application/json": {"schema": _list_schema(
+                                      refs[(spec["list_of"], "serialization")])}}}
+    if spec.get("idempotent"):
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string",
+                       "maxLength": 255}, "description": "Replays the first response for 24 hours at least"})
+    if params:
+        op["parameters"] = params
+    model = spec.get("request_model")
+    if model is not None:
+        op["requestBody"] = {"required": True,
+                             "content": {"application/json": {"schema": refs[(model, "validation")]}}}
+    for status, out in (spec.get("responses") or {}).items():
+        content = {"application/json": {"schema": refs[(out, "serialization")]}} if out is not None else None
+        op["responses"][str(status)] = {"description": "Created" if status == 201 else "OK"}
+        if content:
+            op["responses"][str(status)]["content"] = content
+    if not op["responses"]:
+        op["responses"]["200"] = {"description": "OK"}
+    errors = set()
+    if model is not None:
+        errors |= {400, 422}
+    if spec.get("security"):
+        errors |= {401, 403, 429}
+        op["security"] = [{"bearerAuth": []}]
+        if spec.get("permission"):
+            op["x-permission"] = spec["permission"]
+    else:
+        op["security"] = []
+    if spec.get("idempotent"):
+        errors.add(409)
+    if path_params:
+        errors.add(404)
+    for status in sorted(errors):
+        op["responses"][str(status)] = _error_response(status)
+    return op
+
+
+def build_document(app: Flask) -> dict:
+    routes = []
+    models: set[tuple[type, str]] = {(ErrorBody, "serialization")}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith(api_bp.name + "."):
+            continue
+        spec = getattr(app.view_functions[rule.endpoint], "_openapi", {})
+        routes.append((rule, spec))
+        if spec.get("request_model") is not None:
+            models.add((spec["request_model"], "validation"))
+        for out in list((spec.get("responses") or {}).values()) + [spec.get("list_of")]:
+            if out is not None:
+                models.add((out, "serialization"))
+    ordered = sorted(models, key=lambda pair: (pair[0].__name__, pair[1]))
+    refs, defs = models_json_schema(ordered, ref_template=REF)
+    paths: dict = {}
+    for rule, spec in sorted(routes, key=lambda pair: pair[0].rule):
+        path, params = _openapi_path(rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, method.lower(), spec, params, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Rephlo Admin API", "version": app.config["APP_VERSION"],
+                 "description": "Client API of Rephlo Admin. Keys: rph_live_ (production), rph_test_ "
+                                "(sandbox), rph_dev_ (development); test traffic answers X-Test-Mode: true."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": defs.get("$defs", {}),
+                       "securitySchemes": {"bearerAuth": {
+                           "type": "http", "scheme": "bearer",
+                           "description": "An API key (rph_live_..., rph_test_..., rph_dev_...) or an OAuth "
+                                          "access token from POST /api/v1/oauth/token"}}},
+    }
+
+
+@api_bp.get("/openapi.json")
+@api_doc("This OpenAPI document", tags=["meta"])
+def openapi_document():
+    doc = current_app.extensions.get("rephlo_openapi")
+    if doc is None:
+        doc = current_app.extensions["rephlo_openapi"] = build_document(current_app)
+    return jsonify(doc)

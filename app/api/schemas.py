@@ -1,0 +1,153 @@
+"""Request validation and response shaping with pydantic v2, and the metadata the OpenAPI
+document is built from (the same models validate, serialise and document: they cannot drift).
+
+- `RequestModel`: strict (no float for an int, no string for a bool), unknown fields refused.
+- `DecimalStr`: money and prices travel as decimal strings ("99.99"), never JSON numbers.
+- `@validate_body(Model)`: parses the JSON body and passes `body=` to the view; malformed
+  JSON is 400 `invalid_json`, a bad field is 422 with `param` = the first bad field; the view
+  does not run, so nothing is written.
+- `@api_doc(summary=..., responses={201: Model}, list_of=Model)`: documents a route.
+- `respond(Model, obj, status)`: serialises through the response model.
+"""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from functools import wraps
+from typing import Annotated, Any
+
+from flask import jsonify, request
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
+
+from app.core.errors import DomainError
+
+_DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
+
+
+def _decimal_string(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, str) and _DECIMAL.match(value.strip()):
+        return Decimal(value.strip())
+    raise ValueError('must be a decimal string such as "99.99"')
+
+
+DecimalStr = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    WithJsonSchema({"type": "string", "pattern": _DECIMAL.pattern, "examples": ["99.99"]}, mode="validation"),
+    WithJsonSchema({"type": "string", "examples": ["99.99"]}, mode="serialization"),
+]
+UtcDatetime = AwareDatetime
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorDetail(ResponseModel):
+    type: str = Field(examples=["invalid_request_error"])
+    code: str = Field(examples=["parameter_invalid"])
+    message: str
+    param: str | None = None
+
+
+class ErrorBody(ResponseModel):
+    """Every API failure: {"error": {...}, "request_id": "..."}."""
+
+    error: ErrorDetail
+    request_id: str | None = None
+
+
+def annotate(func, **spec) -> None:
+    """Merge OpenAPI facts into a view's metadata (copied outward by functools.wraps)."""
+    merged = dict(getattr(func, "_openapi", {}))
+    for key, value in spec.items():
+        if key == "responses":
+            merged["responses"] = {**merged.get("responses", {}), **value}
+        elif value is not None or key not in merged:
+            merged[key] = value
+    func._openapi = merged
+
+
+def api_doc(summary: str, *, responses: dict[int, type[BaseModel] | None] | None = None,
+            list_of: type[BaseModel] | None = None, tags: list[str] | None = None, description: str | None = None):
+    def decorator(view):
+        annotate(view, summary=summary, description=description or (view.__doc__ or "").strip() or None,
+                 responses=responses or {}, list_of=list_of, tags=tags)
+        return view
+
+    return decorator
+
+
+_INT_ERRORS = {"int_type", "int_parsing", "int_from_float"}
+
+
+def _first_error(error: ValidationError) -> DomainError:
+    first = error.errors(include_url=False)[0]
+    param = ".".join(str(part) for part in first["loc"]) or None
+    kind = first["type"]
+    message = first["msg"].removeprefix("Value error, ")
+    if kind == "missing":
+        code, message = "parameter_missing", f"Missing required param: {param}."
+    elif kind == "extra_forbidden":
+        code, message = "parameter_unknown", f"Received unknown parameter: {param}."
+    elif kind in _INT_ERRORS:
+        code, message = "parameter_invalid_integer", f"{param} must be a whole number."
+    else:
+        code, message = "parameter_invalid", f"{param}: {message}" if param else message
+    return DomainError(code, message, param, status=422)
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """Validate the JSON body against model; raises DomainError (400 or 422)."""
+    raw = request.get_data(cache=True) or b"{}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("invalid_json", "The request body is not valid JSON.", None, status=400) from None
+    if not isinstance(data, dict):
+        raise DomainError("invalid_json", "The request body must be a JSON object.", None, status=400)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise _first_error(error) from None
+
+
+def validate_data(model: type[BaseModel], data: dict) -> BaseModel:
+    """Validate already-parsed data (a form, query args) with the same error shape."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _first_error(error) from None
+
+
+def validate_body(model: type[BaseModel]):
+    """Decorator: the view gets the validated model as `body=`."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            kwargs["body"] = parse_body(model)
+            return view(*args, **kwargs)
+
+        annotate(wrapped, request_model=model)
+        return wrapped
+
+    return decorator
+
+
+def dump(model: type[BaseModel], obj: Any) -> dict:
+    item = obj if isinstance(obj, model) else model.model_validate(obj, from_attributes=True)
+    return item.model_dump(mode="json")
+
+
+def respond(model: type[BaseModel], obj: Any, status: int = 200):
+    response = jsonify(dump(model, obj))
+    response.status_code = status
+    return response

@@ -1,0 +1,1 @@
+"""Test data: test accounts, API keys (live/sandbox/dev), OAuth clients, test-traffic marking."""
