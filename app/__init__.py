@@ -6,6 +6,22 @@ from flask import Flask
 from app.config import ROOT, load_config
 
 
+def _sqlite_transactions(engine) -> None:
+    """pysqlite defers BEGIN and breaks SAVEPOINT; let SQLAlchemy issue BEGIN itself (the
+    documented recipe), so nested transactions (idempotency, tests' rollback) work on SQLite."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"))
@@ -18,6 +34,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app_logging.configure(app)
     db.init_app(app)
+    with app.app_context():
+        _sqlite_transactions(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)

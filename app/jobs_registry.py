@@ -5,6 +5,7 @@ JOB_MODULES = [
     "app.rbac.jobs",
     "app.notifications.jobs",
     "app.api.jobs",
+    "app.credits.jobs",
 ]
 
 

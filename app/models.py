@@ -7,3 +7,6 @@ from app.users.models import User  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401
 from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
+from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction, CreditGrantRequest,  # noqa: F401
+                                CreditUsageDaily, MarginAudit, MarginConfig, ModelPrice, PricingState, Provider,
+                                SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)

@@ -11,7 +11,6 @@ import pyotp
 from sqlalchemy import select
 
 from app.auth.service import hash_password
-from app.coupons.seed import seed_coupons
 from app.rbac import service as rbac
 from app.rbac.models import PermissionOverride, Role, RoleAssignment
 from app.users.models import User
@@ -114,4 +113,16 @@ def _seed_api_access(session, log=print) -> None:
     seed_api_access(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access, seed_coupons]
+def _seed_credits(session, log=print) -> None:
+    from app.credits.seed import seed_credits
+
+    seed_credits(session, log)
+
+
+def _seed_coupons(session, log=print) -> None:
+    from app.coupons.seed import seed_coupons
+
+    seed_coupons(session, log)
+
+
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_coupons]

@@ -13,6 +13,8 @@ ROUTE_MODULES = [
     "app.api.openapi",
     "app.api.oauth",
     "app.testdata.api",
+    "app.credits.api",
+    "app.credits.api_admin",
 ]
 
 

@@ -210,7 +210,6 @@ def api_auth(permission: str | None = None, scopes=None):
     return decorator
 
 
-
 @api_bp.after_request
 def _rate_headers(response):
     """Rate-limit headers on every authenticated API response."""

@@ -9,6 +9,7 @@
   first rolled back, the second executes instead. So 20 concurrent requests execute once.
 - Only successful (2xx) responses are stored; a failure rolls back the record with the work,
   so the client may retry with the same key.
+- Secrets shown once in the first answer (`redact=("password",)`) are stored, and replayed, as null.
 - Records are kept at least IDEMPOTENCY_TTL_HOURS (24 h) and purged by a periodic job.
 
 Contract for views under `@idempotent`: do the domain work and return the response; do not

@@ -61,6 +61,7 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
         op["responses"]["200"] = {"description": "A page, newest first",
                                   "content": {"application/json": {"schema": _list_schema(
                                       refs[(spec["list_of"], "serialization")])}}}
+    params += spec.get("query_params") or []
     if spec.get("idempotent"):
         params.append({"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string",
                        "maxLength": 255}, "description": "Replays the first response for 24 hours at least"})

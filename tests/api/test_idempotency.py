@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from app.api.idempotency import purge_expired
-from app.core import clock
 from app.testdata.models import IdempotencyRecord
 from app.users.models import User
 

@@ -1,0 +1,1 @@
+"""Credits and token metering: prices, margins, balances, ledgers, summaries, BYOK keys."""

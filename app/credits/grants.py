@@ -1,0 +1,158 @@
+"""Staff grants and deductions, with per-role caps and approval requests above the cap.
+
+Caps are per transaction (DESIGN.md §4: ops $100, support $50, at CREDITS_PER_USD). A staff
+member's cap is the most generous one among their roles that hold credits.grant: a listed
+role gives its cap, an unlisted role at admin level (hierarchy <= 2) gives none, any other
+unlisted role (or credits.grant held only through an override) gives the smallest listed cap.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from app.core import audit, clock
+from app.core.errors import DomainError, NotFound, PermissionDenied
+from app.core.money import CREDITS_PER_USD
+from app.credits import balances
+from app.credits.models import CreditGrantRequest
+from app.rbac.catalogue import CREDIT_GRANT_CAP_USD
+from app.rbac.service import active_assignments, has_permission
+
+ADMIN_LEVEL = 2
+
+
+def cap_credits(session, actor) -> int | None:
+    """The actor's per-transaction grant cap in credits; None means no cap."""
+    holding = [a.role for a in active_assignments(session, actor.id)
+               if "credits.grant" in {p.name for p in a.role.permissions}]
+    smallest = min(CREDIT_GRANT_CAP_USD.values()) * CREDITS_PER_USD
+    if not holding:
+        return smallest
+    caps = []
+    for role in holding:
+        if role.name in CREDIT_GRANT_CAP_USD:
+            caps.append(CREDIT_GRANT_CAP_USD[role.name] * CREDITS_PER_USD)
+        elif role.hierarchy <= ADMIN_LEVEL:
+            return None
+        else:
+            caps.append(smallest)
+    return max(caps)
+
+
+def _reason(reason: str | None) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    if len(reason) > 1000:
+        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
+    return reason
+
+
+def _require(session, actor, permission: str) -> None:
+    if not has_permission(session, actor, permission):
+        raise PermissionDenied(f"You need the {permission} permission.", permission=permission)
+
+
+def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: datetime | None = None,
+          source: str = "admin_grant") -> dict:
+    """Grant bonus credits, or file an approval request when the amount is above the actor's cap."""
+    _require(session, actor, "credits.grant")
+    balances.check_amount(amount)
+    reason = _reason(reason)
+    user = balances._user(session, user_id)
+    if user.id == actor.id:
+        raise PermissionDenied("You cannot grant credits to yourself.", code="self_grant")
+    if expires_at is not None and expires_at <= clock.now():
+        raise DomainError("invalid_expiry", "The expiry must be in the future.", "expires_at")
+    cap = cap_credits(session, actor)
+    if cap is not None and amount > cap:
+        request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, expires_at=expires_at,
+                                     requested_by_id=actor.id, is_test=user.is_test)
+        session.add(request)
+        session.flush()
+        audit.record(session, "credits.grant_requested", actor=actor, target=user, reason=reason,
+                     after={"amount": amount, "cap": cap, "request_id": request.id})
+        return {"status": "pending_approval", "request": request, "cap": cap}
+    allocation_id, view = balances.allocate(session, user.id, amount, source, actor=actor, reason=reason,
+                                            expires_at=expires_at)
+    audit.record(session, "credits.granted", actor=actor, target=user, reason=reason,
+                 before={"total": view.total - amount},
+                 after={"amount": amount, "source": source, "total": view.total, "allocation_id": allocation_id})
+    return {"status": "granted", "allocation_id": allocation_id, "balance": view}
+
+
+def _decide(session, actor, request_id: int, status: str, note: str | None) -> CreditGrantRequest:
+    _require(session, actor, "credits.grant")
+    request = session.get(CreditGrantRequest, request_id)
+    if request is None:
+        raise NotFound("grant request", "request_id")
+    if request.requested_by_id == actor.id:
+        raise PermissionDenied("You cannot decide on your own request.", code="self_approval")
+    if request.user_id == actor.id:
+        raise PermissionDenied("You cannot approve credits for yourself.", code="self_grant")
+    cap = cap_credits(session, actor)
+    if status == "approved" and cap is not None and request.amount > cap:
+        raise PermissionDenied(f"This grant is above your own cap of {cap:,} credits.", code="above_cap")
+    # Only one decision wins, even if two approvers click at once.
+    done = session.execute(update(CreditGrantRequest).where(CreditGrantRequest.id == request_id,
+                                                            CreditGrantRequest.status == "pending")
+                           .values(status=status, decided_by_id=actor.id, decided_at=clock.now(),
+                                   decision_note=(note or "").strip() or None)
+                           .execution_options(synchronize_session=False)).rowcount
+    if not done:
+        raise DomainError("already_decided", "This request has been decided already.", None, status=409)
+    session.refresh(request)
+    return request
+
+
+def approve(session, actor, request_id: int, note: str | None = None) -> dict:
+    request = _decide(session, actor, request_id, "approved", note)
+    allocation_id, view = balances.allocate(session, request.user_id, request.amount, "admin_grant", actor=actor,
+                                            reason=request.reason, expires_at=request.expires_at,
+                                            grant_request_id=request.id)
+    audit.record(session, "credits.grant_approved", actor=actor, target=request.user, reason=request.reason,
+                 after={"amount": request.amount, "request_id": request.id, "allocation_id": allocation_id,
+                        "requested_by": request.requested_by.email if request.requested_by else None,
+                        "note": request.decision_note})
+    return {"request": request, "allocation_id": allocation_id, "balance": view}
+
+
+def reject(session, actor, request_id: int, note: str | None = None) -> CreditGrantRequest:
+    if not (note or "").strip():
+        raise DomainError("reason_required", "Say why the request is rejected.", "note")
+    request = _decide(session, actor, request_id, "rejected", note)
+    audit.record(session, "credits.grant_rejected", actor=actor, target=request.user, reason=note,
+                 after={"amount": request.amount, "request_id": request.id})
+    return request
+
+
+def staff_deduct(session, actor, user_id: int, amount: int, reason: str) -> dict:
+    """A staff correction: credits out, with reason; it does not count toward the user's cap."""
+    _require(session, actor, "credits.deduct")
+    balances.check_amount(amount)
+    reason = _reason(reason)
+    user = balances._user(session, user_id)
+    deduction_id, view = balances.deduct(session, user.id, amount, "custom", actor=actor, reason=reason,
+                                         toward_cap=False)
+    audit.record(session, "credits.deducted", actor=actor, target=user, reason=reason,
+                 before={"total": view.total + amount},
+                 after={"amount": amount, "total": view.total, "deduction_id": deduction_id})
+    return {"deduction_id": deduction_id, "balance": view}
+
+
+def pending_requests(session, user_id: int | None = None) -> list[CreditGrantRequest]:
+    stmt = select(CreditGrantRequest).where(CreditGrantRequest.status == "pending") \
+        .order_by(CreditGrantRequest.created_at.desc())
+    if user_id is not None:
+        stmt = stmt.where(CreditGrantRequest.user_id == user_id)
+    return list(session.scalars(stmt))
+
+
+def can_approve(session, actor, request: CreditGrantRequest) -> bool:
+    if actor.id in (request.requested_by_id, request.user_id):
+        return False
+    if not has_permission(session, actor, "credits.grant"):
+        return False
+    cap = cap_credits(session, actor)
+    return cap is None or request.amount <= cap
