@@ -56,6 +56,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.key_views import bp as api_keys_bp
     from app.testdata.oauth_views import bp as oauth_clients_bp
     from app.testdata.views import bp as testdata_bp
+    from app.billing.views import bp as billing_bp
+    from app.billing.views_admin import bp as billing_admin_bp
+    from app.billing.webhook_views import bp as billing_webhooks_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -68,6 +71,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(testdata_bp)
     app.register_blueprint(api_keys_bp)
     app.register_blueprint(oauth_clients_bp)
+    app.register_blueprint(billing_bp)
+    app.register_blueprint(billing_admin_bp)
+    app.register_blueprint(billing_webhooks_bp)
+    csrf.exempt(billing_webhooks_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

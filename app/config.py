@@ -60,6 +60,15 @@ def load_config(overrides: dict | None = None) -> dict:
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        # Test accounts and sandbox traffic never use a live key: this one, else STRIPE_API_KEY if it is a test key.
+        "STRIPE_TEST_API_KEY": os.environ.get("STRIPE_TEST_API_KEY", ""),
+        "STRIPE_TIMEOUT": float(os.environ.get("STRIPE_TIMEOUT", "15")),
+        "STRIPE_MAX_RETRIES": int(os.environ.get("STRIPE_MAX_RETRIES", "1")),
+        # Refunds above this amount (USD) wait for a second admin's approval.
+        "REFUND_APPROVAL_THRESHOLD": os.environ.get("REFUND_APPROVAL_THRESHOLD", "100.00"),
+        # Dunning: retries this many days after the first failure, then a grace period.
+        "DUNNING_RETRY_DAYS": os.environ.get("DUNNING_RETRY_DAYS", "1,4,7"),
+        "DUNNING_GRACE_DAYS": int(os.environ.get("DUNNING_GRACE_DAYS", "7")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),

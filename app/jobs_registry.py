@@ -6,6 +6,7 @@ JOB_MODULES = [
     "app.notifications.jobs",
     "app.api.jobs",
     "app.credits.jobs",
+    "app.billing.jobs",
 ]
 
 

@@ -10,3 +10,6 @@ from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthC
 from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction, CreditGrantRequest,  # noqa: F401
                                 CreditUsageDaily, MarginAudit, MarginConfig, ModelPrice, PricingState, Provider,
                                 SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)
+from app.billing.models import (CreditPack, CreditPackPurchase, DunningAttempt, Invoice, InvoiceLine,  # noqa: F401
+                                PaymentTransaction, PeriodAllocation, ProrationEvent, RefundRequest, StripeEvent,
+                                Subscription, SubscriptionTier)

@@ -125,4 +125,11 @@ def _seed_coupons(session, log=print) -> None:
     seed_coupons(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_coupons]
+def _seed_billing(session, log=print) -> None:
+    from app.billing.seed import seed_billing
+
+    seed_billing(session, log)
+
+
+# Order matters: credits needs the personas, billing their balances, coupons billing's subscriptions.
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing, _seed_coupons]

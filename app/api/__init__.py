@@ -15,6 +15,7 @@ ROUTE_MODULES = [
     "app.testdata.api",
     "app.credits.api",
     "app.credits.api_admin",
+    "app.billing.api",
 ]
 
 

@@ -132,18 +132,36 @@ def idempotent(view=None, *, redact: tuple[str, ...] = ()):
             if isinstance(claimed, Response):
                 db.session.rollback()
                 return claimed
-            response = current_app.make_response(inner(*args, **kwargs))
+            try:
+                response = current_app.make_response(inner(*args, **kwargs))
+            except Exception:
+                _release(claimed)
+                raise
             if 200 <= response.status_code < 300:
                 body = response.get_json(silent=True)
                 if isinstance(body, dict) and redact:
                     body = {k: (None if k in redact else v) for k, v in body.items()}
                 claimed.response_status, claimed.response_body = response.status_code, body
+            else:
+                _release(claimed)
             return _commit_if_ok(response)
 
         annotate(wrapped, idempotent=True)
         return wrapped
 
     return decorator(view) if view is not None else decorator
+
+
+def _release(record: IdempotencyRecord) -> None:
+    """A failed request frees its key, also when the view committed early (a payment step
+    that must be durable before Stripe is called): the rollback alone would leave that
+    committed record "in progress" for good."""
+    key = (record.user_id, record.key)
+    db.session.rollback()
+    stale = _find(*key)
+    if stale is not None and stale.response_status is None:
+        db.session.delete(stale)
+        db.session.commit()
 
 
 def _commit_if_ok(response: Response) -> Response:

@@ -1,0 +1,1 @@
+"""Billing: tiers, subscriptions, proration, invoices, payments (Stripe), dunning, credit packs."""

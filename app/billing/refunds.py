@@ -1,0 +1,129 @@
+"""Refunds: staff refunds of a payment (sudo mode; above REFUND_APPROVAL_THRESHOLD they
+wait for a second admin), and the money a downgrade or a cancellation gives back."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.billing import payments
+from app.billing.gateway import GatewayError
+from app.billing.models import Invoice, PaymentTransaction, RefundRequest, Subscription
+from app.core import audit, clock
+from app.core.errors import Conflict, DomainError, PermissionDenied
+from app.core.money import money
+from app.rbac import service as rbac
+
+APPROVER_MAX_HIERARCHY = 2  # admin or super_admin
+
+
+def threshold() -> Decimal:
+    return money(current_app.config.get("REFUND_APPROVAL_THRESHOLD", "100.00"), "REFUND_APPROVAL_THRESHOLD")
+
+
+def get_payment(session, payment_id) -> PaymentTransaction:
+    try:
+        payment = session.get(PaymentTransaction, int(payment_id))
+    except (TypeError, ValueError):
+        payment = None
+    if payment is None:
+        raise DomainError("resource_missing", "No such payment.", "payment", status=404)
+    return payment
+
+
+def request_refund(session, actor, payment: PaymentTransaction, amount, *, reason: str):
+    """Refund now, or (above the threshold) file an approval request; returns the refund
+    row or the request. Nothing is written when the input is refused."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the money goes back.", "reason")
+    if not rbac.has_permission(session, actor, "subscriptions.refund"):
+        raise PermissionDenied("You need the subscriptions.refund permission.", permission="subscriptions.refund")
+    amount = payments.validate_refund(payment, amount)
+    if amount > threshold():
+        request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
+                                reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
+        session.add(request)
+        session.flush()
+        audit.record(session, "billing.refund_requested", actor=actor, target=request, target_type="refund_request",
+                     after={"payment": payment.id, "amount": str(amount), "threshold": str(threshold())},
+                     reason=reason, is_test=payment.is_test)
+        session.commit()
+        return request
+    row = payments.refund(session, payment, amount, reason=reason, actor=actor)
+    audit.record(session, "billing.refund", actor=actor, target=payment, target_type="payment_transaction",
+                 after={"refund": row.id, "amount": str(amount), "stripe_refund": row.stripe_refund_id},
+                 reason=reason, is_test=payment.is_test)
+    session.commit()
+    return row
+
+
+def can_approve(session, actor, request: RefundRequest) -> bool:
+    best = rbac.best_hierarchy(session, actor.id)
+    return (request.status == "pending" and actor.id != request.requested_by_id and best is not None
+            and best <= APPROVER_MAX_HIERARCHY and rbac.has_permission(session, actor, "subscriptions.refund"))
+
+
+def _decidable(session, actor, request: RefundRequest) -> None:
+    if request.status != "pending":
+        raise Conflict("already_decided", f"This request is already {request.status}.", "request")
+    if actor.id == request.requested_by_id:
+        raise PermissionDenied("Another admin has to approve a refund you asked for.", code="own_request")
+    if not can_approve(session, actor, request):
+        raise PermissionDenied("Only an admin holding subscriptions.refund can decide refund requests.",
+                               permission="subscriptions.refund")
+
+
+def approve(session, actor, request: RefundRequest, note: str | None = None) -> PaymentTransaction:
+    _decidable(session, actor, request)
+    payment = session.get(PaymentTransaction, request.payment_id)
+    payments.validate_refund(payment, request.amount)  # the payment may have been refunded since
+    row = payments.refund(session, payment, request.amount, reason=request.reason, actor=actor)
+    request.status, request.decided_by_id, request.decided_at = "approved", actor.id, clock.now()
+    request.decision_note, request.refund_payment_id = (note or "").strip() or None, row.id
+    audit.record(session, "billing.refund_approved", actor=actor, target=request, target_type="refund_request",
+                 before={"status": "pending"}, after={"status": "approved", "refund": row.id,
+                                                      "amount": str(request.amount)},
+                 reason=request.decision_note or request.reason, is_test=request.is_test)
+    session.commit()
+    return row
+
+
+def reject(session, actor, request: RefundRequest, note: str | None = None) -> RefundRequest:
+    _decidable(session, actor, request)
+    note = (note or "").strip()
+    if not note:
+        raise DomainError("reason_required", "Say why the refund is refused.", "note")
+    request.status, request.decided_by_id, request.decided_at, request.decision_note = \
+        "rejected", actor.id, clock.now(), note
+    audit.record(session, "billing.refund_rejected", actor=actor, target=request, target_type="refund_request",
+                 before={"status": "pending"}, after={"status": "rejected"}, reason=note, is_test=request.is_test)
+    session.commit()
+    return request
+
+
+def pending(session, include_test: bool) -> list[RefundRequest]:
+    stmt = select(RefundRequest).where(RefundRequest.status == "pending")
+    if not include_test:
+        stmt = stmt.where(RefundRequest.is_test.is_(False))
+    return list(session.scalars(stmt.order_by(RefundRequest.created_at)))
+
+
+def credit_back(session, sub: Subscription, invoice: Invoice, amount: Decimal, *, actor, reason: str) -> None:
+    """Give back a downgrade's or cancellation's net through a refund of the latest payment
+    that covers it; otherwise the negative invoice stays open and credits the next one."""
+    for payment in payments.succeeded_charges(session, sub.id):
+        if payment.refundable >= amount and payment.stripe_payment_intent_id:
+            try:
+                payments.refund(session, payment, amount, reason=reason, actor=actor, invoice=invoice)
+            except GatewayError:
+                return  # the open credit invoice still owes it; staff can refund by hand
+            invoice.status, invoice.amount_paid, invoice.paid_at = "paid", invoice.total, clock.now()
+            session.commit()
+            return
+
+
+def for_subscription(session, subscription_id: int) -> list[RefundRequest]:
+    return list(session.scalars(select(RefundRequest).where(RefundRequest.subscription_id == subscription_id)
+                                .order_by(RefundRequest.id.desc())))

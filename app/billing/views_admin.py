@@ -1,0 +1,160 @@
+"""Billing back-office screens: tiers editor, credit packs editor, failed-payments queue,
+refund approvals and revenue figures."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required, sudo_required
+from app.billing import changes, history, metrics, packs, refunds, subscriptions, tiers
+from app.billing.forms import DecisionForm, PackForm, TierForm
+from app.billing.models import CreditPack, RefundRequest, SubscriptionTier
+from app.core import nav
+from app.core.errors import DomainError
+from app.core.web import apply_domain_error, include_test_data, render
+from app.extensions import db
+
+bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
+nav.register("Failed payments", "billing_admin.failed_payments", "subscriptions.view", order=31)
+nav.register("Refunds", "billing_admin.refund_requests", "subscriptions.refund", order=32)
+nav.register("Tiers", "billing_admin.tiers_list", "subscriptions.view", order=33)
+nav.register("Credit packs", "billing_admin.packs_list", "subscriptions.view", order=34)
+nav.register("Revenue", "billing_admin.revenue", "analytics.view_revenue", order=35)
+
+
+@bp.get("/tiers")
+@permission_required("subscriptions.view")
+def tiers_list():
+    return render("billing/tiers.html", tiers=tiers.all_tiers(db.session))
+
+
+def _tier_form(tier: SubscriptionTier) -> TierForm:
+    form = TierForm(data={"display_name": tier.display_name, "monthly_price": str(tier.monthly_price),
+                          "annual_price": "" if tier.annual_price is None else str(tier.annual_price),
+                          "monthly_credits": str(tier.monthly_credits), "max_rollover": str(tier.max_rollover),
+                          "features": json.dumps(tier.features, indent=2, sort_keys=True),
+                          "is_active": tier.is_active})
+    return form
+
+
+@bp.route("/tiers/<int:tier_id>", methods=["GET", "POST"])
+@permission_required("subscriptions.edit")
+@sudo_required
+def tier_edit(tier_id: int):
+    tier = db.session.get(SubscriptionTier, tier_id) or abort(404, "No such tier.")
+    form = TierForm() if request.method == "POST" else _tier_form(tier)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            try:
+                features = json.loads(form.features.data or "{}")
+            except ValueError:
+                raise DomainError("invalid_features", "The features are not valid JSON.", "features") from None
+            tiers.update_tier(db.session, current_user, tier, display_name=form.display_name.data,
+                              monthly_price=form.monthly_price.data, annual_price=form.annual_price.data,
+                              monthly_credits=form.monthly_credits.data, max_rollover=form.max_rollover.data,
+                              features=features, is_active=form.is_active.data, reason=form.reason.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Tier {tier.name} saved.", "info")
+            return redirect(url_for("billing_admin.tiers_list"))
+    return render("billing/tier_edit.html", tier=tier, form=form, feature_keys=list(tiers.FEATURE_TYPES),
+                  status=422 if form.errors or form.form_errors else 200)
+
+
+@bp.get("/packs")
+@permission_required("subscriptions.view")
+def packs_list():
+    return render("billing/packs.html", packs=packs.all_packs(db.session), form=PackForm())
+
+
+@bp.route("/packs/new", methods=["POST"], defaults={"pack_id": None})
+@bp.route("/packs/<int:pack_id>", methods=["GET", "POST"])
+@permission_required("subscriptions.edit")
+@sudo_required
+def pack_edit(pack_id: int | None):
+    pack = (db.session.get(CreditPack, pack_id) or abort(404, "No such pack.")) if pack_id else None
+    if request.method == "GET":
+        form = PackForm(data={"name": pack.name, "credits": str(pack.credits), "price": str(pack.price),
+                              "is_active": pack.is_active})
+        return render("billing/pack_edit.html", pack=pack, form=form)
+    form = PackForm()
+    if form.validate_on_submit():
+        try:
+            saved = packs.save_pack(db.session, current_user, pack, name=form.name.data, credits=form.credits.data,
+                                    price=form.price.data, is_active=form.is_active.data, reason=form.reason.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Credit pack {saved.name} saved.", "info")
+            return redirect(url_for("billing_admin.packs_list"))
+    if pack is None:
+        return render("billing/packs.html", packs=packs.all_packs(db.session), form=form, status=422)
+    return render("billing/pack_edit.html", pack=pack, form=form, status=422)
+
+
+@bp.get("/failed-payments")
+@permission_required("subscriptions.view")
+def failed_payments():
+    rows = history.failed_payments(db.session, include_test_data())
+    return render("billing/failed_payments.html", rows=rows)
+
+
+@bp.post("/failed-payments/<int:subscription_id>/retry")
+@permission_required("subscriptions.edit")
+def failed_payment_retry(subscription_id: int):
+    sub = subscriptions.get(db.session, subscription_id)
+    try:
+        payment = changes.retry_open_invoice(db.session, current_user, sub)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        if payment.status == "succeeded":
+            flash(f"{sub.user.email}: payment of {payment.amount} succeeded; dunning is over.", "info")
+        else:
+            flash(f"{sub.user.email}: the payment failed ({payment.failure_message or payment.failure_code}).", "error")
+    return redirect(url_for("billing_admin.failed_payments"))
+
+
+@bp.get("/refund-requests")
+@permission_required("subscriptions.refund")
+def refund_requests():
+    pending = refunds.pending(db.session, include_test_data())
+    return render("billing/refund_requests.html", pending=pending, form=DecisionForm(),
+                  can_approve={r.id: refunds.can_approve(db.session, current_user, r) for r in pending},
+                  threshold=refunds.threshold())
+
+
+@bp.post("/refund-requests/<int:request_id>/<decision>")
+@permission_required("subscriptions.refund")
+@sudo_required
+def refund_decide(request_id: int, decision: str):
+    refund_request = db.session.get(RefundRequest, request_id) or abort(404, "No such refund request.")
+    form = DecisionForm()
+    if decision not in ("approve", "reject") or not form.validate_on_submit():
+        abort(400, "Unknown decision.")
+    try:
+        if decision == "approve":
+            row = refunds.approve(db.session, current_user, refund_request, form.note.data)
+            flash(f"Refund of {row.amount} approved and sent.", "info")
+        else:
+            refunds.reject(db.session, current_user, refund_request, form.note.data)
+            flash("Refund request rejected.", "info")
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    return redirect(url_for("billing_admin.refund_requests"))
+
+
+@bp.get("/revenue")
+@permission_required("analytics.view_revenue")
+def revenue():
+    figures = metrics.revenue(db.session, include_test=include_test_data())
+    return render("billing/revenue.html", r=figures, include_test=include_test_data())

@@ -1,0 +1,121 @@
+"""Billing fixtures: a real Stripe emulator (localstripe, GPL: started as a subprocess on a
+free loopback port, never imported), the seed tiers, and subscription factories."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.request import urlopen
+
+import pytest
+
+WEBHOOK_SECRET = "whsec_test_billing_secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sqlite_savepoints(app):
+    """pysqlite's own transaction handling breaks SAVEPOINT, so on SQLite a commit inside a
+    test escaped the per-test rollback. SQLAlchemy's documented recipe: let SQLAlchemy emit
+    BEGIN itself. (No effect on PostgreSQL.)"""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name != "sqlite" or getattr(engine, "_rephlo_savepoints", False):
+            return
+
+        @event.listens_for(engine, "connect")
+        def _no_pysqlite_transactions(dbapi_connection, record):
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN")
+
+        engine._rephlo_savepoints = True
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator():
+    binary = Path(sys.executable).with_name("localstripe")
+    binary = str(binary) if binary.exists() else shutil.which("localstripe")
+    if binary is None:
+        raise RuntimeError("localstripe is not installed (pip install -e '.[dev]')")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urlopen(base + "/js.stripe.com/v3/", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("localstripe did not start")
+            time.sleep(0.1)
+    yield base
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _stripe_config(app, stripe_emulator):
+    saved = {k: app.config.get(k) for k in ("STRIPE_API_BASE", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_KEY",
+                                            "STRIPE_TEST_API_KEY", "STRIPE_MAX_RETRIES")}
+    app.config.update(STRIPE_API_BASE=stripe_emulator, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                      STRIPE_API_KEY="sk_test_billing", STRIPE_TEST_API_KEY="", STRIPE_MAX_RETRIES=0)
+    yield
+    app.config.update(saved)
+
+
+@pytest.fixture
+def stripe_down(app):
+    """The emulator stopped: nothing listens on the configured port."""
+    app.config["STRIPE_API_BASE"] = f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def tiers(session):
+    from app.billing import tiers as tier_service
+
+    return tier_service.ensure_default_tiers(session)
+
+
+@pytest.fixture
+def make_sub(session, make_user, tiers):
+    """A subscription on `tier` whose period starts at `start` (default 2025-11-01),
+    optionally with a card on file (a test card number or pm id)."""
+    from app.billing import allocation, changes, periods
+    from app.billing.subscriptions import new_subscription
+
+    def make(tier: str = "pro", *, start: str = "2025-11-01", user=None, card: str | None = None,
+             cycle: str = "monthly", status: str = "active", allocate: bool = False):
+        user = user or make_user()
+        sub = new_subscription(session, user, tiers[tier], cycle, start=periods.start_of_day(utc(start).date()),
+                               status=status)
+        session.commit()
+        if card:
+            changes.attach_card(session, None, sub, card, reason="test card")
+        if allocate:
+            allocation.allocate_period(session, sub)
+            session.commit()
+        return sub
+
+    return make

@@ -1,0 +1,73 @@
+"""As ops: find the pro test user's subscription, preview an upgrade to Enterprise Pro (15 of
+30 days left in the seeded period: net 100.00), apply it, and see its invoice on the timeline.
+Then the other billing screens open from the navigation."""
+import re
+
+from playwright.sync_api import expect
+
+from tests.support.totp import fresh_code
+
+OPS = ("ops.user@rephlo.ai", "OpsPassword123!")
+
+
+def sign_in_ops(page) -> None:
+    """ops.user has no TOTP yet: sign in and enrol, reading the secret from the page."""
+    page.goto("/auth/login")
+    page.fill("input[name=email]", OPS[0])
+    page.fill("input[name=password]", OPS[1])
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/auth/(enrol|verify).*"))
+    assert "/auth/enrol" in page.url, "ops.user was expected to have no TOTP yet"
+    secret = page.locator("#totp-secret").inner_text().strip()
+    page.fill("input[name=code]", fresh_code(secret))
+    page.click("button[type=submit]")
+    page.goto("/admin")
+    page.wait_for_url("**/admin")
+
+
+def test_ops_previews_and_applies_an_upgrade(page):
+    sign_in_ops(page)
+    page.click("nav >> text=Subscriptions")
+    page.wait_for_url("**/admin/billing/subscriptions")
+    page.select_option("select[name=scope]", "test")
+    page.fill("input[name=q]", "pro.user@example.com")
+    expect(page.locator("#subscription-rows tr")).to_have_count(1)  # the live search has narrowed the list
+    page.locator("#subscription-rows a", has_text="pro.user@example.com").click()
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))
+    assert page.locator("#sub-tier").inner_text() == "Pro"
+
+    page.select_option("select[name=to_tier]", "enterprise_pro")
+    page.click("#preview-button")
+    net = page.locator("#net-charge")
+    net.wait_for()
+    assert net.inner_text() == "100.00"
+    preview = page.locator("#proration-preview").inner_text()
+    assert "15 of 30" in preview and "-49.99" in preview and "149.99" in preview
+
+    page.fill("#change-block input[name=reason]", "Customer asked for Enterprise Pro")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#apply-change")
+    page.wait_for_selector("text=Changed from pro to enterprise_pro")
+    assert page.locator("#sub-tier").inner_text() == "Enterprise Pro"
+    invoice_row = page.locator("#timeline tr.timeline-invoice", has_text="(proration)")
+    assert invoice_row.count() == 1 and "100.00" in invoice_row.inner_text()
+    assert "Unused time on pro (15 of 30 days): -49.99" in invoice_row.inner_text()
+    assert page.locator("#timeline tr.timeline-proration", has_text="Upgrade: pro to enterprise_pro").count() == 1
+    assert page.console_errors == []
+
+
+def test_billing_screens_from_the_navigation(admin_page):
+    page = admin_page
+    page.click("nav >> text=Failed payments")
+    page.wait_for_url("**/admin/billing/failed-payments")
+    page.goto("/admin/billing/failed-payments?include_test=1")
+    assert page.locator("#failed-payments", has_text="dunning.user@example.com").is_visible()
+    page.click("nav >> text=Tiers")
+    assert page.locator("#tier-enterprise_pro", has_text="299.99").is_visible()
+    page.click("nav >> text=Credit packs")
+    assert page.locator("text=Starter 5,000").is_visible()
+    page.click("nav >> text=Revenue")
+    assert page.locator("#mrr").is_visible()
+    page.click("nav >> text=Refunds")
+    assert page.locator("text=No refunds waiting.").is_visible()
+    assert page.console_errors == []
