@@ -16,6 +16,7 @@ ROUTE_MODULES = [
     "app.credits.api",
     "app.credits.api_admin",
     "app.billing.api",
+    "app.coupons.api",
 ]
 
 

@@ -34,7 +34,8 @@ DEFAULTS: dict[str, dict] = {
     # the longest and shortest gap differ by at most max_jitter_seconds.
     "bot_pattern": {"enabled": True, "min_attempts": 4, "window_minutes": 60, "max_jitter_seconds": 1.0,
                     "user_agents": AUTOMATION_AGENTS, "severity": "critical", "blocks": True},
-    # A discount coupon on an invoice that already carries one, when either is not stackable.
+    # A discount coupon on an invoice that already carries another, when either is not stackable
+    # (the same coupon twice is the per-user limit's business).
     "stacking_abuse": {"enabled": True, "severity": "high", "blocks": True},
     # A coupon for licensed devices redeemed from a fingerprint none of the user's licenses knows.
     "device_fingerprint_mismatch": {"enabled": True, "severity": "medium", "blocks": False},
@@ -122,7 +123,7 @@ def _stacking(session, cfg: dict, coupon: Coupon, attempt: Attempt) -> Finding |
         return None
     stmt = (select(Redemption.id, Coupon.code, Coupon.is_stackable).join(Coupon, Coupon.id == Redemption.coupon_id)
             .where(Redemption.status.in_(("success", "pending")), Redemption.is_test.is_(attempt.is_test),
-                   Coupon.discount_type.in_(INVOICE_DISCOUNTS)))
+                   Coupon.discount_type.in_(INVOICE_DISCOUNTS), Redemption.coupon_id != coupon.id))
     if attempt.invoice_id:
         stmt = stmt.where(Redemption.invoice_id == attempt.invoice_id)
     else:  # not yet invoiced: the subscription's next invoice

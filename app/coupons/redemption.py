@@ -92,7 +92,7 @@ def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applie
                        applied_by_id=getattr(applied_by, "id", None))
             session.add(row)
             session.flush()
-            benefits.apply(session, row, attempt)
+            benefits.apply(session, row, attempt, actor=applied_by)
     except LimitRefused as refused:
         return _failed(session, coupon, attempt, refused.code, MESSAGES[refused.code])
     finally:
@@ -141,7 +141,7 @@ def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
         spent = Campaign.test_spent if row.is_test else Campaign.spent
         session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
                         .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
-    benefits.revert(session, row)
+    benefits.revert(session, row, actor=actor)
     row.status, row.reversed_at = "reversed", clock.now()
     row.reversed_by_id, row.reversal_reason = getattr(actor, "id", None), reason
     session.expire(row.coupon, ["uses_count", "test_uses_count"])
@@ -174,3 +174,30 @@ def listing(*, coupon_id: int | None = None, campaign_id: int | None = None, use
     if not include_test:
         stmt = stmt.where(Redemption.is_test.is_(False))
     return stmt
+
+
+def for_subscription(session, subscription_id: int) -> list[Redemption]:
+    return list(session.scalars(select(Redemption).where(Redemption.subscription_id == subscription_id)
+                                .order_by(Redemption.created_at.desc(), Redemption.id.desc()).limit(20)))
+
+
+def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_address=None,
+                          user_agent=None) -> Redemption:
+    """Staff put a coupon on a customer's subscription (its open or next invoice, its
+    paid-through date, or the customer's credits). Only the invoice-level fraud check runs:
+    velocity and the like describe customers, not staff."""
+    from app.coupons import coupons, validation
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the coupon is applied (it goes in the audit log).", "reason")
+    coupon = coupons.by_code(session, raw_code)
+    price = sub.tier.price_for(sub.billing_cycle)
+    attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},
+                                       is_test=bool(sub.is_test), ip_address=ip_address, user_agent=user_agent)
+    row = redeem(session, coupon, attempt, applied_by=actor, detectors=("stacking_abuse",))
+    audit.record(session, "coupons.applied_to_subscription", actor=actor, target=sub, target_type="subscription",
+                 after={"code": coupon.code, "redemption": row.id, "status": row.status,
+                        "failure_code": row.failure_code, "discount": str(row.discount_amount)},
+                 reason=reason, is_test=bool(sub.is_test))
+    return row

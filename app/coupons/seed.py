@@ -95,7 +95,11 @@ def _user(session, email: str, first: str = "Test", last: str = "Customer", log=
 
 
 def _subscription_id(session, user: User) -> int | None:
-    return None
+    """Billing's seeded subscription of the user (seed 001's sub-pro-001), when there is one."""
+    from app.billing.subscriptions import live_subscription
+
+    sub = live_subscription(session, user.id)
+    return sub.id if sub is not None else None
 
 
 def seed_coupons(session, log=print) -> None:

@@ -1,7 +1,8 @@
 """Facts about a customer that coupon rules and fraud detectors read from other domains.
 
-Each is one small function so that rules.py and fraud.py never query another domain's
-tables directly; the billing, credits and licensing services answer behind them.
+Each is one small function, so that rules.py and fraud.py never reach into another domain
+themselves: billing answers for purchases, refunds and payment methods, credits for the
+balance, licensing for the devices a customer has licensed.
 """
 from __future__ import annotations
 
@@ -9,33 +10,42 @@ from datetime import datetime
 
 from sqlalchemy import exists, select
 
-from app.core.errors import DomainError
 from app.coupons.models import Redemption
 
 
-class SourceUnavailable(DomainError):
-    """A rule needs a domain this installation does not have; the rule fails closed."""
-
-    def __init__(self, what: str):
-        super().__init__("rule_unavailable", f"This coupon's rules need {what}, which is not available.")
-
-
 def has_purchased_before(session, user_id: int, is_test: bool) -> bool:
-    """An earlier successful coupon redemption makes a customer a returning one."""
-    return bool(session.scalar(select(exists().where(
-        Redemption.user_id == user_id, Redemption.status == "success"))))
+    """A paid invoice with money on it, or an earlier successful coupon, makes a returning customer."""
+    from app.billing.models import Invoice
+
+    if session.scalar(select(exists().where(Invoice.user_id == user_id, Invoice.status == "paid",
+                                            Invoice.total > 0))):
+        return True
+    return bool(session.scalar(select(exists().where(Redemption.user_id == user_id,
+                                                     Redemption.status.in_(("success", "pending"))))))
 
 
 def credit_balance(session, user_id: int) -> int:
-    raise SourceUnavailable("the credit balance")
+    """Subscription plus bonus credits (credits domain)."""
+    from app.credits.balances import get_balance
+
+    return get_balance(session, user_id).total
 
 
 def refunded_since(session, user_id: int, since: datetime) -> bool:
-    raise SourceUnavailable("refund history")
+    """A refund requested or paid out to the user since `since` (billing's refund rows)."""
+    from app.billing.models import PaymentTransaction
+
+    return bool(session.scalar(select(exists().where(
+        PaymentTransaction.user_id == user_id, PaymentTransaction.kind == "refund",
+        PaymentTransaction.status.in_(("succeeded", "processing")), PaymentTransaction.created_at >= since))))
 
 
 def has_payment_method(session, user_id: int) -> bool:
-    raise SourceUnavailable("payment methods")
+    """A card on file on the user's live subscription (billing)."""
+    from app.billing.subscriptions import live_subscription
+
+    sub = live_subscription(session, user_id)
+    return bool(sub is not None and sub.stripe_customer_id and sub.default_payment_method_id)
 
 
 def licensed_fingerprints(session, user_id: int) -> set[str]:

@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from app.core import clock
+from app.core.errors import DomainError
 from app.coupons import discount, inputs, rules
 from app.coupons.models import BILLING_CYCLES, TIERS, Coupon, CouponUserUse
-from app.coupons.sources import SourceUnavailable
 
 FAILURE_CODES = ("expired", "not_yet_valid", "inactive", "tier_not_eligible", "billing_cycle_not_eligible",
                  "below_minimum", "max_uses_reached", "per_user_limit_reached", "rule_failed",
@@ -45,6 +45,46 @@ class Attempt:
     device_fingerprint: str | None = None
     is_test: bool = False
     at: datetime = field(default_factory=clock.now)
+
+
+def resolve_subscription(session, user, raw_id, discount_type: str | None = None):
+    """The subscription a redemption is for: the one named (it must be the user's), else for
+    a free-months coupon the user's live subscription; None when there is none to name."""
+    from app.billing import subscriptions
+
+    if raw_id in (None, ""):
+        if discount_type != "months_free":
+            return None
+        sub = subscriptions.live_subscription(session, user.id)
+        if sub is None:
+            raise DomainError("subscription_required", "A free-months coupon needs a subscription to extend.",
+                              "subscription_id")
+        return sub
+    try:
+        sub = subscriptions.get(session, raw_id)
+    except DomainError:
+        sub = None
+    if sub is None or sub.user_id != user.id:
+        raise DomainError("resource_missing", "No such subscription.", "subscription_id", status=404)
+    return sub
+
+
+def build_attempt(session, coupon: Coupon, user, raw: dict, *, is_test: bool, ip_address: str | None = None,
+                  user_agent: str | None = None) -> Attempt:
+    """An API request (or staff action) as an Attempt; tier and cycle default to the subscription's."""
+    from app.coupons import invoicing
+
+    purchase = parse_purchase(raw)
+    sub = resolve_subscription(session, user, raw.get("subscription_id"), coupon.discount_type)
+    invoice = invoicing.open_invoice(session, sub.id) if sub is not None else None
+    if sub is not None:
+        purchase["tier"] = purchase["tier"] or sub.tier.name
+        purchase["billing_cycle"] = purchase["billing_cycle"] or sub.billing_cycle
+    fingerprint = raw.get("device_fingerprint")
+    return Attempt(user=user, is_test=is_test, ip_address=ip_address, user_agent=user_agent,
+                   subscription_id=sub.id if sub is not None else None,
+                   invoice_id=invoice.id if invoice is not None else None,
+                   device_fingerprint=fingerprint.lower() if fingerprint else None, **purchase)
 
 
 def parse_purchase(raw: dict) -> dict:
@@ -114,10 +154,7 @@ def check(session, coupon: Coupon, attempt: Attempt) -> Result:
     for rule in coupon.rules:
         if not rule.is_active:
             continue
-        try:
-            problem = rules.evaluate(session, rule, attempt.user, at, attempt.is_test)
-        except SourceUnavailable as missing:
-            problem = missing.message
+        problem = rules.evaluate(session, rule, attempt.user, at, attempt.is_test)
         if problem:
             return _fail(coupon, "rule_failed", problem, rule.rule_type)
     benefit = discount.compute(coupon.discount_type, coupon.discount_value, attempt.amount, attempt.billing_cycle)
@@ -130,7 +167,6 @@ def check(session, coupon: Coupon, attempt: Attempt) -> Result:
 
 def preview(session, coupon: Coupon, email: str, raw: dict) -> Result:
     """The staff screen's dry run: the same check() the API runs, for a customer by email."""
-    from app.core.errors import DomainError
     from app.users.models import User
 
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))

@@ -179,3 +179,36 @@ def reverse(redemption_id: int):
     db.session.commit()
     flash(f"Redemption {row.id} reversed; its budget and use were given back.", "info")
     return redirect(url_for("coupons.detail", coupon_id=row.coupon_id))
+
+
+@bp.app_context_processor
+def _subscription_coupons():
+    """For billing's subscription page, which includes coupons/_subscription_coupons.html."""
+    return {"subscription_redemptions": lambda subscription_id: redemption.for_subscription(db.session,
+                                                                                          subscription_id)}
+
+
+@bp.post("/subscriptions/<int:subscription_id>/apply")
+@permission_required("subscriptions.edit")
+def apply_to_subscription(subscription_id: int):
+    from app.billing import subscriptions
+    from app.core.requestinfo import client_ip, user_agent
+
+    sub = subscriptions.get(db.session, subscription_id)
+    back = redirect(url_for("billing.subscription", subscription_id=sub.id) + "#coupons")
+    try:
+        row = redemption.apply_to_subscription(db.session, current_user, sub, request.form.get("code"),
+                                               request.form.get("reason"), ip_address=client_ip(),
+                                               user_agent=user_agent())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return back
+    db.session.commit()
+    if row.status == "failed":
+        flash(f"{row.coupon.code} was not applied ({row.failure_code}): {redemption.public_message(row)}", "error")
+    elif row.status == "pending":
+        flash(f"{row.coupon.code} applied: {row.discount_amount} off the next invoice.", "info")
+    else:
+        flash(f"{row.coupon.code} applied.", "info")
+    return back

@@ -78,3 +78,27 @@ def attempt():
 
     return make
 
+
+
+@pytest.fixture
+def make_subscription(app, make_user):
+    """A billing subscription (default tiers); `invoice=True` opens its uncharged period invoice,
+    `card=True` puts a payment method on file (ids only: no Stripe call is made)."""
+    from app.billing import invoices, tiers
+    from app.billing.subscriptions import new_subscription
+    from app.extensions import db
+
+    def make(tier: str = "pro", *, user=None, cycle: str = "monthly", invoice: bool = False, card: bool = False,
+             start: datetime | None = None):
+        known = tiers.ensure_default_tiers(db.session)
+        user = user or make_user()
+        sub = new_subscription(db.session, user, known[tier], cycle,
+                               start=start or datetime(2025, 11, 1, tzinfo=timezone.utc))
+        if card:
+            sub.stripe_customer_id, sub.default_payment_method_id = f"cus_{user.id}", f"pm_{user.id}"
+        if invoice:
+            invoices.period_invoice(db.session, sub)
+        db.session.flush()
+        return sub
+
+    return make

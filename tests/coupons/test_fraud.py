@@ -110,28 +110,38 @@ def test_bot_pattern_automation_user_agents(session, make_user, unlimited, attem
     assert (row.failure_code == "fraud_blocked") is blocked
 
 
+@pytest.mark.parametrize("open_invoice", [True, False])
 @pytest.mark.parametrize("first_stackable, second_stackable, blocked", [
     (False, True, True), (True, False, True), (False, False, True), (True, True, False)])
-def test_stacking_abuse_on_one_invoice(session, make_user, make_coupon, attempt, first_stackable, second_stackable,
-                                       blocked):
+def test_stacking_abuse_on_one_invoice(session, make_user, make_coupon, make_subscription, attempt, first_stackable,
+                                       second_stackable, blocked, open_invoice):
+    """The same invoice: the open uncharged one (discounts go on it at once), or the next one."""
+    from app.coupons.validation import build_attempt
+
     user = make_user()
+    sub = make_subscription(user=user, invoice=open_invoice)
     first = make_coupon(is_stackable=first_stackable)
     second = make_coupon(is_stackable=second_stackable, discount_type="fixed_amount",
                          coupon_type="fixed_amount_discount", discount_value="5.00")
-    assert redeem_at(session, first, attempt, user, 10, subscription_id=77).status == "success"
-    row = redeem_at(session, second, attempt, user, 0, subscription_id=77)
+    raw = {"amount": "99.99", "subscription_id": sub.id}
+    one = build_attempt(session, first, user, raw, is_test=False, ip_address="203.0.113.45")
+    one.at = NOW - timedelta(minutes=10)
+    assert redemption.redeem(session, first, one).status == ("success" if open_invoice else "pending")
+    two = build_attempt(session, second, user, raw, is_test=False, ip_address="203.0.113.45")
+    two.at = NOW
+    row = redemption.redeem(session, second, two)
     assert (row.failure_code == "fraud_blocked") is blocked
     found = detections(session, user, "stacking_abuse")
     assert [(d.severity, d.blocked) for d in found] == ([("high", True)] if blocked else [])
 
 
-def test_stacking_is_per_invoice(session, make_user, make_coupon, attempt):
+def test_stacking_is_per_invoice(session, make_user, make_coupon, make_subscription, attempt):
     user = make_user()
-    first, second = make_coupon(), make_coupon()
-    redeem_at(session, first, attempt, user, 10, subscription_id=77)
-    assert redeem_at(session, second, attempt, user, 0, subscription_id=78).status == "success"
-    credits_like = make_coupon()  # a second invoice id is another invoice
-    assert redeem_at(session, credits_like, attempt, user, 0, invoice_id=501).status == "success"
+    first, second, third = make_coupon(), make_coupon(), make_coupon()
+    one, other = make_subscription(user=user), make_subscription()
+    redeem_at(session, first, attempt, user, 10, subscription_id=one.id)
+    assert redeem_at(session, second, attempt, user, 5, subscription_id=other.id).status == "pending"
+    assert redeem_at(session, third, attempt, user, 0).status == "success"  # no invoice: a one-off purchase
 
 
 def test_device_fingerprint_unknown_is_flagged_not_blocked(session, make_user, make_coupon, attempt, monkeypatch):

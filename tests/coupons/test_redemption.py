@@ -12,9 +12,14 @@ from app.coupons.models import CouponUserUse, FraudDetection, Redemption
 from tests.coupons.conftest import NOW
 
 
-def test_scenario_5_black_friday_for_a_pro_user(session, make_user, make_campaign, make_coupon, attempt):
-    """Seed 001 scenario 5: BF2025-30OFF on 99.99, no fraud, 30.00 off, 69.99 charged, 1/1 uses."""
+def test_scenario_5_black_friday_for_a_pro_user(session, make_user, make_campaign, make_coupon, make_subscription):
+    """Seed 001 scenario 5: BF2025-30OFF on a 99.99 Pro invoice, no fraud, 30.00 off, 69.99 charged, 1/1 uses."""
+    from app.billing.invoices import find_period_invoice
+    from app.coupons.models import ValidationRule
+    from app.coupons.validation import build_attempt
+
     pro = make_user("pro.user.s5@example.com")
+    sub = make_subscription("pro", user=pro, invoice=True)
     campaign = make_campaign(name="Black Friday (s5)", campaign_type="seasonal", budget_limit="50000.00",
                              spent="12450.50", starts_at=NOW - timedelta(days=1), ends_at=NOW + timedelta(days=5))
     coupon = make_coupon(code="BF2025-30OFF-S5", discount_value="30.00", max_uses=1000, max_uses_per_user=1,
@@ -22,17 +27,30 @@ def test_scenario_5_black_friday_for_a_pro_user(session, make_user, make_campaig
                          tier_eligibility=["pro", "pro_max", "enterprise_pro", "enterprise_max"],
                          billing_cycles=["monthly", "annual"], valid_from=NOW - timedelta(days=1),
                          valid_until=NOW + timedelta(days=5), campaign=campaign)
-    row = redemption.redeem(session, coupon, attempt(pro, "99.99", tier="pro", billing_cycle="monthly"))
+    session.add(ValidationRule(coupon_id=coupon.id, rule_type="exclude_refunded_users", rule_value={"days": 90}))
+    session.flush()
+    raw = {"amount": "99.99", "subscription_id": sub.id}
+    attempt = build_attempt(session, coupon, pro, raw, is_test=False, ip_address="203.0.113.45",
+                            user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+    attempt.at = NOW
+    assert (attempt.tier, attempt.billing_cycle) == ("pro", "monthly")  # from the subscription
+    assert validation.check(session, coupon, attempt).as_dict() == {
+        "valid": True, "discount": "30.00", "final_amount": "69.99"}
+    row = redemption.redeem(session, coupon, attempt)
     assert row.status == "success"
     assert (row.original_amount, row.discount_amount, row.final_amount) == (
         Decimal("99.99"), Decimal("30.00"), Decimal("69.99"))
     assert (row.ip_address, row.user_agent) == ("203.0.113.45", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
     assert session.scalar(select(FraudDetection).where(FraudDetection.user_id == pro.id)) is None
+    invoice = find_period_invoice(session, sub.id, sub.current_period_start)
+    assert (invoice.subtotal, invoice.discount, invoice.total, row.invoice_id) == (
+        Decimal("99.99"), Decimal("30.00"), Decimal("69.99"), invoice.id)
     assert coupon.uses_count == 1 and campaign.spent == Decimal("12480.50")
     assert validation.user_uses(session, coupon, pro.id) == 1  # 1/1 uses per user
-    again = redemption.redeem(session, coupon, attempt(pro, "99.99", at=NOW + timedelta(minutes=3)))
-    assert (again.status, again.failure_code) == ("failed", "per_user_limit_reached")
-    assert coupon.uses_count == 1 and campaign.spent == Decimal("12480.50")
+    again = build_attempt(session, coupon, pro, raw, is_test=False, ip_address="203.0.113.45")
+    again.at = NOW + timedelta(minutes=3)
+    assert redemption.redeem(session, coupon, again).failure_code == "per_user_limit_reached"
+    assert coupon.uses_count == 1 and campaign.spent == Decimal("12480.50") and invoice.total == Decimal("69.99")
 
 
 def test_failed_attempts_are_recorded_with_their_code(session, make_user, make_coupon, attempt):
