@@ -57,8 +57,6 @@ def app(database_url):
         upgrade(revision="heads")  # branches add migrations off 0001 in parallel
         ensure_catalogue(db.session)
         db.session.commit()
-        if db.engine.dialect.name == "sqlite":
-            _sqlite_real_transactions(db.engine)
     # Requests in tests reuse the test's app context (Flask pushes none when one is active), so
     # `g` (Flask-Login's current user, cached permissions) would leak from one client's request
     # into the next. Start every request with an empty `g`, as a server's fresh context does.
@@ -67,22 +65,6 @@ def app(database_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
-
-
-def _sqlite_real_transactions(engine) -> None:
-    """pysqlite's legacy transaction handling ignores SAVEPOINT nesting, so a test's outer
-    transaction would not undo its commits; SQLAlchemy's recipe makes BEGIN explicit."""
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn):
-        conn.exec_driver_sql("BEGIN")
-
-    engine.dispose()
 
 
 def _bound_session_class():
