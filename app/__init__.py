@@ -59,6 +59,8 @@ def create_app(config: dict | None = None) -> Flask:
     from app.billing.views import bp as billing_bp
     from app.billing.views_admin import bp as billing_admin_bp
     from app.billing.webhook_views import bp as billing_webhooks_bp
+    from app.credits.views import bp as credits_bp
+    from app.credits.views_pricing import bp as credits_pricing_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -75,6 +77,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(billing_admin_bp)
     app.register_blueprint(billing_webhooks_bp)
     csrf.exempt(billing_webhooks_bp)
+    app.register_blueprint(credits_bp)
+    app.register_blueprint(credits_pricing_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

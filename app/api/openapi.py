@@ -71,7 +71,10 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
     if model is not None:
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": refs[(model, "validation")]}}}
-    for status, out in (spec.get("responses") or {}).items():
+    responses = dict(spec.get("responses") or {})
+    if spec.get("idempotent") and 201 in responses:
+        responses.setdefault(200, responses[201])  # an idempotent replay answers 200 with the same body
+    for status, out in responses.items():
         content = {"application/json": {"schema": refs[(out, "serialization")]}} if out is not None else None
         op["responses"][str(status)] = {"description": "Created" if status == 201 else "OK"}
         if content:

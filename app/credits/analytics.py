@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.credits.formula import six
 from app.credits.ledger import day_of, day_start
-from app.credits.models import CreditAllocation, CreditDeduction, TokenUsage
+from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
 from app.users.models import User
 
 
@@ -86,3 +86,16 @@ def top_spenders(session, start: date, end: date, include_test: bool = False, li
         .group_by(d.user_id, User.email, User.is_test).order_by(total.desc(), d.user_id).limit(limit))
     return [{"user_id": uid, "email": email, "is_test": is_test, "credits_spent": int(credits), "deductions": count}
             for uid, email, is_test, credits, count in rows]
+
+
+def find_users(session, q: str, limit: int = 20) -> list[dict]:
+    """Users whose email contains q, with their balance (for the credits page's search)."""
+    pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = session.execute(
+        select(User.id, User.email, User.is_test, CreditBalance.tier,
+               CreditBalance.subscription_credits + CreditBalance.bonus_credits)
+        .outerjoin(CreditBalance, CreditBalance.user_id == User.id)
+        .where(User.email.like(pattern, escape="\\"), User.deleted_at.is_(None))
+        .order_by(User.email).limit(limit))
+    return [{"id": uid, "email": email, "is_test": is_test, "tier": tier or "—", "total": total or 0}
+            for uid, email, is_test, tier, total in rows]

@@ -81,6 +81,10 @@ def get_balance(session, user_id: int, at: datetime | None = None) -> BalanceVie
     return EMPTY if row is None else _view(row, month_start(at or clock.now()))
 
 
+def tier_of(session, user_id: int) -> str:
+    return session.scalar(select(B.c.tier).where(B.c.user_id == user_id)) or "free"
+
+
 # ---- validation shared by the API, the screens and the calculator ---------------------------
 
 def check_tokens(value, field_name: str) -> int:

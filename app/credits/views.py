@@ -1,0 +1,217 @@
+"""Credits screens: the system credits page and a user's credit page (balance, grants and
+deductions with approvals, allocations, usage chart, ledger, BYOK keys). Thin: parse, call the
+service, render. Pricing and margins have their own blueprint (views_pricing.py).
+
+Permissions: the system page needs analytics.view_usage; a user's page credits.view_balance
+(and credits.view_history for the ledger); grants credits.grant (capped per role), staff
+deductions credits.deduct, BYOK key changes users.edit_profile.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required, user_can
+from app.core import audit, clock, jobs, nav
+from app.core.errors import DomainError
+from app.core.web import apply_domain_error, include_test_data, render
+from app.credits import analytics, balances, byok, grants, ledger, pricing, summaries
+from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
+from app.extensions import db
+from app.users.models import User
+
+bp = Blueprint("credits", __name__, url_prefix="/admin/credits")
+nav.register("Credits", "credits.system", "analytics.view_usage", order=40)
+
+
+def _range():
+    try:
+        start = ledger.parse_day(request.args.get("start"), "start")
+        end = ledger.parse_day(request.args.get("end"), "end")
+        return ledger.date_range(start, end, clock.now().date()), None
+    except DomainError as error:
+        return ledger.date_range(None, None, clock.now().date()), error.message
+
+
+@bp.get("/")
+@permission_required("analytics.view_usage")
+def system():
+    (start, end), range_error = _range()
+    with_test = include_test_data()
+    q = (request.args.get("q") or "").strip()
+    pending = grants.pending_requests(db.session)
+    return render("credits/system.html", block="search_results" if "q" in request.args else None,
+                  q=q, found=analytics.find_users(db.session, q) if q else [], start=start, end=end,
+                  range_error=range_error, with_test=with_test,
+                  overview=analytics.system(db.session, start, end, with_test),
+                  spenders=analytics.top_spenders(db.session, start, end, with_test),
+                  pending=pending, decision_form=DecisionForm(),
+                  approvable={r.id for r in pending if grants.can_approve(db.session, current_user, r)},
+                  runs=summaries.last_runs(db.session), rebuild_form=RebuildForm())
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404, "No such user.")
+    return user
+
+
+def _ledger_filters() -> dict:
+    return {"type_": request.args.get("type") or None, "kind": request.args.get("kind") or None,
+            "since": request.args.get("start") or None, "until": request.args.get("end") or None}
+
+
+def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, status: int = 200):
+    filters = _ledger_filters()
+    ledger_error = None
+    page = None
+    if user_can("credits.view_history"):
+        try:
+            page = ledger.transactions(db.session, user.id, limit=25, starting_after=request.args.get("cursor"),
+                                       type_=filters["type_"], kind=filters["kind"],
+                                       since=ledger.parse_day(filters["since"], "start"),
+                                       until=ledger.parse_day(filters["until"], "end"))
+        except DomainError as error:
+            ledger_error = error.message
+            page = ledger.transactions(db.session, user.id, limit=25)
+    today = clock.now().date()
+    start, end = ledger.date_range(None, None, today)
+    usage = ledger.usage_stats(db.session, user.id, start, end)
+    view = balances.get_balance(db.session, user.id)
+    keys = byok.keys_for(db.session, user.id)
+    pending = grants.pending_requests(db.session, user.id)
+    if key_form is None:
+        key_form = VendorKeyForm()
+    key_form.provider_id.choices = provider_choices(pricing.providers(db.session))
+    return render("credits/user.html", block="ledger", status=status, user=user, balance=view,
+                  tier=balances.tier_of(db.session, user.id), page=page, filters=filters, ledger_error=ledger_error,
+                  kinds=ledger.ALLOCATION_SOURCES + ledger.DEDUCTION_TYPES, usage=usage,
+                  chart={"labels": [d["date"] for d in usage["by_day"]],
+                         "credits": [d["credits"] for d in usage["by_day"]]},
+                  allocations=ledger.transactions(db.session, user.id, limit=10, type_="allocation").items,
+                  pending=pending,
+                  approvable={r.id for r in pending if grants.can_approve(db.session, current_user, r)},
+                  cap=grants.cap_credits(db.session, current_user) if user_can("credits.grant") else None,
+                  grant_form=grant_form or GrantForm(), deduct_form=deduct_form or DeductForm(), keys=keys,
+                  key_form=key_form, decision_form=DecisionForm())
+
+
+@bp.get("/users/<int:user_id>")
+@permission_required("credits.view_balance")
+def user(user_id: int):
+    return _user_page(_user_or_404(user_id))
+
+
+def _expiry(day) -> datetime | None:
+    return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc) if day else None
+
+
+@bp.post("/users/<int:user_id>/grant")
+@permission_required("credits.grant")
+def grant(user_id: int):
+    target = _user_or_404(user_id)
+    form = GrantForm()
+    if form.validate_on_submit():
+        try:
+            result = grants.grant(db.session, current_user, target.id, form.amount.data, form.reason.data,
+                                  _expiry(form.expires_on.data))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            if result["status"] == "pending_approval":
+                flash(f"{form.amount.data:,} credits is above your cap of {result['cap']:,}: an approval request "
+                      "was sent to the administrators.", "info")
+            else:
+                flash(f"Granted {form.amount.data:,} credits to {target.email}.", "info")
+            return redirect(url_for("credits.user", user_id=target.id))
+    return _user_page(target, grant_form=form, status=422)
+
+
+@bp.post("/users/<int:user_id>/deduct")
+@permission_required("credits.deduct")
+def deduct(user_id: int):
+    target = _user_or_404(user_id)
+    form = DeductForm()
+    if form.validate_on_submit():
+        try:
+            grants.staff_deduct(db.session, current_user, target.id, form.amount.data, form.reason.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Deducted {form.amount.data:,} credits from {target.email}.", "info")
+            return redirect(url_for("credits.user", user_id=target.id))
+    return _user_page(target, deduct_form=form, status=422)
+
+
+@bp.post("/requests/<int:request_id>/<any(approve, reject):decision>")
+@permission_required("credits.grant")
+def decide(request_id: int, decision: str):
+    form = DecisionForm()
+    note = form.note.data if form.validate_on_submit() else None
+    try:
+        if decision == "approve":
+            result = grants.approve(db.session, current_user, request_id, note)
+            message = f"Approved: {result['request'].amount:,} credits granted to {result['request'].user.email}."
+        else:
+            request_ = grants.reject(db.session, current_user, request_id, note)
+            message = f"Rejected the request of {request_.amount:,} credits for {request_.user.email}."
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(message, "info")
+    return redirect(request.referrer or url_for("credits.system"))
+
+
+@bp.post("/users/<int:user_id>/vendor-keys")
+@permission_required("users.edit_profile")
+def save_vendor_key(user_id: int):
+    target = _user_or_404(user_id)
+    form = VendorKeyForm()
+    form.provider_id.choices = provider_choices(pricing.providers(db.session))
+    if form.validate_on_submit():
+        try:
+            key = byok.store(db.session, current_user, target.id, form.provider_id.data, form.api_key.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Saved the {key.provider.display_name} key ending in {key.last_four}.", "info")
+            return redirect(url_for("credits.user", user_id=target.id))
+    form.api_key.data = None  # never echo a key back into the page
+    return _user_page(target, key_form=form, status=422)
+
+
+@bp.post("/users/<int:user_id>/vendor-keys/<int:key_id>/delete")
+@permission_required("users.edit_profile")
+def delete_vendor_key(user_id: int, key_id: int):
+    target = _user_or_404(user_id)
+    byok.remove(db.session, current_user, target.id, key_id)
+    db.session.commit()
+    flash("Vendor key removed.", "info")
+    return redirect(url_for("credits.user", user_id=target.id))
+
+
+@bp.post("/summaries/rebuild")
+@permission_required("analytics.view_usage")
+def rebuild_summaries():
+    form = RebuildForm()
+    if not form.validate_on_submit():
+        flash("Pick the day to rebuild.", "error")
+        return redirect(url_for("credits.system"))
+    day = form.day.data.isoformat()
+    audit.record(db.session, "credits.summaries_rebuild_requested", actor=current_user,
+                 target_type="credit_summary_runs", target_id=day)
+    db.session.commit()
+    record = jobs.enqueue("credits-daily-summaries", "app.credits.jobs:build_days", day, requested_by=current_user)
+    flash(f"Summaries for {day}: {record.status}.", "info" if record.status != "failed" else "error")
+    return redirect(url_for("credits.system"))
