@@ -12,6 +12,18 @@ $BIN/localstripe --port "$STRIPE_PORT" >instance/localstripe.log 2>&1 &
 STRIPE_PID=$!
 trap 'kill $STRIPE_PID 2>/dev/null || true' EXIT
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
+# localstripe sends signed webhooks once told where: register /webhooks/stripe with a local secret.
+export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_$($BIN/python -c 'import secrets; print(secrets.token_hex(16))')}"
+$BIN/python - <<PY || echo "warning: could not register the webhook with the Stripe emulator"
+import time, urllib.parse, urllib.request
+data = urllib.parse.urlencode({"url": "http://127.0.0.1:$PORT/webhooks/stripe", "secret": "$STRIPE_WEBHOOK_SECRET"}).encode()
+for _ in range(50):
+    try:
+        urllib.request.urlopen("$STRIPE_API_BASE/_config/webhooks/rephlo", data=data, timeout=1)
+        break
+    except OSError:
+        time.sleep(0.2)
+PY
 $BIN/flask db upgrade heads
 $BIN/flask seed
 echo "Rephlo Admin on http://127.0.0.1:$PORT/admin  (Stripe emulator on $STRIPE_API_BASE)"

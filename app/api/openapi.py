@@ -20,7 +20,9 @@ _PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
 _ERROR_TEXT = {400: "Malformed request (invalid JSON, bad header)", 401: "Missing, invalid, revoked or expired key",
                403: "The key's owner lacks the permission or scope", 404: "No such object",
                409: "Idempotency-Key reused with another request, or a conflict",
-               422: "A parameter is missing or invalid (`param` names it)", 429: "Rate limited (see Retry-After)"}
+               422: "A parameter is missing or invalid (`param` names it)", 429: "Rate limited (see Retry-After)",
+               402: "The card was declined (nothing was bought or changed)",
+               503: "The payment provider cannot be reached; nothing was charged"}
 
 
 def _openapi_path(rule: str) -> tuple[str, list[dict]]:
@@ -92,7 +94,8 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
     else:
         op["security"] = []
     if spec.get("idempotent"):
-        errors.add(409)
+        errors |= {400, 409}  # a malformed Idempotency-Key is a 400
+    errors |= set(spec.get("errors") or ())  # route-specific failures, e.g. 402 for a declined card
     if path_params:
         errors.add(404)
     for status in sorted(errors):

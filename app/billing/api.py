@@ -14,7 +14,7 @@ from pydantic import Field
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
 from app.api.idempotency import idempotent
-from app.api.schemas import RequestModel, ResponseModel, api_doc, respond, validate_body
+from app.api.schemas import RequestModel, ResponseModel, annotate, api_doc, respond, validate_body
 from app.billing import changes, packs, subscriptions, tiers
 from app.billing.models import Invoice
 from app.core import testmode
@@ -109,6 +109,16 @@ class ApiPurchase(ResponseModel):
     balance: dict[str, Any]
 
 
+def errors(*statuses: int):
+    """Document the failures a route answers beyond the generic ones (see app.api.openapi)."""
+
+    def decorator(view):
+        annotate(view, errors=list(statuses))
+        return view
+
+    return decorator
+
+
 def _sub_data(sub) -> dict:
     return {"id": sub.id, "tier": sub.tier.name, "status": sub.status, "billing_cycle": sub.billing_cycle,
             "current_period_start": sub.current_period_start, "current_period_end": sub.current_period_end,
@@ -138,6 +148,7 @@ def _my_subscription(for_write: bool = False):
 @api_bp.get("/subscription")
 @api_auth(scopes=READ)
 @api_doc("The caller's subscription", responses={200: ApiSubscription}, tags=["billing"])
+@errors(404)
 def get_subscription():
     return respond(ApiSubscription, _sub_data(_my_subscription()))
 
@@ -160,6 +171,7 @@ def get_features():
 @api_auth(scopes=READ)
 @validate_body(PreviewChangeRequest)
 @api_doc("Quote a tier change (DESIGN.md §4); nothing is written", responses={200: ApiQuote}, tags=["billing"])
+@errors(404, 409)
 def preview_change(body: PreviewChangeRequest):
     quote = changes.preview_change(db.session, _my_subscription(), body.to_tier, body.effective_date)
     return respond(ApiQuote, quote.as_api())
@@ -171,6 +183,7 @@ def preview_change(body: PreviewChangeRequest):
 @validate_body(PreviewChangeRequest)
 @api_doc("Change tier now, with proration; an upgrade is charged to the card on file",
          responses={201: ApiChange}, tags=["billing"])
+@errors(402, 404, 409, 503)
 def change_subscription(body: PreviewChangeRequest):
     sub = _my_subscription(for_write=True)
     event = changes.change_tier(db.session, g.api_user, sub, body.to_tier, effective=body.effective_date,
@@ -191,6 +204,7 @@ def change_subscription(body: PreviewChangeRequest):
 @validate_body(CancelRequest)
 @api_doc("Cancel at the end of the period (default) or now, refunding the unused part",
          responses={200: ApiChange}, tags=["billing"])
+@errors(404, 409)
 def cancel_subscription(body: CancelRequest):
     sub = _my_subscription(for_write=True)
     event = changes.cancel(db.session, g.api_user, sub, at_period_end=body.at_period_end, staff=False)
@@ -205,6 +219,7 @@ def cancel_subscription(body: CancelRequest):
 @validate_body(PaymentMethodRequest)
 @api_doc("Put a card on file; a subscription in dunning is retried at once", responses={200: ApiSubscription},
          tags=["billing"])
+@errors(402, 404, 409, 503)
 def set_payment_method(body: PaymentMethodRequest):
     sub = _my_subscription(for_write=True)
     changes.attach_card(db.session, g.api_user, sub, body.payment_method, reason="customer updated the card")
@@ -226,6 +241,7 @@ def list_packs():
 @idempotent
 @api_doc("Buy a credit pack with the card on file; the credits arrive as bonus credits once paid",
          responses={201: ApiPurchase}, tags=["billing"])
+@errors(402, 404, 409, 503)
 def purchase_pack(pack_id: int):
     _my_subscription(for_write=True)
     purchase = packs.purchase(db.session, g.api_user, g.api_user, pack_id, staff=False)

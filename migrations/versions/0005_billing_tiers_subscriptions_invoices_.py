@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-# Merges the heads of the branches billing builds on (api access, credits, outbox).
-down_revision = ('0004', '0008')  # 0004 follows 0002 since credits re-chained it
+# Merges the heads billing builds on: credits (after api access) and the outbox.
+down_revision = ('0004', '0008')
 branch_labels = None
 depends_on = None
 

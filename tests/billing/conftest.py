@@ -26,32 +26,6 @@ def utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _sqlite_savepoints(app):
-    """pysqlite's own transaction handling breaks SAVEPOINT, so on SQLite a commit inside a
-    test escaped the per-test rollback. SQLAlchemy's documented recipe: let SQLAlchemy emit
-    BEGIN itself. (No effect on PostgreSQL.)"""
-    from sqlalchemy import event
-
-    from app.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-        if engine.dialect.name != "sqlite" or getattr(engine, "_rephlo_savepoints", False):
-            return
-
-        @event.listens_for(engine, "connect")
-        def _no_pysqlite_transactions(dbapi_connection, record):
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection):
-            connection.exec_driver_sql("BEGIN")
-
-        engine._rephlo_savepoints = True
-        engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def stripe_emulator():
     binary = Path(sys.executable).with_name("localstripe")

@@ -3,28 +3,11 @@ actions audited with their reason, bad input re-rendered with the message, nothi
 from decimal import Decimal
 
 import pytest
-from flask import g
 
 from app.billing.models import Invoice, ProrationEvent, RefundRequest, SubscriptionTier
 from app.core import clock
 from app.core.audit import AuditEntry
 from tests.billing.conftest import utc
-
-
-@pytest.fixture(autouse=True)
-def _fresh_request_cache(monkeypatch):
-    """Requests in a test share the test's app context, so Flask-Login's current user and
-    user_can's cache (both on g) would leak from one signed-in client into the next."""
-    from flask.testing import FlaskClient
-
-    real_open = FlaskClient.open
-
-    def open_fresh(self, *args, **kwargs):
-        for name in ("_login_user", "perms"):
-            g.pop(name, None)
-        return real_open(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlaskClient, "open", open_fresh)
 
 
 @pytest.fixture
