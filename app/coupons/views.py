@@ -33,7 +33,7 @@ def fill_from(form, coupon: Coupon) -> None:
                  "requires_licensed_device", "tier_eligibility", "billing_cycles"):
         getattr(form, name).data = getattr(coupon, name)
     form.code.data = coupon.code
-    form.discount_value.data = str(coupon.discount_value.normalize() if coupon.discount_type in ("credits", "months_free")
+    form.discount_value.data = str(int(coupon.discount_value) if coupon.discount_type in ("credits", "months_free")
                                    else coupon.discount_value)
     form.max_uses.data = "" if coupon.max_uses is None else str(coupon.max_uses)
     form.max_uses_per_user.data = "" if coupon.max_uses_per_user is None else str(coupon.max_uses_per_user)
