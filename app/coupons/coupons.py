@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import audit
 from app.core.errors import DomainError, NotFound
@@ -33,7 +34,8 @@ def get(session, coupon_id: int) -> Coupon:
 
 def by_code(session, raw_code, field: str = "code") -> Coupon:
     code = inputs.normalise_code(raw_code, field)
-    coupon = session.scalar(select(Coupon).where(Coupon.code == code))
+    coupon = session.scalar(select(Coupon).where(Coupon.code == code)
+                            .options(joinedload(Coupon.campaign), selectinload(Coupon.rules)))
     if coupon is None:
         raise DomainError("coupon_not_found", f"No coupon has the code {code}.", field, status=404)
     return coupon

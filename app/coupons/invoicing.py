@@ -42,11 +42,16 @@ def _give_back(session, row: Redemption, amount: Decimal) -> None:
     row.budget_cost = row.budget_cost - amount
 
 
-def put_on(session, row: Redemption, invoice) -> Decimal:
-    """Take the redemption's discount off the invoice (capped at what is left to pay)."""
+def put_on(session, row: Redemption, invoice, *, budget_taken: bool = True) -> Decimal:
+    """Take the redemption's discount off the invoice (capped at what is left to pay). At
+    redemption time the budget is not taken yet (budget_taken=False): the lower cost is what
+    will be taken, and the campaign row is not locked out of turn."""
     applied = min(row.discount_amount, max(invoice.total, ZERO))
     if applied < row.discount_amount:
-        _give_back(session, row, row.discount_amount - applied)
+        if budget_taken:
+            _give_back(session, row, row.discount_amount - applied)
+        else:
+            row.budget_cost = row.budget_cost - (row.discount_amount - applied)
         row.discount_amount, row.final_amount = applied, row.original_amount - applied
     invoice.discount = (invoice.discount or ZERO) + applied
     invoice.total = invoice.total - applied
@@ -62,7 +67,7 @@ def apply_now(session, row: Redemption) -> None:
     if invoice is None:
         row.status = "pending"
         return
-    put_on(session, row, invoice)
+    put_on(session, row, invoice, budget_taken=False)
     if invoice.status == "paid" and invoice.kind == "period":
         from app.billing import allocation
         from app.billing.models import Subscription

@@ -3,7 +3,7 @@
 Every attempt writes one redemption row (success, or failed with its code), which is also
 what the fraud detectors count. A successful attempt takes its limits in one savepoint, in
 a fixed order (per-user row, coupon row, campaign row) so concurrent redemptions never
-deadlock:
+deadlock, with the shared rows last so that their locks are held only for the commit:
 1. per-user: INSERT .. ON CONFLICT (coupon_id, user_id) DO UPDATE SET uses = uses + 1
    WHERE uses < max_per_user RETURNING: a racing second redemption by the same user waits
    for the first and then finds the limit taken;
@@ -55,8 +55,8 @@ def _upsert(session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _claim_limits(session, coupon: Coupon, attempt: Attempt, cost) -> None:
-    """Take one use of the coupon (per user and overall) and `cost` of the campaign budget, or refuse."""
+def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
+    """Take one of the customer's uses of the coupon, or refuse (racing attempts of one user queue here)."""
     table = CouponUserUse.__table__
     stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
                                           is_test=attempt.is_test)
@@ -66,6 +66,11 @@ def _claim_limits(session, coupon: Coupon, attempt: Attempt, cost) -> None:
                                       where=(table.c.uses < limit) if limit is not None else None)
     if session.execute(stmt.returning(table.c.uses)).first() is None:
         raise LimitRefused("per_user_limit_reached")
+
+
+def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
+    """Take one use of the coupon and `cost` of its campaign's budget, or refuse. These rows are
+    shared by every redeemer, so they are taken last: their locks are held only until commit."""
     uses = Coupon.test_uses_count if attempt.is_test else Coupon.uses_count
     taken = session.execute(
         update(Coupon).where(Coupon.id == coupon.id, or_(Coupon.max_uses.is_(None), uses < Coupon.max_uses))
@@ -82,10 +87,11 @@ def _claim_limits(session, coupon: Coupon, attempt: Attempt, cost) -> None:
             raise LimitRefused("campaign_budget_exhausted")
 
 
-def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applied_by) -> Redemption:
+def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applied_by,
+             findings: list[fraud.Finding]) -> Redemption:
     try:
         with session.begin_nested():
-            _claim_limits(session, coupon, attempt, benefit.budget_cost)
+            _claim_user_use(session, coupon, attempt)
             row = _row(coupon, attempt, status="success", discount_amount=benefit.discount,
                        final_amount=benefit.final_amount, credits_granted=benefit.credits,
                        months_granted=benefit.months, budget_cost=benefit.budget_cost,
@@ -93,12 +99,14 @@ def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applie
             session.add(row)
             session.flush()
             benefits.apply(session, row, attempt, actor=applied_by)
+            fraud.record(session, findings, coupon, attempt, row)
+            _claim_shared(session, coupon, attempt, row.budget_cost)  # an invoice may have capped it
     except LimitRefused as refused:
-        return _failed(session, coupon, attempt, refused.code, MESSAGES[refused.code])
-    finally:
-        session.expire(coupon, ["uses_count", "test_uses_count"])
-        if coupon.campaign is not None:
-            session.expire(coupon.campaign, ["spent", "test_spent"])
+        row = _failed(session, coupon, attempt, refused.code, MESSAGES[refused.code])
+        fraud.record(session, findings, coupon, attempt, row)
+    session.expire(coupon, ["uses_count", "test_uses_count"])
+    if coupon.campaign is not None:
+        session.expire(coupon.campaign, ["spent", "test_spent"])
     return row
 
 
@@ -107,14 +115,13 @@ def redeem(session, coupon: Coupon, attempt: Attempt, *, applied_by=None,
     """Record one attempt: fraud checks, then validation, then the atomic take. The caller commits."""
     findings = fraud.detect(session, coupon, attempt, only=detectors)
     blocking = next((f for f in findings if f.blocks), None)
-    if blocking is not None:
-        row = _failed(session, coupon, attempt, "fraud_blocked", blocking.reason)
-    else:
+    if blocking is None:
         result = validation.check(session, coupon, attempt)
         if result.valid:
-            row = _succeed(session, coupon, attempt, result.benefit, applied_by)
-        else:
-            row = _failed(session, coupon, attempt, result.code, result.message)
+            return _succeed(session, coupon, attempt, result.benefit, applied_by, findings)
+        row = _failed(session, coupon, attempt, result.code, result.message)
+    else:
+        row = _failed(session, coupon, attempt, "fraud_blocked", blocking.reason)
     fraud.record(session, findings, coupon, attempt, row)
     return row
 
@@ -134,6 +141,7 @@ def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
     if row.status not in ("success", "pending"):
         raise DomainError("not_reversible", f"A {row.status} redemption cannot be reversed.", "status", status=409)
     before = {"status": row.status, "budget_cost": str(row.budget_cost), "credits_granted": row.credits_granted}
+    benefits.revert(session, row, actor=actor)  # the customer's rows first, the shared ones last (as redeem)
     uses = Coupon.test_uses_count if row.is_test else Coupon.uses_count
     session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1})
                     .execution_options(synchronize_session=False))
@@ -141,7 +149,6 @@ def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
         spent = Campaign.test_spent if row.is_test else Campaign.spent
         session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
                         .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
-    benefits.revert(session, row, actor=actor)
     row.status, row.reversed_at = "reversed", clock.now()
     row.reversed_by_id, row.reversal_reason = getattr(actor, "id", None), reason
     session.expire(row.coupon, ["uses_count", "test_uses_count"])

@@ -156,3 +156,20 @@ def test_someone_elses_subscription_is_refused(session, make_user, make_coupon, 
     with pytest.raises(DomainError) as error:
         redeem(session, make_coupon(), make_user(), subscription_id=other.id)
     assert (error.value.status, error.value.field) == (404, "subscription_id")
+
+
+def test_an_open_invoice_smaller_than_the_discount_caps_what_the_budget_pays(
+        session, make_user, make_coupon, make_campaign, make_subscription):
+    from app.billing.invoices import find_period_invoice
+
+    campaign = make_campaign(budget_limit="500.00")
+    coupon = make_coupon(discount_type="fixed_amount", coupon_type="fixed_amount_discount", discount_value="150.00",
+                         campaign=campaign)
+    user = make_user()
+    sub = make_subscription(user=user, invoice=True)
+    row = redeem(session, coupon, user, amount="199.99", subscription_id=sub.id)  # the client overstated it
+    invoice = find_period_invoice(session, sub.id, sub.current_period_start)
+    assert (row.discount_amount, row.budget_cost, invoice.total, invoice.status) == (
+        Decimal("99.99"), Decimal("99.99"), Decimal("0.00"), "paid")
+    session.expire(campaign)
+    assert campaign.spent == Decimal("99.99")
