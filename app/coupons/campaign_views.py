@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, stream_with_context, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
@@ -112,4 +112,6 @@ def generate(campaign_id: int):
 def export(campaign_id: int):
     campaign = campaigns.get(db.session, campaign_id)
     slug = "".join(ch if ch.isalnum() else "-" for ch in campaign.name.lower()).strip("-")
-    return csv_response(f"{slug}-codes.csv", coupons.EXPORT_HEADER, coupons.export_rows(db.session, campaign))
+    # The rows stream after the view returns: keep the request (and its session) alive for them.
+    rows = stream_with_context(coupons.export_rows(db.session, campaign))
+    return csv_response(f"{slug}-codes.csv", coupons.EXPORT_HEADER, rows)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from playwright.sync_api import expect
+
 from app.testdata.seed import SEED_SANDBOX_KEY
 
 CLIENT = {"Authorization": f"Bearer {SEED_SANDBOX_KEY}", "User-Agent": "RephloDesktop/2.1 (Windows NT 10.0)"}
@@ -82,3 +84,50 @@ def test_campaign_coupon_redeem_and_fraud_review(admin_page):
     assert "$20.00" in page.locator("#spend").inner_text()
     # The refused coupon form answered 422 on purpose; Chromium logs that load as an error.
     assert [e for e in page.console_errors if "422" not in e] == []
+
+
+def test_bulk_codes_csv_and_applying_one_to_a_subscription(admin_page):
+    page = admin_page
+    now = datetime.now(timezone.utc)
+
+    page.click("nav >> text=Coupons")
+    page.wait_for_url("**/admin/coupons")
+    page.fill("input[name=q]", "welcome")
+    expect(page.locator("#coupon-rows tr")).to_have_count(1)  # the live filter narrowed the list in place
+    assert "WELCOME20" in page.locator("#coupon-rows").inner_text() and page.url.endswith("/admin/coupons")
+
+    page.click("nav >> text=Campaigns")
+    page.click("text=New campaign")
+    page.fill("input[name=name]", "E2E Referrals")
+    page.select_option("select[name=campaign_type]", "referral")
+    page.fill("input[name=starts_at]", local(now - timedelta(days=1)))
+    page.fill("input[name=ends_at]", local(now + timedelta(days=60)))
+    page.fill("input[name=budget_limit]", "1000.00")
+    page.click("button:has-text('Create campaign')")
+    page.click("text=Generate codes")
+    page.fill("input[name=count]", "25")
+    page.fill("input[name=prefix]", "ref-")
+    page.select_option("select[name=coupon_type]", "duration_bonus")
+    page.select_option("select[name=discount_type]", "credits")
+    page.fill("input[name=discount_value]", "500")
+    page.click("button:has-text('Generate codes')")
+    assert "25 codes created for E2E Referrals" in page.locator(".flash").inner_text()
+
+    export = page.request.get(page.locator("text=Export codes (CSV)").get_attribute("href"))
+    lines = export.text().strip().splitlines()
+    assert export.headers["content-type"].startswith("text/csv") and len(lines) == 26
+    code = lines[1].split(",")[0]
+    assert code.startswith("REF-") and len(code) == 12
+
+    page.click("nav >> text=Subscriptions")
+    page.select_option("select[name=scope]", "test")
+    page.fill("input[name=q]", "free.user@example.com")
+    page.locator("#subscription-rows a", has_text="free.user@example.com").click()
+    page.wait_for_url("**/admin/billing/subscriptions/*")
+    coupons = page.locator("#coupons")
+    coupons.locator("input[name=code]").fill(code.lower())
+    coupons.locator("input[name=reason]").fill("Referral from a friend")
+    coupons.locator("button:has-text('Apply coupon')").click()
+    assert f"{code} applied." in page.locator(".flash").inner_text()
+    assert "500 credits" in page.locator("#coupons", has_text=code).inner_text()
+    assert page.console_errors == []
