@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from app.credits.cli import credits_cli
 from app.extensions import db
 
 
@@ -15,6 +16,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(seed)
     app.cli.add_command(create_admin)
     app.cli.add_command(jobs)
+    app.cli.add_command(credits_cli)
 
 
 @click.command("seed")

@@ -53,6 +53,7 @@ class Principal:
     token: OAuthToken | None
     is_test: bool
     scopes: list[str]
+    wrote: bool = False  # authentication itself wrote something (last_used_at)
 
     @property
     def rate_key(self) -> str:
@@ -99,7 +100,8 @@ def _principal_from_key(session, secret: str, now) -> Principal:
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthFailure(401, "api_key_expired", "This API key has expired.")
     _check_owner(key.owner, now)
-    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+    touched = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
+    if touched:
         session.execute(
             update(ApiKey)
             .where(ApiKey.id == key.id,
@@ -107,7 +109,7 @@ def _principal_from_key(session, secret: str, now) -> Principal:
             .values(last_used_at=now, updated_at=ApiKey.updated_at)
             .execution_options(synchronize_session=False))
     is_test = key.is_test or key.key_type != "production" or key.owner.is_test
-    return Principal(key.owner, key, None, is_test, list(key.scopes or []))
+    return Principal(key.owner, key, None, is_test, list(key.scopes or []), wrote=touched)
 
 
 def _principal_from_token(session, secret: str, now) -> Principal:
@@ -136,8 +138,15 @@ def authenticate() -> Principal:
     else:
         raise AuthFailure(401, "invalid_api_key",
                           "Malformed API key: keys start with rph_live_, rph_test_ or rph_dev_.")
-    traffic.record_request(db.session, principal.is_test)
-    db.session.commit()  # last_used_at + request counter, in a transaction of their own
+    if traffic.record_request(db.session, principal.is_test) or principal.wrote:
+        # last_used_at / the request counter, committed at once so their row locks are short; without
+        # expiring the principal, whose reload would cost two more queries on every request.
+        session = db.session()
+        session.expire_on_commit = False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = True
     return principal
 
 

@@ -3,10 +3,10 @@
 - Same key, same method, path and body: the first response is replayed (a 201 replays as
   200, with `Idempotent-Replayed: true`); the work is not done again.
 - Same key with another body or route: 409 `idempotency_key_reused`.
-- Concurrency: the record is inserted *before* the domain work, inside the same transaction.
-  On PostgreSQL a second request with the key blocks on the unique index (user_id, key)
-  until the first commits, then fails the insert and replays the stored response; if the
-  first rolled back, the second executes instead. So 20 concurrent requests execute once.
+- Concurrency: the record is inserted *before* the domain work, inside the same transaction,
+  by one INSERT ... ON CONFLICT DO NOTHING. On PostgreSQL a second request with the key
+  blocks on the unique index (user_id, key) until the first commits, then inserts nothing and
+  replays the stored response; if the first rolled back, the second executes instead. So 20 concurrent requests execute once.
 - Only successful (2xx) responses are stored; a failure rolls back the record with the work,
   so the client may retry with the same key.
 - Secrets shown once in the first answer (`redact=("password",)`) are stored, and replayed, as null.
@@ -25,12 +25,13 @@ from datetime import timedelta
 from functools import wraps
 
 from flask import Response, current_app, g, request
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
 from app.api.schemas import annotate
-from app.core import clock
+from app.core import clock, testmode
 from app.extensions import db
 from app.testdata.models import IdempotencyRecord
 
@@ -86,21 +87,27 @@ def _wait_for_response(user_id: int, key: str) -> IdempotencyRecord | None:
     return _find(user_id, key)
 
 
-def _claim(user_id: int, key: str, fingerprint: str) -> IdempotencyRecord | Response:
-    """Insert the record (ours to fill) or answer from the one another request stored."""
+def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
+    """One statement, no savepoint: INSERT ... ON CONFLICT DO NOTHING RETURNING id. On PostgreSQL
+    an insert of the same key by a transaction still in progress makes this one wait for it:
+    if it commits, nothing comes back (and its answer is replayed); if it rolls back, ours goes in."""
+    table = IdempotencyRecord.__table__
+    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(table).values(
+        user_id=user_id, key=key, method=request.method, path=request.path[:255], request_hash=fingerprint,
+        is_test=testmode.active(), created_at=clock.now(),
+    ).on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id)
+    return db.session.execute(stmt).scalar()
+
+
+def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
+    """Insert the record (ours to fill: its id) or answer from the one another request stored."""
+    record_id = _insert_if_absent(user_id, key, fingerprint)
+    if record_id is not None:
+        return record_id
     existing = _find(user_id, key)
-    if existing is None:
-        record = IdempotencyRecord(user_id=user_id, key=key, method=request.method, path=request.path[:255],
-                                   request_hash=fingerprint)
-        try:
-            with db.session.begin_nested():
-                db.session.add(record)
-                db.session.flush()
-            return record
-        except IntegrityError:
-            existing = _find(user_id, key)  # the concurrent winner committed first
-            if existing is None:  # it rolled back meanwhile: try once more
-                return _claim(user_id, key, fingerprint)
+    if existing is None:  # the other request rolled back meanwhile: try once more
+        return _claim(user_id, key, fingerprint)
     if existing.response_status is None:
         existing = _wait_for_response(user_id, key)
         if existing is None:
@@ -141,7 +148,9 @@ def idempotent(view=None, *, redact: tuple[str, ...] = ()):
                 body = response.get_json(silent=True)
                 if isinstance(body, dict) and redact:
                     body = {k: (None if k in redact else v) for k, v in body.items()}
-                claimed.response_status, claimed.response_body = response.status_code, body
+                table = IdempotencyRecord.__table__
+                db.session.execute(update(table).where(table.c.id == claimed)
+                                   .values(response_status=response.status_code, response_body=body))
             else:
                 _release(claimed)
             return _commit_if_ok(response)
@@ -152,15 +161,14 @@ def idempotent(view=None, *, redact: tuple[str, ...] = ()):
     return decorator(view) if view is not None else decorator
 
 
-def _release(record: IdempotencyRecord) -> None:
+def _release(record_id: int) -> None:
     """A failed request frees its key, also when the view committed early (a payment step
     that must be durable before Stripe is called): the rollback alone would leave that
     committed record "in progress" for good."""
-    key = (record.user_id, record.key)
     db.session.rollback()
-    stale = _find(*key)
-    if stale is not None and stale.response_status is None:
-        db.session.delete(stale)
+    table = IdempotencyRecord.__table__
+    gone = db.session.execute(delete(table).where(table.c.id == record_id, table.c.response_status.is_(None)))
+    if gone.rowcount:
         db.session.commit()
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlparse
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
@@ -103,6 +104,8 @@ def sudo_required(view):
     def wrapped(*args, **kwargs):
         if not sudo_active():
             back = request.headers.get("HX-Current-URL") or request.referrer or request.full_path
+            parts = urlparse(back)  # HX-Current-URL and Referer are absolute; `next` must be a local path
+            back = parts.path + (f"?{parts.query}" if parts.query else "")
             return _redirect_to(url_for("auth.sudo", next=back))
         return view(*args, **kwargs)
 

@@ -15,7 +15,7 @@ from app.api.idempotency import idempotent
 from app.api.schemas import ErrorBody, annotate, api_doc, dump, respond, validate_body, validate_data
 from app.core import clock
 from app.core.web import csv_response
-from app.credits import balances, ledger
+from app.credits import balances, ledger, metering
 from app.credits.api_schemas import (Balance, CalculateAndDeductRequest, CalculateCostRequest, Charged, Cost,
                                      DeductRequest, Deducted, ExportQuery, MonthlyCap, MonthlyCapRequest,
                                      RangeQuery, Transaction, TransactionQuery, UsageStats)
@@ -84,7 +84,7 @@ def credit_balance():
 @api_doc("Price a request without charging it", responses={200: Cost}, tags=TAGS,
          description="The price row and margin in force now, at the owner's tier and tokens so far this month.")
 def calculate_cost(body: CalculateCostRequest):
-    q = balances.estimate(db.session, g.api_user.id, body.model, body.input_tokens, body.output_tokens)
+    q = metering.estimate(db.session, g.api_user.id, body.model, body.input_tokens, body.output_tokens)
     db.session.rollback()
     return respond(Cost, cost_dict(q))
 
@@ -97,7 +97,7 @@ def calculate_cost(body: CalculateCostRequest):
          description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
                      "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
 def calculate_and_deduct(body: CalculateAndDeductRequest):
-    result = balances.calculate_and_deduct(db.session, g.api_user.id, body.model, body.input_tokens,
+    result = metering.calculate_and_deduct(db.session, g.api_user.id, body.model, body.input_tokens,
                                            body.output_tokens, body.request_id, body.deduction_type)
     return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
                              "balance": balance_dict(result["balance"])}, 201)

@@ -21,7 +21,7 @@ from app.api.idempotency import idempotent
 from app.api.schemas import ErrorBody, _first_error, annotate, api_doc, respond, validate_body
 from app.core import audit, clock
 from app.core.errors import DomainError
-from app.credits import analytics, balances, grants, ledger
+from app.credits import analytics, grants, ledger
 from app.credits.api import balance_dict, with_query
 from app.credits.api_schemas import (AllocateRequest, Allocated, AnalyticsQuery, BulkAllocated, BulkAllocateRequest,
                                      SystemAnalytics, TopSpenders, TopSpendersQuery)

@@ -1,9 +1,10 @@
-"""Balances and the deduction hot path.
+"""Balances: reading them, deducting credits, allocating them, caps and tiers.
 
 A deduction is one conditional UPDATE ... RETURNING on the user's balance row: it spends
 subscription credits first, then bonus credits, refuses to go below zero or past the monthly
 cap, and resets the month-to-date counters lazily when the month has turned. The ledger rows
 go in the same transaction; the caller commits (with its idempotency record, for the API).
+Pricing and charging an LLM request is metering.py.
 """
 from __future__ import annotations
 
@@ -12,14 +13,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import case, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from app.core import audit, clock, testmode
-from app.core.errors import Conflict, DomainError, NotFound
-from app.credits import pricing
-from app.credits.formula import MAX_TOKENS_PER_REQUEST, Quote
+from app.core.errors import DomainError, NotFound
+from app.credits.formula import MAX_TOKENS_PER_REQUEST
 from app.credits.models import (ALLOCATION_SOURCES, CLIENT_DEDUCTION_TYPES, DEDUCTION_TYPES, SUBSCRIPTION_SOURCES,
-                                TIERS, CreditAllocation, CreditBalance, CreditDeduction, PricingState, TokenUsage)
+                                TIERS, CreditAllocation, CreditBalance, CreditDeduction)
 from app.users.models import User
 
 B = CreditBalance.__table__
@@ -152,79 +151,6 @@ def _apply(session, user_id: int, amount: int, tokens: int, at: datetime, toward
 
 def _ledger_is_test(row) -> bool:
     return testmode.active() or bool(row is not None and row.is_test)
-
-
-def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, output_tokens: int,
-                         request_id: str, deduction_type: str = "inference", at: datetime | None = None) -> dict:
-    """Price one LLM request and charge it, recording usage and deduction (caller commits)."""
-    check_tokens(input_tokens, "input_tokens")
-    check_tokens(output_tokens, "output_tokens")
-    request_id = check_request_id(request_id)
-    if deduction_type not in CLIENT_DEDUCTION_TYPES:
-        raise DomainError("invalid_deduction_type", f"Pick one of: {', '.join(CLIENT_DEDUCTION_TYPES)}.",
-                          "deduction_type")
-    at = at or clock.now()
-    month = month_start(at)
-    token_col = select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
-    # Locks the balance row, so the tiered margin sees exact month-to-date tokens.
-    row = session.execute(select(B, token_col.label("pricing_token")).where(B.c.user_id == user_id)
-                          .with_for_update(of=B)).first()
-    token = row.pricing_token if row is not None else pricing.current_token(session)
-    tier = row.tier if row is not None else "free"
-    month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month else 0
-    q = pricing.quote(pricing.snapshot(session, token, known=True), tier, model, input_tokens, output_tokens,
-                      month_tokens, at)
-    return charge(session, user_id, q, request_id, deduction_type, at, tier, row)
-
-
-def charge(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
-           row=None) -> dict:
-    """Deduct a priced request (if it costs credits) and write its usage and deduction rows."""
-    month = month_start(at)
-    if q.credits > 0:
-        new = _apply(session, user_id, q.credits, q.tokens, at, row=row)
-        view = _view(new, month)
-    else:
-        new = session.execute(update(B).where(B.c.user_id == user_id).values(
-            mtd_month=month, mtd_credits=case((B.c.mtd_month == month, B.c.mtd_credits), else_=0),
-            mtd_tokens=case((B.c.mtd_month == month, B.c.mtd_tokens), else_=0) + q.tokens, updated_at=at,
-        ).returning(*[B.c[c] for c in ("subscription_credits", "bonus_credits", "monthly_cap", "mtd_month",
-                                        "mtd_credits", "mtd_tokens", "tier", "is_test")])).first()
-        view = EMPTY if new is None else _view(new, month)
-    is_test = _ledger_is_test(new)
-    try:
-        usage_id = session.execute(insert(TokenUsage.__table__).values(
-            user_id=user_id, request_id=request_id, model_price_id=q.price_id, model_name=q.model,
-            vendor_name=q.vendor, tier=tier, input_tokens=q.input_tokens, output_tokens=q.output_tokens,
-            vendor_cost_usd=q.vendor_cost, margin_percentage=q.margin,
-            customer_cost_usd=q.customer_cost.quantize(TWELVE_PLACES), credits=q.credits,
-            is_test=is_test, created_at=at,
-        ).returning(TokenUsage.__table__.c.id)).scalar_one()
-    except IntegrityError as exc:
-        if not any(s in str(exc.orig) for s in ("uq_token_usage_user_request", "token_usage.request_id")):
-            raise
-        raise Conflict("duplicate_request_id", "This request_id has been charged already.", "request_id") from None
-    if q.credits > 0:
-        session.execute(insert(CreditDeduction.__table__).values(
-            user_id=user_id, amount=q.credits, deduction_type=deduction_type, usage_id=usage_id,
-            related_usage_id=request_id, balance_after=view.total, is_test=is_test, created_at=at))
-    return {"credits_deducted": q.credits, "usage_id": usage_id, "balance": view, "quote": q}
-
-
-def estimate(session, user_id: int | None, model: str, input_tokens: int, output_tokens: int, tier: str | None = None,
-             month_tokens: int | None = None, at: datetime | None = None) -> Quote:
-    """What a request would cost, without charging it (the calculator and calculate-cost)."""
-    check_tokens(input_tokens, "input_tokens")
-    check_tokens(output_tokens, "output_tokens")
-    at = at or clock.now()
-    if tier is None or month_tokens is None:
-        row = session.execute(select(B.c.tier, B.c.mtd_month, B.c.mtd_tokens).where(B.c.user_id == user_id)).first()
-        tier = tier or (row.tier if row is not None else "free")
-        if month_tokens is None:
-            month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month_start(at) else 0
-    if tier not in TIERS:
-        raise DomainError("invalid_tier", f"Pick one of: {', '.join(TIERS)}.", "tier")
-    return pricing.quote(pricing.snapshot(session), tier, model, input_tokens, output_tokens, month_tokens, at)
 
 
 def deduct(session, user_id: int, amount: int, deduction_type: str, related_usage_id: str | None = None,

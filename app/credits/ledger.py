@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, func, literal_column, or_, select
+from sqlalchemy import func, literal_column, select, tuple_
 
 from app.core.errors import DomainError
 from app.credits.formula import six
@@ -67,7 +67,7 @@ def _after(model, src: int, cursor):
         return model.created_at <= at
     if src > c_src:
         return model.created_at < at
-    return or_(model.created_at < at, and_(model.created_at == at, model.id < c_id))
+    return tuple_(model.created_at, model.id) < tuple_(at, c_id)  # a row comparison: one index range
 
 
 def _branch(session, model, src: int, user_id: int, limit: int, cursor, kind_filter, since, until):

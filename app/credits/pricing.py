@@ -108,6 +108,13 @@ def snapshot(session, token: str | None = None, known: bool = False) -> Snapshot
     return snap
 
 
+def cached(session) -> Snapshot | None:
+    """This process's snapshot, without asking the database whether it is current (the hot
+    path's optimistic try checks the token inside its own UPDATE instead)."""
+    bind = session.get_bind()
+    return _cache.get(str(getattr(bind, "engine", bind).url))
+
+
 def current_token(session) -> str | None:
     return session.scalar(select(PricingState.token).where(PricingState.id == 1))
 
@@ -136,6 +143,27 @@ def quote(snap: Snapshot, tier: str, model: str, input_tokens: int, output_token
         credits = credits_for(cost, margin)
     return Quote(model, price.vendor, price.id, input_tokens, output_tokens, cost, margin,
                  customer_cost(cost, margin), credits)
+
+
+UNBOUNDED = 2**62
+
+
+def margin_bounds(snap: Snapshot, tier: str, at: datetime, month_tokens: int) -> tuple[int, int]:
+    """The month-to-date token range [lo, hi) within which the tier's margin stays the one used
+    for month_tokens: the tiered bracket around it, or everything for the other strategies."""
+    if tier == "perpetual":
+        return 0, UNBOUNDED
+    m = snap.margin_at(tier, at)
+    if m.strategy != "tiered":
+        return 0, UNBOUNDED
+    lo, hi = 0, UNBOUNDED
+    for start in sorted(int(b["min_tokens"]) for b in m.brackets or []):
+        if start <= month_tokens:
+            lo = start
+        else:
+            hi = start
+            break
+    return lo, hi
 
 
 # ---- staff changes ---------------------------------------------------------------------------

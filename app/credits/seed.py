@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.auth.service import hash_password
-from app.credits import balances, margins, summaries
+from app.credits import balances, margins, metering, summaries
 from app.credits.formula import Quote, credits_for, customer_cost, vendor_cost
 from app.credits.models import CreditAllocation, CreditDeduction, MarginConfig, ModelPrice, Provider, TokenUsage
 from app.users.models import User
@@ -140,7 +140,7 @@ def _ledgers(session, users, log) -> None:
         q = Quote(model, price.provider.vendor_name, price.id, inp, out, cost, margin, customer_cost(cost, margin),
                   credits_for(cost, margin))
         tier = dict((e, t) for e, t, _, _ in BALANCES)[email]
-        balances.charge(session, user.id, q, request_id, "inference", _utc(at), tier)
+        metering.charge(session, user.id, q, request_id, "inference", _utc(at), tier)
     for email, amount, kind, related, at in DEDUCTIONS:
         user = users[email]
         if session.scalar(select(CreditDeduction.id).where(CreditDeduction.user_id == user.id,

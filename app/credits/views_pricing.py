@@ -18,7 +18,7 @@ from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import nav
 from app.core.errors import DomainError
 from app.core.web import apply_domain_error, is_fragment_request, render
-from app.credits import balances, margins
+from app.credits import margins, metering
 from app.credits import pricing as prices
 from app.credits.formula import six
 from app.credits.forms import (CalculatorForm, MarginForm, NewModelForm, NewProviderForm, PriceForm, ProviderForm,
@@ -48,7 +48,7 @@ def _calculator(session):
     if "model" in request.args:
         if form.validate():
             try:
-                q = balances.estimate(session, None, form.model.data, form.input_tokens.data, form.output_tokens.data,
+                q = metering.estimate(session, None, form.model.data, form.input_tokens.data, form.output_tokens.data,
                                       tier=form.tier.data, month_tokens=form.month_tokens.data or 0)
                 result = {"vendor_cost": six(q.vendor_cost), "margin": f"{q.margin:.2f}",
                           "customer_cost": six(q.customer_cost), "credits": q.credits}

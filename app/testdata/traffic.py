@@ -32,8 +32,8 @@ def _upsert(session, day: date, is_test: bool, *, add: int = 0, set_to: int | No
     session.execute(stmt.on_conflict_do_update(index_elements=["day", "is_test"], set_={"count": new_count}))
 
 
-def record_request(session, is_test: bool) -> None:
-    """Count one request; the caller commits (the auth decorator commits right away)."""
+def record_request(session, is_test: bool) -> bool:
+    """Count one request; True when that wrote to the database (the caller commits right away)."""
     day = clock.now().date()
     redis = connection()
     if redis is not None:
@@ -42,8 +42,9 @@ def record_request(session, is_test: bool) -> None:
         pipe.incr(key)
         pipe.expire(key, REDIS_TTL)
         pipe.execute()
-        return
+        return False
     _upsert(session, day, is_test, add=1)
+    return True
 
 
 def requests_on(session, day: date | None = None) -> dict[str, int]:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.credits import balances
-from app.credits.models import CreditAllocation, CreditDeduction, TokenUsage
+from app.credits.models import CreditDeduction, TokenUsage
 from app.extensions import db
 
 

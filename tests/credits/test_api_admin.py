@@ -6,7 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from app.credits import balances
+from app.credits import balances, metering
 from app.credits.models import CreditAllocation, CreditGrantRequest
 from app.extensions import db
 
@@ -106,8 +106,8 @@ def test_bulk_allocate_csv(client, priced, funded, staff_key, make_user):
 def test_analytics_are_production_only_unless_asked(client, priced, funded, staff_key):
     analyst = staff_key("analyst")
     real, tester = funded(subscription=1_000), funded(subscription=1_000, test=True)
-    balances.calculate_and_deduct(db.session, real.id, "gpt-4-turbo", 500, 300, "r1")
-    balances.calculate_and_deduct(db.session, tester.id, "llama-2-70b", 500, 300, "t1")
+    metering.calculate_and_deduct(db.session, real.id, "gpt-4-turbo", 500, 300, "r1")
+    metering.calculate_and_deduct(db.session, tester.id, "llama-2-70b", 500, 300, "t1")
     response = client.get("/api/v1/admin/credits/analytics/system", headers=analyst.headers)
     assert response.status_code == 200, response.json
     body = response.json

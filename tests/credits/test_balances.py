@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.core import clock, testmode
 from app.core.errors import DomainError
-from app.credits import balances
+from app.credits import balances, metering
 from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
 from tests.credits.conftest import ledger_total, utc
 
@@ -19,7 +19,7 @@ def rows(session, model, user_id):
 
 def test_scenario_6_pro_user_gpt4_turbo_500_300_is_49_credits(priced, frozen_clock, funded):
     user = funded(subscription=10_000, tier="pro")
-    result = balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-s6")
+    result = metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-s6")
     assert result["credits_deducted"] == 49
     usage = rows(priced, TokenUsage, user.id)[0]
     assert (usage.vendor_cost_usd, usage.margin_percentage, usage.customer_cost_usd, usage.credits) == (
@@ -35,7 +35,7 @@ def test_scenario_1_free_user_spends_then_the_month_resets_to_100(priced, frozen
     """Seed 001 scenario 1 by the rule: 200/150 GPT-4 Turbo tokens at the free tier's 50% are
     24 credits (the seed's 16 would be margin-free), leaving 76; the new period brings 100 back."""
     user = funded(subscription=100, tier="free")
-    assert balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 200, 150, "req-1")["credits_deducted"] == 24
+    assert metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 200, 150, "req-1")["credits_deducted"] == 24
     assert balances.get_balance(priced, user.id).total == 76
     clock.freeze(utc(2025, 12, 1, 0, 5))
     view = balances.allocate_period(priced, user.id, 100, 0, utc(2025, 12, 1), utc(2025, 12, 31, 23, 59, 59))
@@ -66,7 +66,7 @@ def test_subscription_credits_go_first_then_bonus(priced, frozen_clock, funded):
 def test_insufficient_credits_is_402_and_writes_nothing(priced, frozen_clock, funded):
     user = funded(subscription=48)
     with pytest.raises(DomainError) as err:
-        balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
+        metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
     assert (err.value.code, err.value.status) == ("insufficient_credits", 402)
     assert balances.get_balance(priced, user.id).total == 48
     assert rows(priced, TokenUsage, user.id) == [] and rows(priced, CreditDeduction, user.id) == []
@@ -75,7 +75,7 @@ def test_insufficient_credits_is_402_and_writes_nothing(priced, frozen_clock, fu
 def test_a_user_without_a_balance_cannot_spend(priced, frozen_clock, make_user):
     user = make_user()
     with pytest.raises(DomainError) as err:
-        balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 1, 1, "req-1")
+        metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 1, 1, "req-1")
     assert err.value.code == "insufficient_credits"
 
 
@@ -98,14 +98,14 @@ def test_monthly_cap_refuses_past_the_cap_and_resets_next_month(priced, frozen_c
 
 def test_tiered_margin_switches_at_exactly_10m_tokens_this_month(priced, frozen_clock, funded):
     user = funded(subscription=10_000_000, tier="pro")
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 9_999_999, 0, "a")  # 0 tokens so far: 40%
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 1, 0, "b")          # 9,999,999 so far: 40%
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 1_000, 0, "c")      # exactly 10M: 30%
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "d")
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "e")
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "f")
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 9_999_000, 0, "g")  # 40,001,000 so far: 30%
-    balances.calculate_and_deduct(priced, user.id, "llama-2-70b", 1, 0, "h")          # exactly 50M: 20%
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 9_999_999, 0, "a")  # 0 tokens so far: 40%
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 1, 0, "b")          # 9,999,999 so far: 40%
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 1_000, 0, "c")      # exactly 10M: 30%
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "d")
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "e")
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 10_000_000, 0, "f")
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 9_999_000, 0, "g")  # 40,001,000 so far: 30%
+    metering.calculate_and_deduct(priced, user.id, "llama-2-70b", 1, 0, "h")          # exactly 50M: 20%
     margins = [u.margin_percentage for u in rows(priced, TokenUsage, user.id)]
     assert margins == [Decimal(m) for m in ("40", "40", "30", "30", "30", "30", "30", "20")]
     assert balances.get_balance(priced, user.id).mtd_tokens == 50_000_001
@@ -113,7 +113,7 @@ def test_tiered_margin_switches_at_exactly_10m_tokens_this_month(priced, frozen_
 
 def test_perpetual_byok_usage_is_recorded_and_costs_nothing(priced, frozen_clock, funded):
     user = funded(tier="perpetual")
-    result = balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-byok")
+    result = metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-byok")
     assert result["credits_deducted"] == 0
     usage = rows(priced, TokenUsage, user.id)[0]
     assert (usage.credits, usage.margin_percentage, usage.vendor_cost_usd) == (0, Decimal("0"), Decimal("0.014"))
@@ -123,9 +123,9 @@ def test_perpetual_byok_usage_is_recorded_and_costs_nothing(priced, frozen_clock
 
 def test_a_request_id_is_charged_once(priced, frozen_clock, funded):
     user = funded(subscription=1_000)
-    balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
+    metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
     with pytest.raises(DomainError) as err, priced.begin_nested():
-        balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
+        metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "req-1")
     assert (err.value.code, err.value.status) == ("duplicate_request_id", 409)
     assert balances.get_balance(priced, user.id).total == 951
     assert ledger_total(priced, user.id) == 951
@@ -143,7 +143,7 @@ def test_bad_requests_are_refused_before_anything_is_written(priced, frozen_cloc
     user = funded(subscription=1_000)
     args = {"model": "gpt-4-turbo", "input_tokens": 5, "output_tokens": 5, "request_id": "r"} | kwargs
     with pytest.raises(DomainError) as err:
-        balances.calculate_and_deduct(priced, user.id, **args)
+        metering.calculate_and_deduct(priced, user.id, **args)
     assert (err.value.code, err.value.field) == (code, field)
     assert balances.get_balance(priced, user.id).total == 1_000
 
@@ -185,3 +185,18 @@ def test_allocation_sources_fill_their_bucket(priced, frozen_clock, funded):
         balances.allocate(priced, user.id, 0, "purchase")
     assert priced.scalar(select(func.count()).select_from(CreditAllocation)
                          .where(CreditAllocation.user_id == user.id)) == 6
+
+
+def test_what_a_process_remembers_of_a_user_is_checked_not_trusted(priced, frozen_clock, funded):
+    """The optimistic one-statement charge prices from remembered tier and month-to-date tokens;
+    the UPDATE verifies them, so a stale memory costs a retry, never a wrong price."""
+    user = funded(subscription=100_000, tier="pro")
+    metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "a")
+    key, month = metering._key(priced, user.id), balances.month_start(clock.now())
+    metering._seen[key] = ("free", month, 800)  # the tier changed since (free would be 53 credits)
+    assert metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "b")["credits_deducted"] == 49
+    metering._seen[key] = ("pro", month, 20_000_000)  # a bracket it has not reached (30% would be 46)
+    assert metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, "c")["credits_deducted"] == 49
+    margins = [u.margin_percentage for u in rows(priced, TokenUsage, user.id)]
+    assert margins == [Decimal("40.00")] * 3
+    assert balances.get_balance(priced, user.id).total == 100_000 - 3 * 49

@@ -71,3 +71,15 @@ def test_rotation_re_encrypts_with_the_new_first_key(app, priced, funded, keys):
     assert key.ciphertext != old_token and key.rotated_at is not None
     app.config["BYOK_ENCRYPTION_KEYS"] = new  # the old key can go now
     assert byok.reveal(key) == SECRET
+
+
+def test_the_rotation_command(app, priced, funded, keys):
+    user = funded(tier="perpetual")
+    key = byok.store(priced, None, user.id, _openai(priced).id, SECRET)
+    new = Fernet.generate_key().decode()
+    app.config["BYOK_ENCRYPTION_KEYS"] = f"{new},{keys}"
+    result = app.test_cli_runner().invoke(args=["credits", "rotate-byok-keys"])
+    assert result.exit_code == 0 and "Re-encrypted 1 vendor key" in result.output
+    app.config["BYOK_ENCRYPTION_KEYS"] = new
+    priced.refresh(key)
+    assert byok.reveal(key) == SECRET

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.errors import DomainError
-from app.credits import balances
+from app.credits import balances, metering
 from app.credits.models import CreditDeduction, TokenUsage
 from tests.credits.conftest import ledger_total
 
@@ -54,7 +54,7 @@ def _race(app, db, fn, jobs: list, workers: int = 32) -> list[str]:
 
 
 def _charge(session, user_id, request_id):
-    balances.calculate_and_deduct(session, user_id, "gpt-4-turbo", 500, 300, request_id)
+    metering.calculate_and_deduct(session, user_id, "gpt-4-turbo", 500, 300, request_id)
 
 
 def test_200_parallel_deductions_against_a_balance_for_150(app, real_db):
@@ -85,7 +85,7 @@ def test_mixed_grants_and_deductions_on_many_users_never_deadlock(app, real_db):
 
     def op(session, kind, user_id, n):
         if kind == "charge":
-            balances.calculate_and_deduct(session, user_id, "gpt-4-turbo", 500, 300, f"mix-{n}")
+            metering.calculate_and_deduct(session, user_id, "gpt-4-turbo", 500, 300, f"mix-{n}")
         elif kind == "deduct":
             balances.deduct(session, user_id, rng.randint(1, 80), "embedding")
         else:

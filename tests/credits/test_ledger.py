@@ -5,7 +5,7 @@ import pytest
 
 from app.core import clock
 from app.core.errors import DomainError
-from app.credits import balances, ledger, summaries
+from app.credits import balances, ledger, metering, summaries
 from tests.credits.conftest import utc
 
 
@@ -13,7 +13,7 @@ def _history(priced, funded, n=25):
     user = funded(subscription=100_000, at=utc(2025, 11, 1))
     at = utc(2025, 11, 2, 9)
     for i in range(n):
-        balances.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, f"r{i}", at=at)
+        metering.calculate_and_deduct(priced, user.id, "gpt-4-turbo", 500, 300, f"r{i}", at=at)
         if i % 5 == 0:
             balances.allocate(priced, user.id, 7, "coupon", at=at)  # same timestamp: ties broken stably
         at += timedelta(hours=1)

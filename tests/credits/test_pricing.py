@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.core import clock
 from app.core.audit import AuditEntry
 from app.core.errors import DomainError
-from app.credits import balances, margins, pricing
+from app.credits import balances, margins, metering, pricing
 from app.credits.models import MarginAudit, MarginConfig, ModelPrice, Provider, TokenUsage
 from tests.credits.conftest import utc
 
@@ -23,8 +23,8 @@ def test_price_effective_at_a_timestamp_is_the_one_used(priced, frozen_clock, ma
     pricing_ = priced
     p = pricing
     p.add_price(pricing_, staff, "gpt-4-turbo", "20", "60", "Vendor doubled prices", effective_date=later)
-    before = balances.estimate(pricing_, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0)
-    after = balances.estimate(pricing_, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0,
+    before = metering.estimate(pricing_, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0)
+    after = metering.estimate(pricing_, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0,
                               at=later + timedelta(seconds=1))
     assert before.vendor_cost == Decimal("0.014") and after.vendor_cost == Decimal("0.028")
     assert before.price_id != after.price_id
@@ -36,11 +36,11 @@ def test_a_price_change_between_two_requests_charges_each_at_its_own_price(price
     session = priced
     staff = make_user(roles=("admin",))
     user = funded(subscription=10_000, tier="free")
-    first = balances.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, "req-1")
+    first = metering.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, "req-1")
     clock.advance(timedelta(minutes=1))
     pricing.add_price(session, staff, "gpt-4-turbo", "5", "15", "Price cut")
     clock.advance(timedelta(minutes=1))
-    second = balances.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, "req-2")
+    second = metering.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, "req-2")
     assert first["credits_deducted"] == 53   # $0.014 at the free tier's 50%: 52.5 -> 53
     assert second["credits_deducted"] == 26  # $0.007 at 50%: 26.25 -> 26
     rows = session.scalars(select(TokenUsage).where(TokenUsage.user_id == user.id).order_by(TokenUsage.id)).all()
@@ -53,13 +53,13 @@ def test_missing_price_is_an_error_never_a_free_request(priced, frozen_clock, fu
     session = priced
     user = funded(subscription=100)
     with pytest.raises(DomainError) as err:
-        balances.calculate_and_deduct(session, user.id, "gpt-7", 10, 10, "req-x")
+        metering.calculate_and_deduct(session, user.id, "gpt-7", 10, 10, "req-x")
     assert (err.value.code, err.value.field) == ("price_not_found", "model")
     pricing.add_price(session, make_user(roles=("admin",)), "mistral-large", "2", "6", "New model",
                       effective_date=clock.now() + timedelta(days=1),
                       provider_id=session.scalar(select(Provider.id).where(Provider.vendor_name == "mistral")))
     with pytest.raises(DomainError) as err:
-        balances.calculate_and_deduct(session, user.id, "mistral-large", 10, 10, "req-y")
+        metering.calculate_and_deduct(session, user.id, "mistral-large", 10, 10, "req-y")
     assert err.value.code == "price_not_found"
     assert count(session, TokenUsage) == 0
     assert balances.get_balance(session, user.id).total == 100
@@ -71,7 +71,7 @@ def test_switching_a_provider_off_stops_its_models(priced, frozen_clock, funded,
     meta = session.scalar(select(Provider).where(Provider.vendor_name == "meta"))
     pricing.update_provider(session, staff, meta.id, "Meta AI", meta.api_endpoint, False, "Outage")
     with pytest.raises(DomainError) as err:
-        balances.estimate(session, None, "llama-2-70b", 1, 1, tier="pro", month_tokens=0)
+        metering.estimate(session, None, "llama-2-70b", 1, 1, tier="pro", month_tokens=0)
     assert err.value.code == "provider_inactive"
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "credits.provider_updated")).one()
     assert entry.before["is_active"] is True and entry.after["is_active"] is False and entry.reason == "Outage"
@@ -109,7 +109,7 @@ def test_margin_change_adds_a_version_and_a_margin_audit_row(priced, frozen_cloc
     row = session.scalars(select(MarginAudit).where(MarginAudit.config_id == config.id)).one()
     assert (row.old_margin, row.new_margin, row.reason, row.changed_by_id) == (
         Decimal("50.00"), Decimal("45.50"), "Competitive pressure", admin.id)
-    assert balances.estimate(session, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0).margin == \
+    assert metering.estimate(session, None, "gpt-4-turbo", 500, 300, tier="free", month_tokens=0).margin == \
         Decimal("45.50")
     assert len(margins.history(session, "free")) == 2
     assert session.scalar(select(func.count()).select_from(AuditEntry)
@@ -120,9 +120,9 @@ def test_dynamic_margin_uses_the_vendor_adjustment(priced, frozen_clock, make_us
     session = priced
     margins.set_margin(session, make_user(roles=("admin",)), "enterprise_pro", "dynamic", "25", "Q4 deal",
                        adjustments=[("openai", "5"), ("meta", "-10")])
-    gpt = balances.estimate(session, None, "gpt-4-turbo", 500, 300, tier="enterprise_pro", month_tokens=0)
-    llama = balances.estimate(session, None, "llama-2-70b", 500, 300, tier="enterprise_pro", month_tokens=0)
-    claude = balances.estimate(session, None, "claude-3.5-sonnet", 1500, 800, tier="enterprise_pro", month_tokens=0)
+    gpt = metering.estimate(session, None, "gpt-4-turbo", 500, 300, tier="enterprise_pro", month_tokens=0)
+    llama = metering.estimate(session, None, "llama-2-70b", 500, 300, tier="enterprise_pro", month_tokens=0)
+    claude = metering.estimate(session, None, "claude-3.5-sonnet", 1500, 800, tier="enterprise_pro", month_tokens=0)
     assert (gpt.margin, llama.margin, claude.margin) == (Decimal("30.00"), Decimal("15.00"), Decimal("25.00"))
 
 
@@ -149,7 +149,7 @@ def test_bad_margins_are_refused(priced, frozen_clock, make_user, tier, strategy
 
 def test_tier_without_a_margin_is_an_error(priced, frozen_clock):
     with pytest.raises(DomainError) as err:
-        balances.estimate(priced, None, "gpt-4-turbo", 1, 1, tier="pro_max", month_tokens=0)
+        metering.estimate(priced, None, "gpt-4-turbo", 1, 1, tier="pro_max", month_tokens=0)
     assert err.value.code == "margin_not_configured"
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core import clock
-from app.credits import balances, summaries
+from app.credits import balances, metering, summaries
 from app.credits.models import CreditUsageDaily, SummaryRun, TokenUsageDaily
 from tests.credits.conftest import utc
 
@@ -19,11 +19,11 @@ def _day_of_traffic(priced, funded):
     tester = funded(subscription=1_000, tier="free", test=True, at=utc(2025, 11, 1))
     at = utc(2025, 11, 8, 10)
     for i in range(3):
-        balances.calculate_and_deduct(priced, real.id, "gpt-4-turbo", 500, 300, f"r{i}", at=at)
-    balances.calculate_and_deduct(priced, real.id, "claude-3.5-sonnet", 1500, 800, "c1", at=at)
-    balances.calculate_and_deduct(priced, tester.id, "llama-2-70b", 500, 300, "t1", at=at)
+        metering.calculate_and_deduct(priced, real.id, "gpt-4-turbo", 500, 300, f"r{i}", at=at)
+    metering.calculate_and_deduct(priced, real.id, "claude-3.5-sonnet", 1500, 800, "c1", at=at)
+    metering.calculate_and_deduct(priced, tester.id, "llama-2-70b", 500, 300, "t1", at=at)
     balances.allocate(priced, real.id, 333, "promotional_bonus", at=at)
-    balances.calculate_and_deduct(priced, real.id, "gpt-4-turbo", 500, 300, "next-day", at=utc(2025, 11, 9, 0, 0, 1))
+    metering.calculate_and_deduct(priced, real.id, "gpt-4-turbo", 500, 300, "next-day", at=utc(2025, 11, 9, 0, 0, 1))
     return real, tester
 
 

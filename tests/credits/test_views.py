@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.core.audit import AuditEntry
-from app.credits import balances
+from app.credits import balances, metering
 from app.credits.models import CreditGrantRequest, Provider, VendorKey
 
 HX = {"HX-Request": "true"}
@@ -31,8 +31,8 @@ def test_screens_are_in_the_navigation_and_permission_checked(login_as, priced):
 
 def test_system_page_is_production_only_unless_asked(login_as, priced, funded, session):
     real, tester = funded(subscription=1_000), funded(subscription=1_000, test=True)
-    balances.calculate_and_deduct(session, real.id, "gpt-4-turbo", 500, 300, "r1")
-    balances.calculate_and_deduct(session, tester.id, "gpt-4-turbo", 500, 300, "t1")
+    metering.calculate_and_deduct(session, real.id, "gpt-4-turbo", 500, 300, "r1")
+    metering.calculate_and_deduct(session, tester.id, "gpt-4-turbo", 500, 300, "t1")
     ops = login_as("ops")
     page = ops.get("/admin/credits/").data.decode()
     assert real.email in page and tester.email not in page and "production data only" in page
@@ -98,7 +98,7 @@ def test_staff_deduction(login_as, priced, funded, session):
 def test_ledger_pages_and_filters(login_as, priced, funded, session):
     user = funded(subscription=100_000)
     for i in range(30):
-        balances.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, f"req-{i:02d}")
+        metering.calculate_and_deduct(session, user.id, "gpt-4-turbo", 500, 300, f"req-{i:02d}")
     analyst = login_as("analyst")
     page = analyst.get(f"/admin/credits/users/{user.id}").data.decode()
     assert page.count("req-") == 25 and "req-29" in page and "Older transactions" in page

@@ -118,11 +118,38 @@ def sign_in(page, email: str, password: str, totp_secret: str) -> None:
     page.wait_for_url("**/admin")
 
 
+# Authenticator secrets of seeded staff enrolled during this test session (by sign_in_staff).
+ENROLLED: dict[str, str] = {}
+
+
+def sign_in_staff(page, email: str, password: str) -> str:
+    """Sign a seeded staff member in; the first time, enrol their authenticator from the secret
+    the page shows and keep it for the rest of the session (so tests in any order can share
+    the same persona). Returns the TOTP secret."""
+    import re
+
+    page.goto("/auth/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/auth/(enrol|verify).*"))
+    if "/auth/enrol" in page.url:
+        secret = ENROLLED[email] = page.locator("#totp-secret").inner_text().strip()
+    else:
+        assert email in ENROLLED, f"{email} was enrolled outside sign_in_staff: its secret is unknown"
+        secret = ENROLLED[email]
+    page.fill("input[name=code]", fresh_code(secret))
+    page.click("button[type=submit]")
+    page.goto("/admin")
+    page.wait_for_url("**/admin")
+    return secret
+
+
 def confirm_sudo(page, totp_secret: str) -> None:
     """If the sudo prompt is showing, answer it with a fresh code."""
     if "/auth/sudo" in page.url:
         page.fill("input[name=code]", fresh_code(totp_secret))
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")  # not the navigation's Sign out button
 
 
 @pytest.fixture

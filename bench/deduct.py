@@ -1,0 +1,210 @@
+"""The hot path under load: POST /api/v1/credits/calculate-and-deduct through gunicorn on
+PostgreSQL (API-key auth, a fresh Idempotency-Key per request, 1,000 users), side by side in
+the same run with pgbench running the same SQL transaction.
+
+    .venv/bin/python bench/deduct.py [--clients 16,32,64] [--duration 20] [--workers 2] [--threads 6]
+
+wrk drives the app (a Lua script picks a random user's key per request and replays about 5%
+of requests with the same key and body, which must answer from the idempotency record and
+charge nothing). Afterwards every user's balance is compared with the ledgers: zero lost and
+zero duplicated deductions means initial - balance == sum(deductions) for each of them, and
+one usage row per executed (201) request.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import RESULTS, Gunicorn, app_for, fresh_database, populate, psql  # noqa: E402
+
+CREDITS = 10_000_000
+COST = 49  # gpt-4-turbo 500/300 at the pro tier's 40%
+
+LUA = r"""
+local keys = {%(keys)s}
+local threads = {}
+local counter = 0
+local last = nil
+statuses = {}
+replays = 0
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  math.randomseed(os.time() * 1000 + tid)
+  prefix = "w" .. tid .. "-" .. math.random(1, 1000000000)
+end
+function request()
+  if last ~= nil and math.random() < 0.05 then
+    local again = last
+    last = nil
+    replays = replays + 1
+    return again
+  end
+  counter = counter + 1
+  local rid = prefix .. "-" .. counter
+  local body = '{"model":"gpt-4-turbo","input_tokens":500,"output_tokens":300,"request_id":"' .. rid .. '"}'
+  last = wrk.format("POST", "/api/v1/credits/calculate-and-deduct",
+    {["Authorization"] = "Bearer " .. keys[math.random(#keys)], ["Content-Type"] = "application/json",
+     ["Idempotency-Key"] = rid}, body)
+  return last
+end
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+function done(summary, latency, requests)
+  local agg, rep = {}, 0
+  for _, t in ipairs(threads) do
+    for code, n in pairs(t:get("statuses")) do agg[tostring(code)] = (agg[tostring(code)] or 0) + n end
+    rep = rep + t:get("replays")
+  end
+  local parts = {}
+  for code, n in pairs(agg) do table.insert(parts, '"' .. code .. '":' .. n) end
+  io.write(string.format('RESULT {"requests":%%d,"seconds":%%.3f,"p50_ms":%%.2f,"p99_ms":%%.2f,"replays":%%d,' ..
+    '"socket_errors":%%d,"statuses":{%%s}}\n', summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, rep,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    table.concat(parts, ",")))
+end
+"""
+
+PGBENCH = """\\set uid random({lo}, {hi})
+\\set rid random(1, 2000000000)
+BEGIN;
+SELECT id, key_type, revoked_at, expires_at, scopes FROM api_keys WHERE user_id = :uid LIMIT 1;
+INSERT INTO idempotency_records (user_id, key, method, path, request_hash, is_test, created_at)
+  VALUES (:uid, 'pgb-' || :client_id || '-' || :rid, 'POST', '/api/v1/credits/calculate-and-deduct',
+          md5(:rid::text) || md5(:uid::text), false, now());
+SELECT tier, mtd_month, mtd_tokens, (SELECT token FROM pricing_state WHERE id = 1) FROM credit_balances
+  WHERE user_id = :uid FOR UPDATE;
+UPDATE credit_balances SET
+  subscription_credits = subscription_credits - CASE WHEN subscription_credits >= 49 THEN 49 ELSE subscription_credits END,
+  bonus_credits = bonus_credits - (49 - CASE WHEN subscription_credits >= 49 THEN 49 ELSE subscription_credits END),
+  mtd_month = date_trunc('month', now())::date,
+  mtd_credits = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49,
+  mtd_tokens = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END + 800,
+  updated_at = now()
+  WHERE user_id = :uid AND subscription_credits + bonus_credits >= 49
+    AND (monthly_cap IS NULL OR CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49 <= monthly_cap)
+  RETURNING subscription_credits, bonus_credits, monthly_cap, mtd_month, mtd_credits, mtd_tokens, tier, is_test;
+INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens, output_tokens,
+    vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
+  VALUES (:uid, 'pgb-' || :client_id || '-' || :rid, {price_id}, 'gpt-4-turbo', 'openai', 'pro', 500, 300,
+          0.014, 40.00, 0.0196, 49, false, now()) RETURNING id;
+INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after, is_test, created_at)
+  VALUES (:uid, 49, 'inference', currval('token_usage_id_seq'), 'pgb-' || :client_id || '-' || :rid, 0, false, now());
+UPDATE idempotency_records SET response_status = 201, response_body = '{{"credits_deducted": 49}}'
+  WHERE id = currval('idempotency_records_id_seq');
+COMMIT;
+"""
+
+
+def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    script.write_text(LUA % {"keys": ",".join(f'"{k}"' for _, k in keys)})
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{duration}s", "--latency", "-s", str(script),
+                          base], capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    result = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def run_pgbench(db_url: str, lo: int, hi: int, price_id: int, clients: int, duration: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".sql")[1])
+    script.write_text(PGBENCH.format(lo=lo, hi=hi, price_id=price_id))
+    proc = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(duration),
+                           "-f", str(script), db_url], capture_output=True, text=True)
+    script.unlink()
+    out = proc.stdout + proc.stderr
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    return {"tps": tps, "latency_avg_ms": latency, "failed": int(re.search(r"failed transactions: (\d+)", out).group(1))}
+
+
+def counts(app) -> tuple[int, int]:
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        return (db.session.scalar(text("SELECT count(*) FROM token_usage")),
+                db.session.scalar(text("SELECT count(*) FROM credit_deductions")))
+
+
+def verify(app, before: tuple[int, int], run: dict, clients: int) -> dict:
+    """Every user: what left the balance equals what the ledger says (nothing lost, nothing
+    charged twice); and one usage and one deduction row per executed (201) request, give or
+    take the requests still in flight when wrk stopped (at most one per connection)."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(text(
+            "SELECT b.user_id, b.subscription_credits + b.bonus_credits, "
+            "  (SELECT coalesce(sum(amount), 0) FROM credit_deductions d WHERE d.user_id = b.user_id), "
+            "  (SELECT coalesce(sum(amount), 0) FROM credit_allocations a WHERE a.user_id = b.user_id) "
+            "FROM credit_balances b")).all()
+        duplicates = db.session.scalar(text(
+            "SELECT count(*) FROM (SELECT user_id, request_id FROM token_usage GROUP BY 1, 2 HAVING count(*) > 1) x"))
+    usage, deductions = counts(app)
+    created = usage - before[0]
+    ok = run["statuses"].get("201", 0)
+    return {"users_checked": len(rows), "balance_ledger_mismatches": sum(1 for r in rows if r[1] != r[3] - r[2]),
+            "usage_rows_created": created, "deduction_rows_created": deductions - before[1], "responses_201": ok,
+            "in_flight_at_stop": created - ok, "replays_sent": run["replays"],
+            "replayed_200": run["statuses"].get("200", 0), "duplicate_request_ids": duplicates,
+            "accounted": 0 <= created - ok <= clients and created == deductions - before[1]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", default="16,32,64")
+    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes (one per core)")
+    parser.add_argument("--threads", type=int, default=6, help="threads per process (gthread: keep-alive)")
+    parser.add_argument("--users", type=int, default=1000)
+    args = parser.parse_args()
+    url = fresh_database("rephlo_bench_deduct")
+    app = app_for(url)
+    keys = populate(app, args.users, CREDITS)
+    lo, hi = keys[0][0], keys[-1][0]
+    price_id = int(psql("SELECT id FROM model_prices WHERE model_name = 'gpt-4-turbo'", "rephlo_bench_deduct"))
+    subprocess.run(["redis-cli", "-n", "15", "flushdb"], capture_output=True)
+    results = []
+    for clients in [int(c) for c in args.clients.split(",")]:
+        server = Gunicorn(url, args.workers, args.threads)
+        try:
+            run_wrk(server.base, keys, clients, 3)  # warm-up: imports, connection pools, prepared statements
+            before = counts(app)
+            app_run = run_wrk(server.base, keys, clients, args.duration)
+        finally:
+            server.stop()
+        check = verify(app, before, app_run, clients)
+        pg = run_pgbench(url, lo, hi, price_id, clients, args.duration)
+        row = {"clients": clients, "app_rps": round(app_run["rps"], 1), "app_p50_ms": app_run["p50_ms"],
+               "app_p99_ms": app_run["p99_ms"], "pgbench_tps": pg["tps"], "pgbench_latency_avg_ms": pg["latency_avg_ms"],
+               "ratio": round(app_run["rps"] / pg["tps"], 3), "statuses": app_run["statuses"],
+               "socket_errors": app_run["socket_errors"], **check}
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "deduct.json").write_text(json.dumps(results, indent=2))
+    print(f"{'clients':>7} {'app req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'pgbench tps':>11} {'ratio':>6} "
+          f"{'mismatches':>10} {'accounted':>9}")
+    for r in results:
+        print(f"{r['clients']:>7} {r['app_rps']:>9} {r['app_p50_ms']:>7.2f} {r['app_p99_ms']:>7.2f} "
+              f"{r['pgbench_tps']:>11.1f} {r['ratio']:>6} {r['balance_ledger_mismatches']:>10} {str(r['accounted']):>9}")
+
+
+if __name__ == "__main__":
+    main()
