@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from app.coupons.models import FraudDetection, Redemption
 from app.extensions import db
-from tests.coupons.conftest import NOW
 
 BODY = {"code": "bf2025-30off", "amount": "99.99", "tier": "pro", "billing_cycle": "monthly"}
 

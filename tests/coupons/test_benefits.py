@@ -1,5 +1,5 @@
 """What redemptions give through billing and credits, and what a reversal takes back."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest

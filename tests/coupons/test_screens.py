@@ -1,7 +1,6 @@
 """Coupon and campaign screens: permissions, forms, bad input (422, nothing written), bulk codes, CSV."""
 import csv
 import io
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +9,6 @@ from sqlalchemy import func, select
 from app.core.audit import AuditEntry
 from app.coupons.coupons import ALPHABET
 from app.coupons.models import Campaign, Coupon, ValidationRule
-from tests.coupons.conftest import NOW
 
 GOOD_COUPON = {"code": "spring20", "description": "Spring", "coupon_type": "percentage_discount",
                "discount_type": "percentage", "discount_value": "20", "max_uses": "100", "max_uses_per_user": "1",
