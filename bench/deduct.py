@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -135,9 +136,9 @@ def counts(app) -> tuple[int, int]:
 
     from app.extensions import db
 
-    with app.app_context():
-        return (db.session.scalar(text("SELECT count(*) FROM token_usage")),
-                db.session.scalar(text("SELECT count(*) FROM credit_deductions")))
+    with app.app_context():  # one statement, one snapshot
+        return tuple(db.session.execute(text(
+            "SELECT (SELECT count(*) FROM token_usage), (SELECT count(*) FROM credit_deductions)")).one())
 
 
 def verify(app, before: tuple[int, int], run: dict, clients: int) -> dict:
@@ -185,6 +186,7 @@ def main() -> None:
         server = Gunicorn(url, args.workers, args.threads)
         try:
             run_wrk(server.base, keys, clients, 3)  # warm-up: imports, connection pools, prepared statements
+            time.sleep(2)  # the warm-up's last requests finish
             before = counts(app)
             app_run = run_wrk(server.base, keys, clients, args.duration)
         finally:

@@ -35,6 +35,13 @@ Cost = Numeric(24, 12, asdecimal=True)
 Credits = BigInteger()
 
 
+def _people_index(table: str, column: str) -> Index:
+    """Staff references are rare on ledger rows: index only the rows that have one, so deleting
+    a (test) staff account finds them without the hot path maintaining an index of NULLs."""
+    return Index(f"ix_{table}_{column}", column, postgresql_where=text(f"{column} IS NOT NULL"),
+                 sqlite_where=text(f"{column} IS NOT NULL"))
+
+
 def _test_rows_index(table: str) -> Index:
     """Hot ledgers index only their test rows (what cleanup deletes), not a boolean per row."""
     return Index(f"ix_{table}_test_rows", "id", postgresql_where=text("is_test"), sqlite_where=text("is_test"))
@@ -166,6 +173,8 @@ class CreditAllocation(IsTestMixin, Base):
     __tablename__ = "credit_allocations"
     __table_args__ = (
         _test_rows_index("credit_allocations"),
+        _people_index("credit_allocations", "actor_id"),
+        _people_index("credit_allocations", "grant_request_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_credit_allocations_user_created", "user_id", "created_at", "id"),
     )
@@ -216,6 +225,7 @@ class CreditDeduction(IsTestMixin, Base):
     __tablename__ = "credit_deductions"
     __table_args__ = (
         _test_rows_index("credit_deductions"),
+        _people_index("credit_deductions", "actor_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_credit_deductions_user_created", "user_id", "created_at", "id"),
     )
@@ -225,7 +235,10 @@ class CreditDeduction(IsTestMixin, Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     amount: Mapped[int] = mapped_column(Credits)
     deduction_type: Mapped[str] = mapped_column(String(20))
-    usage_id: Mapped[int | None] = mapped_column(ForeignKey("token_usage.id", ondelete="CASCADE"))
+    # No foreign key: the usage row is written by the same statement, the ledgers are append-only,
+    # and a key would cost the hot path a lookup and a row lock per deduction (and a reverse
+    # index to delete test usage).
+    usage_id: Mapped[int | None] = mapped_column(BigId)
     related_usage_id: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -245,8 +258,8 @@ class CreditGrantRequest(IsTestMixin, Base):
     reason: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
-    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
@@ -287,6 +300,9 @@ class CreditUsageDaily(Base):
     credits_allocated: Mapped[int] = mapped_column(Credits)
     credits_deducted: Mapped[int] = mapped_column(Credits)
     balance_eod: Mapped[int] = mapped_column(Credits)
+
+
+Index("ix_credit_usage_daily_user_day", CreditUsageDaily.user_id, CreditUsageDaily.day)
 
 
 class SummaryRun(Base):

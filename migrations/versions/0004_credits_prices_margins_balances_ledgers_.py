@@ -84,6 +84,8 @@ def upgrade():
     )
     with op.batch_alter_table('credit_grant_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_credit_grant_requests_is_test'), ['is_test'], unique=False)
+        batch_op.create_index(batch_op.f('ix_credit_grant_requests_decided_by_id'), ['decided_by_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_credit_grant_requests_requested_by_id'), ['requested_by_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_credit_grant_requests_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_credit_grant_requests_user_id'), ['user_id'], unique=False)
 
@@ -97,6 +99,9 @@ def upgrade():
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_credit_usage_daily_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('day', 'user_id', 'is_test', name=op.f('pk_credit_usage_daily'))
     )
+    with op.batch_alter_table('credit_usage_daily', schema=None) as batch_op:
+        batch_op.create_index('ix_credit_usage_daily_user_day', ['user_id', 'day'], unique=False)
+
     op.create_table('margin_configs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('tier', sa.String(length=40), nullable=False),
@@ -198,6 +203,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_credit_allocations_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_credit_allocations_test_rows', ['id'], unique=False, postgresql_where=sa.text('is_test'), sqlite_where=sa.text('is_test'))
         batch_op.create_index('ix_credit_allocations_user_created', ['user_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_credit_allocations_actor_id', ['actor_id'], unique=False, postgresql_where=sa.text('actor_id IS NOT NULL'), sqlite_where=sa.text('actor_id IS NOT NULL'))
+        batch_op.create_index('ix_credit_allocations_grant_request_id', ['grant_request_id'], unique=False, postgresql_where=sa.text('grant_request_id IS NOT NULL'), sqlite_where=sa.text('grant_request_id IS NOT NULL'))
 
     op.create_table('margin_audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -264,7 +271,6 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('amount > 0', name=op.f('ck_credit_deductions_amount_positive')),
     sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_credit_deductions_actor_id_users'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['usage_id'], ['token_usage.id'], name=op.f('fk_credit_deductions_usage_id_token_usage'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_credit_deductions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_deductions'))
     )
@@ -272,6 +278,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_credit_deductions_created_at'), ['created_at'], unique=False)
         batch_op.create_index('ix_credit_deductions_test_rows', ['id'], unique=False, postgresql_where=sa.text('is_test'), sqlite_where=sa.text('is_test'))
         batch_op.create_index('ix_credit_deductions_user_created', ['user_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_credit_deductions_actor_id', ['actor_id'], unique=False, postgresql_where=sa.text('actor_id IS NOT NULL'), sqlite_where=sa.text('actor_id IS NOT NULL'))
 
     # ### end Alembic commands ###
     bind = op.get_bind()
@@ -290,19 +297,20 @@ def upgrade():
 LEDGERS = ["credit_allocations", "token_usage", "credit_deductions"]
 CONFIG_HISTORY = ["model_prices", "margin_configs", "margin_audit_log"]
 
-# People references are the one thing that may change: deleting a (test) staff account sets
-# created_by_id / changed_by_id / actor_id to NULL through the foreign key.
+# References set to NULL by a foreign key are the one change allowed: deleting a (test) staff
+# account nulls created_by_id / changed_by_id / actor_id, deleting a grant request nulls
+# grant_request_id.
 APPEND_ONLY_GUARD = """
 CREATE OR REPLACE FUNCTION credits_append_only_guard() RETURNS trigger AS $$
 DECLARE
-  people text[] := ARRAY['created_by_id', 'changed_by_id', 'actor_id'];
+  refs text[] := ARRAY['created_by_id', 'changed_by_id', 'actor_id', 'grant_request_id'];
 BEGIN
   IF TG_OP = 'DELETE' AND (to_jsonb(OLD) ->> 'is_test')::boolean IS TRUE THEN
     RETURN OLD;
   END IF;
-  IF TG_OP = 'UPDATE' AND (to_jsonb(NEW) - people) = (to_jsonb(OLD) - people)
+  IF TG_OP = 'UPDATE' AND (to_jsonb(NEW) - refs) = (to_jsonb(OLD) - refs)
      AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(to_jsonb(NEW)) e
-                     WHERE e.key = ANY(people) AND e.value IS NOT NULL
+                     WHERE e.key = ANY(refs) AND e.value IS NOT NULL
                        AND e.value IS DISTINCT FROM to_jsonb(OLD) ->> e.key) THEN
     RETURN NEW;
   END IF;
