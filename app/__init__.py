@@ -56,6 +56,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.views import bp as testdata_bp
     from app.testdata.overview_views import bp as testdata_overview_bp
     from app.licensing.views import bp as licensing_bp
+    from app.coupons.views import bp as coupons_bp
+    from app.coupons.campaign_views import bp as campaigns_bp
+    from app.coupons.fraud_views import bp as coupon_fraud_bp
     from app.billing.views import bp as billing_bp
     from app.billing.views_admin import bp as billing_admin_bp
     from app.billing.webhook_views import bp as billing_webhooks_bp
@@ -73,6 +76,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(oauth_clients_bp)
     app.register_blueprint(testdata_overview_bp)
     app.register_blueprint(licensing_bp)
+    app.register_blueprint(coupons_bp)
+    app.register_blueprint(campaigns_bp)
+    app.register_blueprint(coupon_fraud_bp)
     app.register_blueprint(billing_bp)
     app.register_blueprint(billing_admin_bp)
     app.register_blueprint(billing_webhooks_bp)

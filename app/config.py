@@ -5,6 +5,7 @@ inline and talks to a local Stripe emulator.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -66,6 +67,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "STRIPE_MAX_RETRIES": int(os.environ.get("STRIPE_MAX_RETRIES", "1")),
         # Refunds above this amount (USD) wait for a second admin's approval.
         "REFUND_APPROVAL_THRESHOLD": os.environ.get("REFUND_APPROVAL_THRESHOLD", "100.00"),
+        # Coupon fraud detector overrides, e.g. {"velocity_abuse": {"max_attempts": 8}} (app/coupons/fraud.py).
+        "COUPON_FRAUD": json.loads(os.environ.get("COUPON_FRAUD") or "{}"),
         # Dunning: retries this many days after the first failure, then a grace period.
         "DUNNING_RETRY_DAYS": os.environ.get("DUNNING_RETRY_DAYS", "1,4,7"),
         "DUNNING_GRACE_DAYS": int(os.environ.get("DUNNING_GRACE_DAYS", "7")),

@@ -125,10 +125,17 @@ def _seed_credits(session, log=print) -> None:
     seed_credits(session, log)
 
 
+def _seed_coupons(session, log=print) -> None:
+    from app.coupons.seed import seed_coupons
+
+    seed_coupons(session, log)
+
+
 def _seed_billing(session, log=print) -> None:
-    from app.billing.seed import seed_billing  # after the credits seeder: it needs its personas and balances
+    from app.billing.seed import seed_billing
 
     seed_billing(session, log)
 
 
-SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing, _seed_licensing]
+# Order matters: credits needs the personas, billing their balances, coupons billing's subscriptions.
+SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing, _seed_licensing, _seed_coupons]

@@ -18,6 +18,7 @@ ROUTE_MODULES = [
     "app.credits.api",
     "app.credits.api_admin",
     "app.billing.api",
+    "app.coupons.api",
 ]
 
 

@@ -74,7 +74,8 @@ def for_subscription(session, subscription_id: int) -> list[Invoice]:
 
 def period_invoice(session, sub: Subscription) -> Invoice:
     """The invoice of the subscription's current period, created once (period_key is
-    unique per subscription); open credits from earlier downgrades are applied to it."""
+    unique per subscription); open credits from earlier downgrades and pending coupon
+    discounts are applied to it."""
     existing = find_period_invoice(session, sub.id, sub.current_period_start)
     if existing is not None:
         return existing
@@ -88,6 +89,9 @@ def period_invoice(session, sub: Subscription) -> Invoice:
         total += credit.total
         lines.append(Line("credit_applied", f"Credit from {credit.number}", credit.total))
         credit.status, credit.amount_paid, credit.paid_at = "paid", credit.total, clock.now()
-    return build(session, user_id=sub.user_id, subscription=sub, kind="period", lines=lines, is_test=sub.is_test,
-                 period_key=period_key(sub.current_period_start), period_start=sub.current_period_start,
-                 period_end=sub.current_period_end)
+    invoice = build(session, user_id=sub.user_id, subscription=sub, kind="period", lines=lines, is_test=sub.is_test,
+                    period_key=period_key(sub.current_period_start), period_start=sub.current_period_start,
+                    period_end=sub.current_period_end)
+    from app.coupons.invoicing import apply_pending  # coupon discounts waiting for this invoice
+
+    return apply_pending(session, invoice)

@@ -173,6 +173,26 @@ def deduct(session, user_id: int, amount: int, deduction_type: str, related_usag
     return deduction_id, view
 
 
+
+def revoke_bonus(session, user_id: int, amount: int, *, reason: str, actor=None,
+                 at: datetime | None = None) -> tuple[int, BalanceView]:
+    """Take back up to `amount` bonus credits that are still unspent (a reversed coupon):
+    never subscription credits, never below zero. Returns how many went, with the balance."""
+    check_amount(amount)
+    at = at or clock.now()
+    row = session.execute(select(B).where(B.c.user_id == user_id).with_for_update()).first()
+    taken = min(amount, row.bonus_credits) if row is not None else 0
+    if taken == 0:
+        return 0, EMPTY if row is None else _view(row, month_start(at))
+    new = session.execute(update(B).where(B.c.user_id == user_id, B.c.bonus_credits >= taken)
+                          .values(bonus_credits=B.c.bonus_credits - taken, updated_at=at)
+                          .returning(B)).first()
+    view = _view(new, month_start(at))
+    session.execute(insert(CreditDeduction.__table__).values(
+        user_id=user_id, amount=taken, deduction_type="coupon_reversal", reason=reason,
+        actor_id=getattr(actor, "id", None), balance_after=view.total, is_test=_ledger_is_test(new), created_at=at))
+    return taken, view
+
 # ---- allocations and settings ---------------------------------------------------------------
 
 def _upsert(session):

@@ -22,9 +22,10 @@ STRATEGIES = ("fixed_percentage", "tiered", "dynamic")
 ALLOCATION_SOURCES = ("monthly_allocation", "promotional_bonus", "coupon", "purchase", "admin_grant", "rollover")
 # Sources that fill the subscription bucket; every other source is bonus credit.
 SUBSCRIPTION_SOURCES = ("monthly_allocation", "rollover")
-# The four of seed 001, plus `expiration` for credits that lapse at a period reset, so that the
-# ledgers always add up to the balance.
-DEDUCTION_TYPES = ("inference", "embedding", "fine_tuning", "custom", "expiration")
+# The four of seed 001, plus `expiration` for credits that lapse at a period reset and
+# `coupon_reversal` for unspent coupon bonus credits taken back, so that the ledgers always
+# add up to the balance.
+DEDUCTION_TYPES = ("inference", "embedding", "fine_tuning", "custom", "expiration", "coupon_reversal")
 CLIENT_DEDUCTION_TYPES = ("inference", "embedding", "fine_tuning", "custom")
 
 PerMillion = Numeric(12, 6, asdecimal=True)

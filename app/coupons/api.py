@@ -1,0 +1,111 @@
+"""/api/v1/coupons: validate a code for a purchase, and redeem it (Idempotency-Key).
+
+Both answer from the same validation service as the staff preview. A refused redemption
+is still an attempt: it is recorded (the fraud detectors count attempts) and answered 201
+with redemption_status "failed" and its stable failure_code; an idempotent replay of it
+gives the same answer without recording another attempt. Bad input (malformed or unknown
+code, bad amount, someone else's subscription) is a 4xx error and records nothing.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask import g, jsonify
+from pydantic import Field
+
+from app.api import api_bp
+from app.api.auth import api_auth, register_scope
+from app.api.idempotency import idempotent
+from app.api.schemas import DecimalStr, ErrorBody, RequestModel, ResponseModel, api_doc, respond, validate_body
+from app.core.requestinfo import client_ip, user_agent
+from app.coupons import coupons, redemption, validation
+from app.coupons.models import Redemption
+from app.extensions import db
+
+VALIDATE = register_scope("coupons:validate", "Check a coupon code against a purchase")
+REDEEM = register_scope("coupons:redeem", "Redeem coupon codes")
+TAGS = ["coupons"]
+Tier = Literal["free", "pro", "pro_max", "enterprise_pro", "enterprise_max", "perpetual"]
+
+
+class CouponCheck(RequestModel):
+    code: str = Field(min_length=1, max_length=64, examples=["BF2025-30OFF"])
+    amount: DecimalStr = Field(description="What the purchase costs before the coupon, e.g. \"99.99\"")
+    tier: Tier | None = None
+    billing_cycle: Literal["monthly", "annual"] | None = None
+    subscription_id: int | None = Field(None, ge=1, le=2**63 - 1,
+                                        description="Put the discount on this subscription's invoice")
+
+
+class CouponRedeem(CouponCheck):
+    device_fingerprint: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
+                                           description="SHA-256 machine fingerprint (coupons for licensed devices)")
+
+
+class ValidationAnswer(ResponseModel):
+    valid: bool
+    discount: str | None = Field(None, examples=["30.00"])
+    final_amount: str | None = Field(None, examples=["69.99"])
+    credits: int | None = None
+    months_free: int | None = None
+    code: str | None = Field(None, description="The failure code when not valid", examples=["expired"])
+    message: str | None = None
+
+
+class ApiRedemption(ResponseModel):
+    id: int
+    code: str
+    redemption_status: Literal["success", "failed", "reversed", "pending"]
+    failure_code: str | None = None
+    message: str | None = None
+    original_amount: str
+    discount: str
+    final_amount: str
+    credits_granted: int
+    months_granted: int
+    subscription_id: int | None = None
+    invoice_id: int | None = None
+    created_at: datetime
+
+
+class RedemptionAnswer(ResponseModel):
+    redemption: ApiRedemption
+
+
+def redemption_dict(row: Redemption) -> dict:
+    return {"id": row.id, "code": row.coupon.code, "redemption_status": row.status, "failure_code": row.failure_code,
+            "message": redemption.public_message(row), "original_amount": str(row.original_amount),
+            "discount": str(row.discount_amount), "final_amount": str(row.final_amount),
+            "credits_granted": row.credits_granted, "months_granted": row.months_granted,
+            "subscription_id": row.subscription_id, "invoice_id": row.invoice_id, "created_at": row.created_at}
+
+
+def _raw(body: CouponCheck) -> dict:
+    return body.model_dump(exclude={"code"})
+
+
+@api_bp.post("/coupons/validate")
+@api_auth(scopes=VALIDATE)
+@validate_body(CouponCheck)
+@api_doc("Would this code apply to this purchase, and for how much?", tags=TAGS,
+         responses={200: ValidationAnswer, 404: ErrorBody, 422: ErrorBody})
+def validate_coupon(body: CouponCheck):
+    coupon = coupons.by_code(db.session, body.code)
+    attempt = validation.build_attempt(db.session, coupon, g.api_user, _raw(body), is_test=g.api_test_mode)
+    answer = validation.check(db.session, coupon, attempt).as_dict()
+    return jsonify(ValidationAnswer(**answer).model_dump(mode="json", exclude_none=True))
+
+
+@api_bp.post("/coupons/redeem")
+@api_auth(scopes=REDEEM)
+@idempotent
+@validate_body(CouponRedeem)
+@api_doc("Redeem a coupon code (fraud checks, limits taken atomically)", tags=TAGS,
+         responses={201: RedemptionAnswer, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody})
+def redeem_coupon(body: CouponRedeem):
+    coupon = coupons.by_code(db.session, body.code)
+    attempt = validation.build_attempt(db.session, coupon, g.api_user, _raw(body), is_test=g.api_test_mode,
+                                       ip_address=client_ip(), user_agent=user_agent())
+    row = redemption.redeem(db.session, coupon, attempt)
+    return respond(RedemptionAnswer, {"redemption": redemption_dict(row)}, 201)

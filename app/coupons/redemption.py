@@ -1,0 +1,210 @@
+"""Redeeming a coupon, exactly within its limits under concurrency, and reversing a redemption.
+
+Every attempt writes one redemption row (success, or failed with its code), which is also
+what the fraud detectors count. A successful attempt takes its limits in one savepoint, in
+a fixed order (per-user row, coupon row, campaign row) so concurrent redemptions never
+deadlock, with the shared rows last so that their locks are held only for the commit:
+1. per-user: INSERT .. ON CONFLICT (coupon_id, user_id) DO UPDATE SET uses = uses + 1
+   WHERE uses < max_per_user RETURNING: a racing second redemption by the same user waits
+   for the first and then finds the limit taken;
+2. coupon: UPDATE coupons SET uses_count = uses_count + 1 WHERE id = :id AND uses_count <
+   max_uses RETURNING;
+3. campaign: UPDATE coupon_campaigns SET spent = spent + :cost WHERE spent + :cost <=
+   budget_limit RETURNING.
+PostgreSQL re-checks each WHERE against the latest committed row after waiting on its lock,
+so 100 parallel redemptions of a coupon with 10 uses left give exactly 10 successes. Any
+refusal rolls the savepoint back and the attempt is recorded as failed with that code.
+"""
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.core import audit, clock
+from app.core.errors import DomainError, NotFound
+from app.coupons import benefits, fraud, validation
+from app.coupons.discount import ZERO, Benefit
+from app.coupons.models import Campaign, Coupon, CouponUserUse, Redemption
+from app.coupons.validation import MESSAGES, Attempt
+
+
+class LimitRefused(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
+    return Redemption(coupon_id=coupon.id, campaign_id=coupon.campaign_id, user_id=attempt.user.id,
+                      subscription_id=attempt.subscription_id, invoice_id=attempt.invoice_id,
+                      tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
+                      ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
+                      device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
+                      is_test=attempt.is_test, **values)
+
+
+def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
+    row = _row(coupon, attempt, status="failed", failure_code=code, failure_reason=reason,
+               discount_amount=ZERO, final_amount=attempt.amount)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _upsert(session):
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
+    """Take one of the customer's uses of the coupon, or refuse (racing attempts of one user queue here)."""
+    table = CouponUserUse.__table__
+    stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
+                                          is_test=attempt.is_test)
+    limit = coupon.max_uses_per_user
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
+                                      set_={"uses": table.c.uses + 1},
+                                      where=(table.c.uses < limit) if limit is not None else None)
+    if session.execute(stmt.returning(table.c.uses)).first() is None:
+        raise LimitRefused("per_user_limit_reached")
+
+
+def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
+    """Take one use of the coupon and `cost` of its campaign's budget, or refuse. These rows are
+    shared by every redeemer, so they are taken last: their locks are held only until commit."""
+    uses = Coupon.test_uses_count if attempt.is_test else Coupon.uses_count
+    taken = session.execute(
+        update(Coupon).where(Coupon.id == coupon.id, or_(Coupon.max_uses.is_(None), uses < Coupon.max_uses))
+        .values({uses: uses + 1}).returning(uses).execution_options(synchronize_session=False)).first()
+    if taken is None:
+        raise LimitRefused("max_uses_reached")
+    if coupon.campaign_id is not None:
+        spent = Campaign.test_spent if attempt.is_test else Campaign.spent
+        charged = session.execute(
+            update(Campaign).where(Campaign.id == coupon.campaign_id, spent < Campaign.budget_limit,
+                                   spent + cost <= Campaign.budget_limit)
+            .values({spent: spent + cost}).returning(spent).execution_options(synchronize_session=False)).first()
+        if charged is None:
+            raise LimitRefused("campaign_budget_exhausted")
+
+
+def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applied_by,
+             findings: list[fraud.Finding]) -> Redemption:
+    try:
+        with session.begin_nested():
+            _claim_user_use(session, coupon, attempt)
+            row = _row(coupon, attempt, status="success", discount_amount=benefit.discount,
+                       final_amount=benefit.final_amount, credits_granted=benefit.credits,
+                       months_granted=benefit.months, budget_cost=benefit.budget_cost,
+                       applied_by_id=getattr(applied_by, "id", None))
+            session.add(row)
+            session.flush()
+            benefits.apply(session, row, attempt, actor=applied_by)
+            fraud.record(session, findings, coupon, attempt, row)
+            _claim_shared(session, coupon, attempt, row.budget_cost)  # an invoice may have capped it
+    except LimitRefused as refused:
+        row = _failed(session, coupon, attempt, refused.code, MESSAGES[refused.code])
+        fraud.record(session, findings, coupon, attempt, row)
+    session.expire(coupon, ["uses_count", "test_uses_count"])
+    if coupon.campaign is not None:
+        session.expire(coupon.campaign, ["spent", "test_spent"])
+    return row
+
+
+def redeem(session, coupon: Coupon, attempt: Attempt, *, applied_by=None,
+           detectors: tuple[str, ...] | None = None) -> Redemption:
+    """Record one attempt: fraud checks, then validation, then the atomic take. The caller commits."""
+    findings = fraud.detect(session, coupon, attempt, only=detectors)
+    blocking = next((f for f in findings if f.blocks), None)
+    if blocking is None:
+        result = validation.check(session, coupon, attempt)
+        if result.valid:
+            return _succeed(session, coupon, attempt, result.benefit, applied_by, findings)
+        row = _failed(session, coupon, attempt, result.code, result.message)
+    else:
+        row = _failed(session, coupon, attempt, "fraud_blocked", blocking.reason)
+    fraud.record(session, findings, coupon, attempt, row)
+    return row
+
+
+def public_message(row: Redemption) -> str | None:
+    """What the customer may read: fraud reasons stay internal."""
+    if row.failure_code == "fraud_blocked":
+        return MESSAGES["fraud_blocked"]
+    return row.failure_reason
+
+
+def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
+    """Undo a success: the use and the budget go back, unspent bonus credits are removed."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the redemption is reversed.", "reason")
+    if row.status not in ("success", "pending"):
+        raise DomainError("not_reversible", f"A {row.status} redemption cannot be reversed.", "status", status=409)
+    before = {"status": row.status, "budget_cost": str(row.budget_cost), "credits_granted": row.credits_granted}
+    benefits.revert(session, row, actor=actor)  # the customer's rows first, the shared ones last (as redeem)
+    uses = Coupon.test_uses_count if row.is_test else Coupon.uses_count
+    session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1})
+                    .execution_options(synchronize_session=False))
+    if row.campaign_id is not None and row.budget_cost > 0:
+        spent = Campaign.test_spent if row.is_test else Campaign.spent
+        session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
+                        .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
+    row.status, row.reversed_at = "reversed", clock.now()
+    row.reversed_by_id, row.reversal_reason = getattr(actor, "id", None), reason
+    session.expire(row.coupon, ["uses_count", "test_uses_count"])
+    if row.coupon.campaign is not None:
+        session.expire(row.coupon.campaign, ["spent", "test_spent"])
+    session.flush()
+    audit.record(session, "coupons.redemption_reversed", actor=actor, target=row, target_type="coupon_redemption",
+                 before=before, after={"status": "reversed", "credits_clawed_back": row.credits_clawed_back},
+                 reason=reason)
+    return row
+
+
+def get(session, redemption_id: int) -> Redemption:
+    row = session.get(Redemption, redemption_id)
+    if row is None:
+        raise NotFound("redemption")
+    return row
+
+
+def listing(*, coupon_id: int | None = None, campaign_id: int | None = None, user_id: int | None = None,
+            include_test: bool = False):
+    """Redemptions newest first (for keyset_page); production only unless asked."""
+    stmt = select(Redemption)
+    if coupon_id is not None:
+        stmt = stmt.where(Redemption.coupon_id == coupon_id)
+    if campaign_id is not None:
+        stmt = stmt.where(Redemption.campaign_id == campaign_id)
+    if user_id is not None:
+        stmt = stmt.where(Redemption.user_id == user_id)
+    if not include_test:
+        stmt = stmt.where(Redemption.is_test.is_(False))
+    return stmt
+
+
+def for_subscription(session, subscription_id: int) -> list[Redemption]:
+    return list(session.scalars(select(Redemption).where(Redemption.subscription_id == subscription_id)
+                                .order_by(Redemption.created_at.desc(), Redemption.id.desc()).limit(20)))
+
+
+def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_address=None,
+                          user_agent=None) -> Redemption:
+    """Staff put a coupon on a customer's subscription (its open or next invoice, its
+    paid-through date, or the customer's credits). Only the invoice-level fraud check runs:
+    velocity and the like describe customers, not staff."""
+    from app.coupons import coupons, validation
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("reason_required", "Say why the coupon is applied (it goes in the audit log).", "reason")
+    coupon = coupons.by_code(session, raw_code)
+    price = sub.tier.price_for(sub.billing_cycle)
+    attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},
+                                       is_test=bool(sub.is_test), ip_address=ip_address, user_agent=user_agent)
+    row = redeem(session, coupon, attempt, applied_by=actor, detectors=("stacking_abuse",))
+    audit.record(session, "coupons.applied_to_subscription", actor=actor, target=sub, target_type="subscription",
+                 after={"code": coupon.code, "redemption": row.id, "status": row.status,
+                        "failure_code": row.failure_code, "discount": str(row.discount_amount)},
+                 reason=reason, is_test=bool(sub.is_test))
+    return row

@@ -1,0 +1,214 @@
+"""Coupon screens: list, create, edit, (de)activate, rules, validation preview, redemptions, reversal."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required, user_can
+from app.core import nav
+from app.core.errors import DomainError
+from app.core.pagination import keyset_page, parse_limit
+from app.core.web import apply_domain_error, include_test_data, render
+from app.coupons import campaigns, coupons, redemption, rules, validation
+from app.coupons.forms import CouponForm, PreviewForm, ReasonForm, RuleForm
+from app.coupons.models import Coupon, Redemption
+from app.extensions import db
+
+bp = Blueprint("coupons", __name__, url_prefix="/admin/coupons")
+nav.register("Coupons", "coupons.index", "coupons.view", order=40)
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+def form_values(form) -> dict:
+    return {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+
+
+def campaign_choices(form) -> None:
+    form.campaign_id.choices = {"": "(no campaign)", **{str(c.id): c.name for c in campaigns.campaigns(db.session)}}
+
+
+def fill_from(form, coupon: Coupon) -> None:
+    for name in ("description", "coupon_type", "discount_type", "is_active", "is_stackable",
+                 "requires_licensed_device", "tier_eligibility", "billing_cycles"):
+        getattr(form, name).data = getattr(coupon, name)
+    form.code.data = coupon.code
+    form.discount_value.data = str(int(coupon.discount_value) if coupon.discount_type in ("credits", "months_free")
+                                   else coupon.discount_value)
+    form.max_uses.data = "" if coupon.max_uses is None else str(coupon.max_uses)
+    form.max_uses_per_user.data = "" if coupon.max_uses_per_user is None else str(coupon.max_uses_per_user)
+    form.min_purchase_amount.data = str(coupon.min_purchase_amount)
+    form.valid_from.data = coupon.valid_from.strftime(DATETIME_LOCAL)
+    form.valid_until.data = coupon.valid_until.strftime(DATETIME_LOCAL)
+    form.campaign_id.data = str(coupon.campaign_id or "")
+
+
+@bp.get("")
+@permission_required("coupons.view")
+def index():
+    q = (request.args.get("q") or "").strip()
+    campaign_id = request.args.get("campaign_id", type=int)
+    state = request.args.get("state") or ""
+    stmt = coupons.search(db.session, q or None, campaign_id, {"active": True, "inactive": False}.get(state))
+    page = keyset_page(db.session, stmt, Coupon, parse_limit(request.args.get("limit"), 50), request.args.get("cursor"))
+    return render("coupons/index.html", block="rows", page=page, q=q, campaign_id=campaign_id, state=state,
+                  campaigns=campaigns.campaigns(db.session))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission_required("coupons.create")
+def new():
+    form = CouponForm()
+    campaign_choices(form)
+    if request.method == "GET" and request.args.get("campaign_id"):
+        form.campaign_id.data = request.args["campaign_id"]
+    if form.validate_on_submit():
+        try:
+            coupon = coupons.create(db.session, current_user, form_values(form))
+            db.session.commit()
+            flash(f"Coupon {coupon.code} created.", "info")
+            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+    return render("coupons/form.html", form=form, coupon=None, status=422 if form.errors or form.form_errors else 200)
+
+
+@bp.route("/<int:coupon_id>/edit", methods=["GET", "POST"])
+@permission_required("coupons.edit")
+def edit(coupon_id: int):
+    coupon = coupons.get(db.session, coupon_id)
+    form = CouponForm()
+    campaign_choices(form)
+    form.code.data = coupon.code  # the code never changes
+    if request.method == "GET":
+        fill_from(form, coupon)
+    elif form.validate_on_submit():
+        try:
+            coupons.update(db.session, current_user, coupon, form_values(form))
+            db.session.commit()
+            flash(f"Coupon {coupon.code} saved.", "info")
+            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+    return render("coupons/form.html", form=form, coupon=coupon, status=422 if form.errors or form.form_errors else 200)
+
+
+@bp.post("/<int:coupon_id>/active")
+@permission_required("coupons.edit")
+def set_active(coupon_id: int):
+    coupon = coupons.get(db.session, coupon_id)
+    active = request.form.get("active") == "1"
+    coupons.set_active(db.session, current_user, coupon, active, request.form.get("reason"))
+    db.session.commit()
+    flash(f"Coupon {coupon.code} {'activated' if active else 'deactivated'}.", "info")
+    return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+
+
+def _detail(coupon: Coupon, *, rule_form=None, preview_form=None, preview=None, status=200, block=None):
+    include_test = include_test_data()
+    stmt = redemption.listing(coupon_id=coupon.id, include_test=include_test)
+    page = keyset_page(db.session, stmt, Redemption, parse_limit(request.args.get("limit"), 20),
+                       request.args.get("cursor"))
+    return render("coupons/detail.html", block=block, coupon=coupon, page=page, rules=rules,
+                  rule_form=rule_form or RuleForm(formdata=None), preview_form=preview_form or PreviewForm(formdata=None),
+                  preview=preview, reason_form=ReasonForm(formdata=None), examples=rules.EXAMPLES,
+                  can_edit=user_can("coupons.edit"), can_reverse=user_can("coupons.approve_redemption"),
+                  status=status)
+
+
+@bp.get("/<int:coupon_id>")
+@permission_required("coupons.view")
+def detail(coupon_id: int):
+    return _detail(coupons.get(db.session, coupon_id), block="redemptions")
+
+
+@bp.post("/<int:coupon_id>/rules")
+@permission_required("coupons.edit")
+def add_rule(coupon_id: int):
+    coupon = coupons.get(db.session, coupon_id)
+    form = RuleForm()
+    if form.validate_on_submit():
+        try:
+            rules.add(db.session, current_user, coupon, form.rule_type.data, form.rule_value.data)
+            db.session.commit()
+            flash("Rule added.", "info")
+            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+    return _detail(coupon, rule_form=form, status=422)
+
+
+@bp.post("/<int:coupon_id>/rules/<int:rule_id>/delete")
+@permission_required("coupons.edit")
+def remove_rule(coupon_id: int, rule_id: int):
+    coupon = coupons.get(db.session, coupon_id)
+    rules.remove(db.session, current_user, coupon, rule_id)
+    db.session.commit()
+    flash("Rule removed.", "info")
+    return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+
+
+@bp.post("/<int:coupon_id>/preview")
+@permission_required("coupons.view")
+def preview(coupon_id: int):
+    """The validation service itself, for a customer and purchase the staff member enters."""
+    coupon = coupons.get(db.session, coupon_id)
+    form = PreviewForm()
+    result = None
+    if form.validate_on_submit():
+        try:
+            result = validation.preview(db.session, coupon, form.email.data, form_values(form))
+        except DomainError as error:
+            apply_domain_error(form, error)
+    # 200 even with a field error: HTMX swaps only 2xx answers into the page.
+    return _detail(coupon, preview_form=form, preview=result, block="preview")
+
+
+@bp.post("/redemptions/<int:redemption_id>/reverse")
+@permission_required("coupons.approve_redemption")
+def reverse(redemption_id: int):
+    row = redemption.get(db.session, redemption_id)
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        flash("Say why the redemption is reversed.", "error")
+        return redirect(url_for("coupons.detail", coupon_id=row.coupon_id))
+    redemption.reverse(db.session, current_user, row, form.reason.data)
+    db.session.commit()
+    flash(f"Redemption {row.id} reversed; its budget and use were given back.", "info")
+    return redirect(url_for("coupons.detail", coupon_id=row.coupon_id))
+
+
+@bp.app_context_processor
+def _subscription_coupons():
+    """For billing's subscription page, which includes coupons/_subscription_coupons.html."""
+    return {"subscription_redemptions": lambda subscription_id: redemption.for_subscription(db.session,
+                                                                                          subscription_id)}
+
+
+@bp.post("/subscriptions/<int:subscription_id>/apply")
+@permission_required("subscriptions.edit")
+def apply_to_subscription(subscription_id: int):
+    from app.billing import subscriptions
+    from app.core.requestinfo import client_ip, user_agent
+
+    sub = subscriptions.get(db.session, subscription_id)
+    back = redirect(url_for("billing.subscription", subscription_id=sub.id) + "#coupons")
+    try:
+        row = redemption.apply_to_subscription(db.session, current_user, sub, request.form.get("code"),
+                                               request.form.get("reason"), ip_address=client_ip(),
+                                               user_agent=user_agent())
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return back
+    db.session.commit()
+    if row.status == "failed":
+        flash(f"{row.coupon.code} was not applied ({row.failure_code}): {redemption.public_message(row)}", "error")
+    elif row.status == "pending":
+        flash(f"{row.coupon.code} applied: {row.discount_amount} off the next invoice.", "info")
+    else:
+        flash(f"{row.coupon.code} applied.", "info")
+    return back
