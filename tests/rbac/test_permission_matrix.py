@@ -71,6 +71,20 @@ def sample_ids(make_user, make_api_key, session):
                                     start=periods.start_of_day(app_clock.now().date()), status="active")
     pack = CreditPack(name="Matrix pack", credits=1000, price=Decimal("9.99"))
     session.add(pack)
+    from datetime import timedelta
+
+    from app.coupons.models import Campaign, Coupon
+
+    now = app_clock.now()
+    campaign = Campaign(name="Matrix campaign", campaign_type="promotional", starts_at=now - timedelta(days=1),
+                        ends_at=now + timedelta(days=30), budget_limit=Decimal("100.00"), spent=Decimal("0.00"))
+    session.add(campaign)
+    session.flush()
+    coupon = Coupon(code="MATRIX20", coupon_type="percentage_discount", discount_type="percentage",
+                    discount_value=Decimal("20.00"), max_uses=10, max_uses_per_user=1,
+                    min_purchase_amount=Decimal("0"), tier_eligibility=[], billing_cycles=[],
+                    valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=7), campaign_id=campaign.id)
+    session.add(coupon)
     test_user = make_user(test=True)
     test_clock = TestClock(user_id=test_user.id, frozen_time=app_clock.now(), is_test=True)
     session.add(test_clock)
@@ -90,7 +104,8 @@ def sample_ids(make_user, make_api_key, session):
     return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
             "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id,
             "subscription_id": subscription.id, "pack_id": pack.id, "tier_id": tiers["pro"].id,
-            "request_id": 999999, "decision": "approve", "tier": "pro", "model_name": "gpt-4-turbo",
+            "request_id": 999999, "decision": "approve", "campaign_id": campaign.id, "coupon_id": coupon.id,
+            "detection_id": 999999, "rule_id": 999999, "redemption_id": 999999, "tier": "pro", "model_name": "gpt-4-turbo",
             "provider_id": 999999, "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
 
 
