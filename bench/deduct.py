@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -193,7 +194,7 @@ def main() -> None:
             server.stop()
         check = verify(app, before, app_run, clients)
         pg = run_pgbench(url, lo, hi, price_id, clients, args.duration)
-        row = {"clients": clients, "app_rps": round(app_run["rps"], 1), "app_p50_ms": app_run["p50_ms"],
+        row = {"clients": clients, "load_avg_1m": round(os.getloadavg()[0], 2), "app_rps": round(app_run["rps"], 1), "app_p50_ms": app_run["p50_ms"],
                "app_p99_ms": app_run["p99_ms"], "pgbench_tps": pg["tps"], "pgbench_latency_avg_ms": pg["latency_avg_ms"],
                "ratio": round(app_run["rps"] / pg["tps"], 3), "statuses": app_run["statuses"],
                "socket_errors": app_run["socket_errors"], **check}
