@@ -44,7 +44,7 @@ class Graph:
         for table in self.tables:
             for fkc in table.foreign_key_constraints:
                 if len(fkc.elements) != 1:
-                    raise NotImplementedError(f"{table.name}: composite foreign keys are not handled by cleanup")
+                    raise RuntimeError(f"{table.name}: composite foreign keys are refused by the cleanup graph (it deletes through single-column keys only)")
                 element = fkc.elements[0]
                 parent = element.column.table
                 edge = Edge(table, element.parent.name, parent, element.column.name)
