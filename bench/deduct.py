@@ -78,31 +78,45 @@ function done(summary, latency, requests)
 end
 """
 
+# The app's own statements for one calculate-and-deduct (optimistic path): the key lookup, the
+# Idempotency-Key claim, the one-statement charge (app/credits/metering.py), the stored answer.
 PGBENCH = """\\set uid random({lo}, {hi})
 \\set rid random(1, 2000000000)
 BEGIN;
-SELECT id, key_type, revoked_at, expires_at, scopes FROM api_keys WHERE user_id = :uid LIMIT 1;
+SELECT id, user_id, key_type, revoked_at, expires_at, last_used_at, scopes FROM api_keys WHERE user_id = :uid LIMIT 1;
 INSERT INTO idempotency_records (user_id, key, method, path, request_hash, is_test, created_at)
   VALUES (:uid, 'pgb-' || :client_id || '-' || :rid, 'POST', '/api/v1/credits/calculate-and-deduct',
-          md5(:rid::text) || md5(:uid::text), false, now());
-SELECT tier, mtd_month, mtd_tokens, (SELECT token FROM pricing_state WHERE id = 1) FROM credit_balances
-  WHERE user_id = :uid FOR UPDATE;
-UPDATE credit_balances SET
-  subscription_credits = subscription_credits - CASE WHEN subscription_credits >= 49 THEN 49 ELSE subscription_credits END,
-  bonus_credits = bonus_credits - (49 - CASE WHEN subscription_credits >= 49 THEN 49 ELSE subscription_credits END),
-  mtd_month = date_trunc('month', now())::date,
-  mtd_credits = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49,
-  mtd_tokens = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END + 800,
-  updated_at = now()
+          md5(:rid::text) || md5(:uid::text), false, now())
+  ON CONFLICT (user_id, key) DO NOTHING RETURNING id;
+WITH upd AS (
+  UPDATE credit_balances SET
+    subscription_credits = subscription_credits - LEAST(subscription_credits, 49),
+    bonus_credits = bonus_credits - (49 - LEAST(subscription_credits, 49)),
+    mtd_month = date_trunc('month', now())::date,
+    mtd_credits = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49,
+    mtd_tokens = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END + 800,
+    updated_at = now()
   WHERE user_id = :uid AND subscription_credits + bonus_credits >= 49
     AND (monthly_cap IS NULL OR CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49 <= monthly_cap)
-  RETURNING subscription_credits, bonus_credits, monthly_cap, mtd_month, mtd_credits, mtd_tokens, tier, is_test;
-INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens, output_tokens,
-    vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
-  VALUES (:uid, 'pgb-' || :client_id || '-' || :rid, {price_id}, 'gpt-4-turbo', 'openai', 'pro', 500, 300,
-          0.014, 40.00, 0.0196, 49, false, now()) RETURNING id;
-INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after, is_test, created_at)
-  VALUES (:uid, 49, 'inference', currval('token_usage_id_seq'), 'pgb-' || :client_id || '-' || :rid, 0, false, now());
+    AND tier = 'pro'
+    AND (SELECT token FROM pricing_state WHERE id = 1) IS NOT DISTINCT FROM (SELECT token FROM pricing_state WHERE id = 1)
+    AND CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END >= 0
+    AND CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END < 10000000000
+  RETURNING subscription_credits, bonus_credits, monthly_cap, mtd_month, mtd_credits, mtd_tokens, tier, is_test
+), used AS (
+  INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens,
+      output_tokens, vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
+  SELECT :uid, 'pgb-' || :client_id || '-' || :rid, {price_id}, 'gpt-4-turbo', 'openai', 'pro', 500, 300,
+         0.014, 40.00, 0.0196, 49, false OR upd.is_test, now() FROM upd
+  RETURNING id, is_test
+), deducted AS (
+  INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after,
+      is_test, created_at)
+  SELECT :uid, 49, 'inference', used.id, 'pgb-' || :client_id || '-' || :rid,
+         upd.subscription_credits + upd.bonus_credits, used.is_test, now() FROM upd, used
+)
+SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
+       upd.mtd_tokens, upd.tier, upd.is_test, used.id FROM upd, used;
 UPDATE idempotency_records SET response_status = 201, response_body = '{{"credits_deducted": 49}}'
   WHERE id = currval('idempotency_records_id_seq');
 COMMIT;
