@@ -87,7 +87,7 @@ SELECT id, user_id, key_type, revoked_at, expires_at, last_used_at, scopes FROM 
 INSERT INTO idempotency_records (user_id, key, method, path, request_hash, is_test, created_at)
   VALUES (:uid, 'pgb-' || :client_id || '-' || :rid, 'POST', '/api/v1/credits/calculate-and-deduct',
           md5(:rid::text) || md5(:uid::text), false, now())
-  ON CONFLICT (user_id, key) DO NOTHING RETURNING id;
+  ON CONFLICT (user_id, key) DO NOTHING RETURNING id AS idem_id \\gset
 WITH upd AS (
   UPDATE credit_balances SET
     subscription_credits = subscription_credits - LEAST(subscription_credits, 49),
@@ -118,7 +118,7 @@ WITH upd AS (
 SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
        upd.mtd_tokens, upd.tier, upd.is_test, used.id FROM upd, used;
 UPDATE idempotency_records SET response_status = 201, response_body = '{{"credits_deducted": 49}}'
-  WHERE id = currval('idempotency_records_id_seq');
+  WHERE id = :idem_id;
 COMMIT;
 """
 
@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=6, help="threads per process (gthread: keep-alive)")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
+    parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
     args = parser.parse_args()
     url = fresh_database("rephlo_bench_deduct")
     app = app_for(url)
@@ -213,12 +214,23 @@ def main() -> None:
             app_run["load_avg_1m"] = round(os.getloadavg()[0], 2)
             app_runs.append(app_run)
             pg_runs.append(run_pgbench(url, lo, hi, price_id, clients, args.duration))
+        bare = None
+        if args.bare:  # the ceiling: a bare Flask endpoint running only this SQL
+            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_app:app",
+                              extra_env={"BARE_DB_URL": url, "BARE_PRICE_ID": str(price_id)})
+            try:
+                run_wrk(server.base, keys, clients, 3)
+                bare = run_wrk(server.base, keys, clients, args.duration)
+            finally:
+                server.stop()
         best, pg = max(app_runs, key=lambda r: r["rps"]), max(pg_runs, key=lambda r: r["tps"])
         row = {"clients": clients, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
                "app_p99_ms": best["p99_ms"], "pgbench_tps": round(pg["tps"], 1),
                "pgbench_latency_avg_ms": pg["latency_avg_ms"], "ratio": round(best["rps"] / pg["tps"], 3),
                "statuses": best["statuses"], "socket_errors": best["socket_errors"],
                "load_avg_1m": best["load_avg_1m"], **best["check"],
+               "bare_endpoint_rps": round(bare["rps"], 1) if bare else None,
+               "bare_ratio": round(bare["rps"] / pg["tps"], 3) if bare else None,
                "all_rounds": {"app_rps": [round(r["rps"], 1) for r in app_runs],
                               "pgbench_tps": [round(r["tps"], 1) for r in pg_runs],
                               "mismatches": [r["check"]["balance_ledger_mismatches"] for r in app_runs],
@@ -228,11 +240,11 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "deduct.json").write_text(json.dumps(results, indent=2))
     print(f"{'clients':>7} {'app req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'pgbench tps':>11} {'ratio':>6} "
-          f"{'mismatches':>10} {'accounted':>9}")
+          f"{'mismatches':>10} {'accounted':>9} {'bare req/s':>10} {'bare ratio':>10}")
     for r in results:
         print(f"{r['clients']:>7} {r['app_rps']:>9} {r['app_p50_ms']:>7.2f} {r['app_p99_ms']:>7.2f} "
               f"{r['pgbench_tps']:>11.1f} {r['ratio']:>6} {sum(r['all_rounds']['mismatches']):>10} "
-              f"{str(all(r['all_rounds']['accounted'])):>9}")
+              f"{str(all(r['all_rounds']['accounted'])):>9} {str(r['bare_endpoint_rps']):>10} {str(r['bare_ratio']):>10}")
 
 
 if __name__ == "__main__":
