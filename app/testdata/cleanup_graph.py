@@ -58,12 +58,12 @@ class Graph:
         self.user_owned = self._reachable(USERS)
 
     def _reachable(self, root: str) -> set[str]:
-        seen, todo = {root}, [root]
-        while todo:
-            for edge in self.children[todo.pop()]:
+        seen, pending = {root}, [root]
+        while pending:
+            for edge in self.children[pending.pop()]:
                 if edge.child.name not in seen:
                     seen.add(edge.child.name)
-                    todo.append(edge.child.name)
+                    pending.append(edge.child.name)
         return seen
 
     def children_first(self, names: set[str] | None = None) -> list[Table]:
