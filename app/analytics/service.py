@@ -81,7 +81,7 @@ def new_users(session, start: date, today: date, include_test: bool) -> dict:
     counts = {str(d): n for d, n in session.execute(
         select(day, func.count()).select_from(users).where(users.c.created_at >= day_start(start))
         .group_by(day))}
-    by_day = [{"date": d.isoformat(), "count": counts.get(d.isoformat(), 0)} for d in _days(start, today)]
+    by_day = [{"date": d.isoformat(), "count": counts.get(d.isoformat(), 0)} for d in clock.days(start, today)]
     return {"today": by_day[-1]["count"], "window": sum(d["count"] for d in by_day), "by_day": by_day}
 
 
@@ -120,10 +120,3 @@ def dashboard(session, can: Callable[[str], bool], include_test: bool = False, t
     for card in cards:
         board.figures[card.name] = compute[card.name]()
     return board
-
-
-def _days(start: date, end: date):
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)

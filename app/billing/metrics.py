@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from app.billing.models import PaymentTransaction, Subscription, SubscriptionTier
 from app.core import clock
 from app.core.money import CENT
+from app.credits.ledger import day_of, day_window
 
 PAYING = ("active", "past_due", "grace_period")
 
@@ -97,20 +98,14 @@ def active_by_tier(session, include_test: bool = False) -> dict[str, int]:
 
 def net_collected_by_day(session, start: date, end: date, include_test: bool = False) -> list[dict]:
     """Money collected per UTC day from start to end: succeeded charges minus succeeded refunds."""
-    from app.credits.ledger import day_of, day_start
-
     p = PaymentTransaction
     day = day_of(session, p.created_at)
-    rows = session.execute(_scoped(
-        select(day, p.kind, func.sum(p.amount))
-        .where(p.created_at >= day_start(start), p.created_at < day_start(end + timedelta(days=1)),
-               p.status == "succeeded", p.kind.in_(("charge", "refund"))).group_by(day, p.kind), p, include_test))
+    rows = session.execute(select(day, p.kind, func.sum(p.amount)).where(
+        *day_window(p, start, end, include_test), p.status == "succeeded", p.kind.in_(("charge", "refund")))
+        .group_by(day, p.kind))
     net: dict[str, Decimal] = {}
     for d, kind, amount in rows:
         key = d.isoformat() if isinstance(d, date) else str(d)
         net[key] = net.get(key, Decimal("0.00")) + (amount if kind == "charge" else -amount)
-    out, d = [], start
-    while d <= end:
-        out.append({"date": d.isoformat(), "net": net.get(d.isoformat(), Decimal("0.00")).quantize(CENT)})
-        d += timedelta(days=1)
-    return out
+    return [{"date": d.isoformat(), "net": net.get(d.isoformat(), Decimal("0.00")).quantize(CENT)}
+            for d in clock.days(start, end)]
