@@ -19,9 +19,9 @@ from app.core import clock
 from app.credits.formula import six
 from app.credits.ledger import built_days, day_of, day_start, day_window, unbuilt_ranges
 from app.credits.models import (CreditAllocation, CreditDailyTotal, CreditDeduction, CreditUsageDaily,
-                                ModelDailyTotal, SummaryRun, TokenUsage, TokenUsageDaily)
+                                ModelDailyTotal, SummaryRun, TokenUsage, TokenUsageDaily, UsageSums)
 
-USAGE_SUMS = ("request_count", "input_tokens", "output_tokens", "vendor_cost_usd", "customer_cost_usd", "credits")
+USAGE_SUMS = tuple(UsageSums.__annotations__)  # request_count ... credits
 
 
 def _token_select(day: date):
