@@ -184,11 +184,10 @@ def cleanup_expired(session, *, actor=None, trigger: str = "schedule", job_id: s
         try:
             total = _count(session, users, hard(users)) + (_count(session, users, pending(users)) if soft else 0)
             runner = _Runner(session, run, cfg["pause"], progress, total)
-            plan = stage.Plan(g, users)
-            stopped = _by_accounts(session, plan, runner, hard, batch_size, max_batches, "expired test accounts",
+            stopped = _by_accounts(session, g, hard, runner, batch_size, max_batches, "expired test accounts",
                                    _hard_delete)
             if soft and not stopped:
-                stopped = _by_accounts(session, plan, runner, pending, batch_size, max_batches,
+                stopped = _by_accounts(session, g, pending, runner, batch_size, max_batches,
                                        "soft-deleting expired test accounts", _soft_delete(now))
         except Exception as error:
             _fail(session, run, actor, "testdata.cleanup_expired", error)
@@ -200,9 +199,10 @@ def _count(session, table, condition) -> int:
     return session.scalar(select(func.count()).select_from(table).where(condition)) or 0
 
 
-def _by_accounts(session, plan: stage.Plan, runner: _Runner, accounts, batch_size: int, max_batches: int | None,
+def _by_accounts(session, g: Graph, accounts, runner: _Runner, batch_size: int, max_batches: int | None,
                  label: str, work) -> bool:
     """Run `work` over the accounts selected, batch by batch; True when max_batches stopped the run."""
+    plan = _accounts_plan(g, accounts)
     users = plan.root
     last_id = 0
     while True:
@@ -216,36 +216,35 @@ def _by_accounts(session, plan: stage.Plan, runner: _Runner, accounts, batch_siz
             session.commit()
             return False
         last_id = ids[-1]
-        runner.batch(lambda ids=ids: work(session, plan, runner.run, ids, accounts), label,
-                     processed=len(ids), started=started)
+        runner.batch(lambda ids=ids: work(session, plan, runner.run, ids), label, processed=len(ids), started=started)
 
 
-def _hard_delete(session, plan: stage.Plan, run: CleanupRun, ids: list[int], accounts) -> dict[str, int]:
-    result = _account_batch(session, plan, ids, accounts)
+def _accounts_plan(g: Graph, accounts) -> stage.Plan:
+    """A plan rooted at the batch's test accounts that `accounts` selects."""
+    users = g.by_name[USERS]
+    return stage.Plan(g, users, lambda u: and_(u.c.id.in_(stage.batch_ids()), g.guard(users, u), accounts(u)))
+
+
+def _hard_delete(session, plan: stage.Plan, run: CleanupRun, ids: list[int]) -> dict[str, int]:
+    result = _account_batch(session, plan, ids)
     run.kept = (run.kept or 0) + result.kept
     return result.deleted
 
 
 def _soft_delete(now):
-    def work(session, plan: stage.Plan, run: CleanupRun, ids: list[int], accounts) -> dict[str, int]:
+    def work(session, plan: stage.Plan, run: CleanupRun, ids: list[int]) -> dict[str, int]:
         """Mark the accounts of the batch that own nothing that stays; delete nothing yet."""
         users = plan.root
-        condition = _accounts_in(plan.g, ids, accounts)
+        params = {"batch_ids": ids}
         _lock_accounts(session, users, ids)
-        plan.stage(session, condition)
-        if plan.block(session):
+        if plan.block(session, plan.stage(session, params)):
             run.kept = (run.kept or 0) + plan.kept_roots(session)
-        rows = session.execute(update(users).where(users.c.id.in_(plan.unblocked_roots()), condition(users))
-                               .values(deleted_at=now)).rowcount
+        rows = session.execute(update(users).where(users.c.id.in_(plan.unblocked_roots()), plan.root_condition(users))
+                               .values(deleted_at=now), params).rowcount
         plan.clear(session)
         run.soft_deleted = (run.soft_deleted or 0) + rows
         return {}
     return work
-
-
-def _accounts_in(g: Graph, ids: list[int], accounts):
-    users = g.by_name[USERS]
-    return lambda u: and_(u.c.id.in_(ids), g.guard(users, u), accounts(u))
 
 
 def _lock_accounts(session, users, ids: list[int]) -> None:
@@ -254,9 +253,9 @@ def _lock_accounts(session, users, ids: list[int]) -> None:
         session.execute(select(users.c.id).where(users.c.id.in_(ids)).with_for_update())
 
 
-def _account_batch(session, plan: stage.Plan, ids: list[int], accounts) -> stage.Result:
+def _account_batch(session, plan: stage.Plan, ids: list[int]) -> stage.Result:
     _lock_accounts(session, plan.root, ids)
-    result = stage.run_batch(session, plan, _accounts_in(plan.g, ids, accounts))
+    result = plan.run(session, {"batch_ids": ids})
     _clear_references(session, plan.g, set(result.deleted))
     return result
 
@@ -267,7 +266,7 @@ def delete_user_batch(session, g: Graph, ids: list[int], root_filter) -> dict[st
     Whatever ids it is given, the statements only reach rows marked as test: the guard
     is repeated in the WHERE clause of every DELETE. Returns rows deleted per table.
     """
-    return _account_batch(session, stage.Plan(g, g.by_name[USERS]), ids, root_filter).deleted
+    return _account_batch(session, _accounts_plan(g, root_filter), ids).deleted
 
 
 # -- everything marked as test ------------------------------------------------------------
@@ -291,7 +290,7 @@ def delete_all_test_data(session, *, actor=None, trigger: str = "staff", job_id:
         run = _start(session, "all", trigger, actor, job_id)
         try:
             protected = stage.owned_by(session, g, g.by_name[USERS], actor_id) if actor_id is not None else {}
-            plans = {t.name: stage.Plan(g, t, protected) for t in tables if g.owns_rows(t)}
+            plans = {t.name: _table_plan(g, t, protected, job_id) for t in tables if g.owns_rows(t)}
             total = sum(_count(session, t, _test_rows(g, t, protected, job_id)(t)) for t in tables)
             total += sum(_count(session, t, g.guard_through(t)) for t in g.tables if g.guard(t) is None
                          and g.owners[t.name] and g.guard_through(t) is not None)
@@ -321,6 +320,11 @@ def _test_rows(g: Graph, table, protected: stage.Protected, job_id: str | None):
     return condition
 
 
+def _table_plan(g: Graph, table, protected: stage.Protected, job_id: str | None) -> stage.Plan:
+    rows = _test_rows(g, table, protected, job_id)
+    return stage.Plan(g, table, lambda sel: and_(stage.row_id(sel).in_(stage.batch_ids()), rows(sel)), protected)
+
+
 def _delete_staged(session, plan: stage.Plan, runner: _Runner, rows, batch_size: int) -> None:
     """Batches of a table that owns rows: staged, blocked and deleted with what they own."""
     table = plan.root
@@ -336,7 +340,7 @@ def _delete_staged(session, plan: stage.Plan, runner: _Runner, rows, batch_size:
         last_id = ids[-1]
 
         def work(ids=ids):
-            result = stage.run_batch(session, plan, lambda sel: and_(stage.row_id(sel).in_(ids), rows(sel)))
+            result = plan.run(session, {"batch_ids": ids})
             runner.run.kept = (runner.run.kept or 0) + result.kept
             _clear_references(session, plan.g, set(result.deleted))
             return result.deleted
