@@ -1,6 +1,6 @@
 """Benchmark of the nightly test-data cleanup on PostgreSQL (run by hand, not in the suite).
 
-    .venv/bin/python bench/cleanup.py [--users 10000] [--rows 100] [--production 100000] [--batch 500]
+    .venv/bin/python bench/cleanup.py [--users 10000] [--rows 100] [--production 100000] [--batch 200]
 
 Builds a scratch database next to the test ones: `--users` expired test accounts owning about
 `--rows` rows each (usage ledger + ledger items, as a later billing/credits issue would add,
@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--production", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500, help="test accounts per batch (TEST_DATA_CLEANUP_BATCH_SIZE)")
+    parser.add_argument("--batch", type=int, default=200, help="test accounts per batch (TEST_DATA_CLEANUP_BATCH_SIZE)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     parser.add_argument("--profile", action="store_true", help="print the statements that took the most time")
     args = parser.parse_args()

@@ -30,7 +30,7 @@ LOCK_KEY = 0x7E57DA7A  # one cleanup at a time (PostgreSQL advisory lock)
 def settings() -> dict:
     cfg = current_app.config
     return {
-        "batch_size": int(cfg.get("TEST_DATA_CLEANUP_BATCH_SIZE", 500)),
+        "batch_size": int(cfg.get("TEST_DATA_CLEANUP_BATCH_SIZE", 200)),
         "soft_delete": bool(cfg.get("TEST_DATA_SOFT_DELETE", False)),
         "purge_days": int(cfg.get("TEST_DATA_PURGE_DAYS", 30)),
         "pause": int(cfg.get("TEST_DATA_CLEANUP_PAUSE_MS", 0)) / 1000,
@@ -142,8 +142,11 @@ def _clear_references(session, g: Graph, tables: set[str]) -> None:
         return
     for edge in g.references_to(tables):
         col, parent = edge.child.c[edge.child_col], edge.parent
+        values = {edge.child_col: None}
+        if "updated_at" in edge.child.c:  # as the database would: the row itself was not edited
+            values["updated_at"] = edge.child.c.updated_at
         session.execute(update(edge.child).where(col.isnot(None), col.not_in(select(parent.c[edge.parent_col])))
-                        .values({edge.child_col: None}))
+                        .values(values))
 
 
 # -- expired test accounts ------------------------------------------------------------------

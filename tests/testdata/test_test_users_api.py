@@ -131,6 +131,7 @@ def test_production_and_staff_accounts_are_out_of_reach(client, admin_key, make_
         for response in (client.delete(f"{URL}/{target.id}", headers=admin_key.headers),
                          client.patch(f"{URL}/{target.id}", json={"expires_in_days": 3}, headers=admin_key.headers)):
             assert response.status_code == 409 and response.get_json()["error"]["code"] == code
+            assert response.get_json()["error"]["type"] == "invalid_request_error"
     session.expire_all()
     assert session.get(User, customer.id).test_expires_at is None
     assert session.get(User, persona.id) is not None
