@@ -1,7 +1,7 @@
 """One cleanup batch, worked out level by level in a temporary table before anything is deleted.
 
 The ids of each level of the ownership graph are materialised (staged) from the level above,
-so no statement nests more than three subqueries deep whatever the depth of the graph (the
+so no statement nests more than two subqueries deep whatever the depth of the graph (the
 nested form, one subquery per level, overflowed SQLite's parser once every domain had its
 tables). A batch, in one transaction:
 
@@ -121,7 +121,8 @@ class Plan:
                     conditions.append(guard)
                 if kept is not None:
                     conditions.append(~kept)
-                steps.append(_Step(table.name, _stage_insert(table.name, row_id(x), conditions), needs=edge.parent.name))
+                steps.append(_Step(table.name, _stage_insert(table.name, row_id(x), conditions),
+                                   needs=edge.parent.name))
         return steps
 
     def _blocking(self, table: Table) -> _Step | None:
@@ -167,9 +168,11 @@ class Plan:
             return [_Step(table.name, delete(table).where(*conditions), needs=table.name, rooted=rooted)]
         kept = protected_row(self.g, self.protected, table, table)
         extra = [] if kept is None else [~kept]
-        return [_Step(table.name, delete(table).where(
-            table.c[e.child_col].in_(self._staged_ids(e.parent.name, unblocked=True)), guard, *extra), needs=e.parent.name)
-            for e in self._in_scope_owners(table)]
+        steps = []
+        for edge in self._in_scope_owners(table):  # a leaf goes through each of its staged owners
+            under = table.c[edge.child_col].in_(self._staged_ids(edge.parent.name, unblocked=True))
+            steps.append(_Step(table.name, delete(table).where(under, guard, *extra), needs=edge.parent.name))
+        return steps
 
     # -- running ----------------------------------------------------------------------------
 
