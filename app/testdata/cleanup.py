@@ -356,20 +356,20 @@ def _delete_staged(session, plan: stage.Plan, runner: _Runner, rows, batch_size:
 def _delete_leaf(session, g: Graph, runner: _Runner, table, rows, batch_size: int) -> None:
     """Batches of a table that owns nothing: no row of it can hold another one back."""
     keys = g.key_columns(table)
+    if not keys:  # no primary key to batch on: one statement
+        statement = delete(table).where(rows(table))
+    else:
+        inner = table.alias()
+        picked = select(*g.key_columns(inner)).where(rows(inner)).limit(batch_size)
+        target = keys[0] if len(keys) == 1 else tuple_(*keys)
+        statement = delete(table).where(target.in_(picked), g.guard(table))
+
+    def work():
+        deleted = session.execute(statement).rowcount
+        _clear_references(session, g, {table.name} if deleted else set())
+        return {table.name: deleted} if deleted else {}
+
     while True:
-        if not keys:  # no primary key to batch on: one statement
-            statement = delete(table).where(rows(table))
-        else:
-            inner = table.alias()
-            picked = select(*g.key_columns(inner)).where(rows(inner)).limit(batch_size)
-            target = keys[0] if len(keys) == 1 else tuple_(*keys)
-            statement = delete(table).where(target.in_(picked), g.guard(table))
-
-        def work(statement=statement):
-            rows = session.execute(statement).rowcount
-            _clear_references(session, g, {table.name} if rows else set())
-            return {table.name: rows} if rows else {}
-
         deleted = runner.batch(work, f"deleting test rows from {table.name}").get(table.name, 0)
         if not keys or deleted < batch_size:
             return
