@@ -1,6 +1,6 @@
 """Benchmark of the nightly test-data cleanup on PostgreSQL (run by hand, not in the suite).
 
-    .venv/bin/python bench/cleanup.py [--users 10000] [--rows 100] [--production 100000] [--batch 500]
+    .venv/bin/python bench/cleanup.py [--users 10000] [--rows 100] [--production 100000] [--batch 200]
 
 Builds a scratch database next to the test ones: `--users` expired test accounts owning about
 `--rows` rows each (usage ledger + ledger items, as a later billing/credits issue would add,
@@ -121,9 +121,12 @@ def populate(engine, args, role_id: int) -> dict:
             cur.execute("SELECT setval('users_id_seq', (SELECT max(id) FROM users))")
             cur.execute("SELECT setval('bench_usage_ledger_id_seq', (SELECT max(id) FROM bench_usage_ledger))")
         dbapi.commit()
-        with dbapi.cursor() as cur:
-            dbapi.autocommit = True
-            cur.execute("VACUUM ANALYZE")
+        dbapi.autocommit = True  # VACUUM cannot run in a transaction
+        try:
+            with dbapi.cursor() as cur:
+                cur.execute("VACUUM ANALYZE")
+        finally:
+            dbapi.autocommit = False  # the connection goes back to the pool: as it came
     finally:
         raw.close()
     counts["production_users"] = prod_users
@@ -151,13 +154,40 @@ class Probe(threading.Thread):
         self.engine.dispose()
 
 
+class StatementProfile:
+    """Time spent per statement shape (its first line and table), for --profile."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.totals: dict[str, list[float]] = {}
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def before(conn, cursor, statement, params, context, executemany):
+            conn.info["profile_started"] = time.perf_counter()
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def after(conn, cursor, statement, params, context, executemany):
+            elapsed = time.perf_counter() - conn.info.pop("profile_started", time.perf_counter())
+            shape = " ".join(statement.split())[:110]
+            entry = self.totals.setdefault(shape, [0.0, 0])
+            entry[0] += elapsed
+            entry[1] += 1
+
+    def report(self, top: int = 15) -> None:
+        print("slowest statement shapes (total s, count):")
+        for shape, (total, count) in sorted(self.totals.items(), key=lambda kv: -kv[1][0])[:top]:
+            print(f"  {total:7.2f}s {count:6d}  {shape}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--production", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500, help="test accounts per batch (TEST_DATA_CLEANUP_BATCH_SIZE)")
+    parser.add_argument("--batch", type=int, default=200, help="test accounts per batch (TEST_DATA_CLEANUP_BATCH_SIZE)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+    parser.add_argument("--profile", action="store_true", help="print the statements that took the most time")
     args = parser.parse_args()
 
     url = fresh_database()
@@ -183,6 +213,7 @@ def main() -> None:
         production_before = db.session.execute(text(
             "SELECT count(*), sum(credits) FROM bench_usage_ledger WHERE is_test = false")).one()
 
+        profile = StatementProfile(db.engine) if args.profile else None
         probe = Probe(url, args.users + 1)
         probe.start()
         started = time.perf_counter()
@@ -190,6 +221,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         probe.stop.set()
         probe.join()
+        if profile:
+            profile.report()
 
         production_after = db.session.execute(text(
             "SELECT count(*), sum(credits) FROM bench_usage_ledger WHERE is_test = false AND credits = 7")).one()

@@ -6,8 +6,10 @@ from werkzeug.exceptions import HTTPException
 
 from app.core.errors import DomainError
 
+# 409 is a conflict with the data (email taken, not a test account): invalid_request_error, as
+# Stripe; idempotency_error is only for Idempotency-Key misuse, which api/idempotency.py says itself.
 _TYPES = {401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-          409: "idempotency_error", 429: "rate_limit_error", 402: "card_error"}
+          429: "rate_limit_error", 402: "card_error"}
 
 
 def api_error(status: int, type_: str, code: str, message: str, param: str | None = None, headers=None):

@@ -4,7 +4,8 @@ Work goes in batches, each its own short transaction that also records the run's
 so a large cleanup never holds locks on production tables for long, and a run killed
 between two batches leaves a consistent database and an exact record: the next run marks
 it 'interrupted' and simply carries on (every batch selects from what is still there).
-The statements come from cleanup_graph, which puts the test guard in every WHERE clause.
+A batch is worked out level by level in cleanup_stage, which puts the test guard in the
+WHERE clause of every DELETE.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from datetime import timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, delete, func, select, text, tuple_, update
 
 from app.core import audit, clock
 from app.core.errors import Conflict
+from app.testdata import cleanup_stage as stage
 from app.testdata.cleanup_graph import USERS, Graph
 from app.testdata.cleanup_models import CleanupRun
 
@@ -28,7 +30,7 @@ LOCK_KEY = 0x7E57DA7A  # one cleanup at a time (PostgreSQL advisory lock)
 def settings() -> dict:
     cfg = current_app.config
     return {
-        "batch_size": int(cfg.get("TEST_DATA_CLEANUP_BATCH_SIZE", 500)),
+        "batch_size": int(cfg.get("TEST_DATA_CLEANUP_BATCH_SIZE", 200)),
         "soft_delete": bool(cfg.get("TEST_DATA_SOFT_DELETE", False)),
         "purge_days": int(cfg.get("TEST_DATA_PURGE_DAYS", 30)),
         "pause": int(cfg.get("TEST_DATA_CLEANUP_PAUSE_MS", 0)) / 1000,
@@ -140,8 +142,11 @@ def _clear_references(session, g: Graph, tables: set[str]) -> None:
         return
     for edge in g.references_to(tables):
         col, parent = edge.child.c[edge.child_col], edge.parent
+        values = {edge.child_col: None}
+        if "updated_at" in edge.child.c:  # as the database would: the row itself was not edited
+            values["updated_at"] = edge.child.c.updated_at
         session.execute(update(edge.child).where(col.isnot(None), col.not_in(select(parent.c[edge.parent_col])))
-                        .values({edge.child_col: None}))
+                        .values(values))
 
 
 # -- expired test accounts ------------------------------------------------------------------
@@ -163,7 +168,10 @@ def cleanup_expired(session, *, actor=None, trigger: str = "schedule", job_id: s
     users = g.by_name[USERS]
 
     def expired(u):
-        return and_(u.c.test_expires_at.isnot(None), u.c.test_expires_at < now)
+        return and_(g.guard(users, u), u.c.test_expires_at.isnot(None), u.c.test_expires_at < now)
+
+    def pending(u):  # soft delete: not marked yet
+        return and_(expired(u), u.c.deleted_at.is_(None))
 
     if soft:
         cutoff = now - timedelta(days=purge_days)
@@ -177,15 +185,13 @@ def cleanup_expired(session, *, actor=None, trigger: str = "schedule", job_id: s
         _mark_interrupted(session)
         run = _start(session, "expired", trigger, actor, job_id)
         try:
-            total = _count(session, users, and_(g.deletable(users), hard(users)))
-            if soft:
-                total += _count(session, users, and_(g.deletable(users), expired(users), users.c.deleted_at.is_(None)))
+            total = _count(session, users, hard(users)) + (_count(session, users, pending(users)) if soft else 0)
             runner = _Runner(session, run, cfg["pause"], progress, total)
-            stopped = _hard_delete(session, g, runner, hard, batch_size, max_batches)
+            stopped = _by_accounts(session, g, hard, runner, batch_size, max_batches, "expired test accounts",
+                                   _hard_delete)
             if soft and not stopped:
-                stopped = _soft_delete(session, g, runner, expired, now, batch_size, max_batches)
-            keeps = g.keeps(users)
-            run.kept = 0 if keeps is None else _count(session, users, and_(g.guard(users), expired(users), keeps))
+                stopped = _by_accounts(session, g, pending, runner, batch_size, max_batches,
+                                       "soft-deleting expired test accounts", _soft_delete(now))
         except Exception as error:
             _fail(session, run, actor, "testdata.cleanup_expired", error)
             raise
@@ -196,23 +202,65 @@ def _count(session, table, condition) -> int:
     return session.scalar(select(func.count()).select_from(table).where(condition)) or 0
 
 
-def _hard_delete(session, g: Graph, runner: _Runner, hard, batch_size: int, max_batches: int | None) -> bool:
-    """Delete in batches of users; True when max_batches stopped the run early."""
-    users = g.by_name[USERS]
+def _by_accounts(session, g: Graph, accounts, runner: _Runner, batch_size: int, max_batches: int | None,
+                 label: str, work) -> bool:
+    """Run `work` over the accounts selected, batch by batch; True when max_batches stopped the run."""
+    plan = _accounts_plan(g, accounts)
+    users = plan.root
     last_id = 0
     while True:
         started = time.perf_counter()  # the batch's transaction begins with the next query
         if max_batches is not None and runner.run.batches >= max_batches:
             session.commit()
             return True
-        ids = session.scalars(select(users.c.id).where(g.guard(users), hard(users), users.c.id > last_id)
+        ids = session.scalars(select(users.c.id).where(accounts(users), users.c.id > last_id)
                               .order_by(users.c.id).limit(batch_size)).all()
         if not ids:
             session.commit()
             return False
         last_id = ids[-1]
-        runner.batch(lambda ids=ids: delete_user_batch(session, g, ids, hard), "expired test accounts",
-                     processed=len(ids), started=started)
+        runner.batch(lambda ids=ids: work(session, plan, runner.run, ids), label, processed=len(ids), started=started)
+
+
+def _accounts_plan(g: Graph, accounts) -> stage.Plan:
+    """A plan rooted at the batch's test accounts that `accounts` selects."""
+    users = g.by_name[USERS]
+    return stage.Plan(g, users, lambda u: and_(u.c.id.in_(stage.batch_ids()), g.guard(users, u), accounts(u)))
+
+
+def _hard_delete(session, plan: stage.Plan, run: CleanupRun, ids: list[int]) -> dict[str, int]:
+    result = _account_batch(session, plan, ids)
+    run.kept = (run.kept or 0) + result.kept
+    return result.deleted
+
+
+def _soft_delete(now):
+    def work(session, plan: stage.Plan, run: CleanupRun, ids: list[int]) -> dict[str, int]:
+        """Mark the accounts of the batch that own nothing that stays; delete nothing yet."""
+        users = plan.root
+        params = {"batch_ids": ids}
+        _lock_accounts(session, users, ids)
+        if plan.block(session, plan.stage(session, params)):
+            run.kept = (run.kept or 0) + plan.kept_roots(session)
+        rows = session.execute(update(users).where(users.c.id.in_(plan.unblocked_roots()), plan.root_condition(users))
+                               .values(deleted_at=now), params).rowcount
+        plan.clear(session)
+        run.soft_deleted = (run.soft_deleted or 0) + rows
+        return {}
+    return work
+
+
+def _lock_accounts(session, users, ids: list[int]) -> None:
+    """Lock the accounts on PostgreSQL: no row can start hanging from them mid-batch."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(users.c.id).where(users.c.id.in_(ids)).with_for_update())
+
+
+def _account_batch(session, plan: stage.Plan, ids: list[int]) -> stage.Result:
+    _lock_accounts(session, plan.root, ids)
+    result = plan.run(session, {"batch_ids": ids})
+    _clear_references(session, plan.g, set(result.deleted))
+    return result
 
 
 def delete_user_batch(session, g: Graph, ids: list[int], root_filter) -> dict[str, int]:
@@ -221,51 +269,7 @@ def delete_user_batch(session, g: Graph, ids: list[int], root_filter) -> dict[st
     Whatever ids it is given, the statements only reach rows marked as test: the guard
     is repeated in the WHERE clause of every DELETE. Returns rows deleted per table.
     """
-    users = g.by_name[USERS]
-
-    def roots(u):
-        return and_(u.c.id.in_(ids), g.deletable(users, u), root_filter(u))
-
-    if session.get_bind().dialect.name == "postgresql":
-        # Lock the accounts: no production row can start hanging from them mid-batch.
-        session.execute(select(users.c.id).where(users.c.id.in_(ids), g.guard(users)).with_for_update())
-    counts = {}
-    for table in g.children_first(g.user_owned - {USERS}):
-        conditions = [g.belongs(table, table, roots)]
-        if g.deletable(table) is not None:
-            conditions.append(g.deletable(table))
-        rows = session.execute(delete(table).where(*conditions)).rowcount
-        if rows:
-            counts[table.name] = rows
-    rows = session.execute(delete(users).where(roots(users))).rowcount
-    if rows:
-        counts[USERS] = rows
-    _clear_references(session, g, set(counts))
-    return counts
-
-
-def _soft_delete(session, g: Graph, runner: _Runner, expired, now, batch_size: int, max_batches: int | None) -> bool:
-    users = g.by_name[USERS]
-    pending = and_(g.deletable(users), expired(users), users.c.deleted_at.is_(None))
-    last_id = 0
-    while True:
-        started = time.perf_counter()
-        if max_batches is not None and runner.run.batches >= max_batches:
-            session.commit()
-            return True
-        ids = session.scalars(select(users.c.id).where(pending, users.c.id > last_id)
-                              .order_by(users.c.id).limit(batch_size)).all()
-        if not ids:
-            session.commit()
-            return False
-        last_id = ids[-1]
-
-        def work(ids=ids):
-            rows = session.execute(update(users).where(users.c.id.in_(ids), pending).values(deleted_at=now)).rowcount
-            runner.run.soft_deleted = (runner.run.soft_deleted or 0) + rows
-            return {}
-
-        runner.batch(work, "soft-deleting expired test accounts", processed=len(ids), started=started)
+    return _account_batch(session, _accounts_plan(g, root_filter), ids).deleted
 
 
 # -- everything marked as test ------------------------------------------------------------
@@ -277,81 +281,97 @@ def delete_all_test_data(session, *, actor=None, trigger: str = "staff", job_id:
 
     Kept: the staff member who asked (their account and what it owns, so the screen they are
     watching keeps working), the job record running this, and test rows that own production rows.
+    Rows without is_test go with the test row that owns them.
     """
     cfg = settings()
     batch_size = batch_size or cfg["batch_size"]
     g = graph()
     actor_id = getattr(actor, "id", None)
-
-    def excluded(table, sel):
-        parts = []
-        if actor_id is not None and table.name == USERS:
-            parts.append(sel.c.id == actor_id)
-        elif actor_id is not None and table.name in g.user_owned:
-            parts.append(g.belongs(table, sel, lambda u: u.c.id == actor_id, guarded=False))
-        if job_id is not None and table.name == "job_records":
-            parts.append(sel.c.id == job_id)
-        return or_(*parts) if parts else None
-
-    def removable(table, sel):
-        conditions = [g.deletable(table, sel)]
-        if excluded(table, sel) is not None:
-            conditions.append(~excluded(table, sel))
-        return and_(*conditions)
-
-    def condition_for(table):
-        if g.guard(table) is not None:
-            return lambda sel: removable(table, sel)
-        owners = [e for e in g.owners[table.name] if g.guard(e.parent) is not None]
-        if not owners:
-            return None
-
-        def owned_by_test(sel):
-            clauses = []
-            for edge in owners:
-                parent = edge.parent.alias()
-                clauses.append(sel.c[edge.child_col].in_(
-                    select(parent.c[edge.parent_col]).where(removable(edge.parent, parent))))
-            return or_(*clauses)
-        return owned_by_test
-
-    plan = [(t, c) for t in g.children_first() if (c := condition_for(t)) is not None]
+    tables = [t for t in g.children_first() if g.guard(t) is not None]
     with _exclusive(session):
         _mark_interrupted(session)
         run = _start(session, "all", trigger, actor, job_id)
         try:
-            total = sum(_count(session, t, cond(t)) for t, cond in plan)
+            protected = stage.owned_by(session, g, g.by_name[USERS], actor_id) if actor_id is not None else {}
+            plans = {t.name: _table_plan(g, t, protected, job_id) for t in tables if g.owns_rows(t)}
+            total = sum(_count(session, t, _test_rows(g, t, protected, job_id)(t)) for t in tables)
+            total += sum(_count(session, t, g.guard_through(t)) for t in g.tables if g.guard(t) is None
+                         and g.owners[t.name] and g.guard_through(t) is not None)
             runner = _Runner(session, run, cfg["pause"], progress, total)
-            for table, cond in plan:
-                _delete_table(session, g, runner, table, cond, batch_size)
-            run.kept = sum(_count(session, t, and_(g.guard(t), g.keeps(t)))
-                           for t in g.tables if g.guard(t) is not None and g.keeps(t) is not None)
+            for table in tables:
+                rows = _test_rows(g, table, protected, job_id)
+                if table.name in plans:
+                    _delete_staged(session, plans[table.name], runner, rows, batch_size)
+                else:
+                    _delete_leaf(session, g, runner, table, rows, batch_size)
         except Exception as error:
             _fail(session, run, actor, "testdata.delete_all", error)
             raise
         return _finish(session, run, actor, "testdata.delete_all")
 
 
-def _delete_table(session, g: Graph, runner: _Runner, table, cond, batch_size: int) -> None:
-    keys = g.key_columns(table)
+def _test_rows(g: Graph, table, protected: stage.Protected, job_id: str | None):
+    """The table's test rows, less the ones that must stay (the actor's, the running job)."""
+    def condition(sel):
+        parts = [g.guard(table, sel)]
+        kept = stage.protected_row(g, protected, table, sel)
+        if kept is not None:
+            parts.append(~kept)
+        if job_id is not None and table.name == "job_records":
+            parts.append(sel.c.id != job_id)
+        return and_(*parts)
+    return condition
+
+
+def _table_plan(g: Graph, table, protected: stage.Protected, job_id: str | None) -> stage.Plan:
+    rows = _test_rows(g, table, protected, job_id)
+    return stage.Plan(g, table, lambda sel: and_(stage.row_id(sel).in_(stage.batch_ids()), rows(sel)), protected)
+
+
+def _delete_staged(session, plan: stage.Plan, runner: _Runner, rows, batch_size: int) -> None:
+    """Batches of a table that owns rows: staged, blocked and deleted with what they own."""
+    table = plan.root
+    key = stage.row_id(table)
+    last_id = None
     while True:
-        if not keys:  # no primary key to batch on: one statement
-            statement = delete(table).where(cond(table))
-        else:
-            inner = table.alias()
-            picked = select(*g.key_columns(inner)).where(cond(inner)).limit(batch_size)
-            target = keys[0] if len(keys) == 1 else tuple_(*keys)
-            statement = delete(table).where(target.in_(picked))
-            if g.guard(table) is not None:
-                statement = statement.where(g.guard(table))
+        started = time.perf_counter()
+        query = select(key).where(rows(table)).order_by(key).limit(batch_size)
+        ids = session.scalars(query if last_id is None else query.where(key > last_id)).all()
+        if not ids:
+            session.commit()
+            return
+        last_id = ids[-1]
 
-        def work(statement=statement):
-            rows = session.execute(statement).rowcount
-            _clear_references(session, g, {table.name} if rows else set())
-            return {table.name: rows} if rows else {}
+        def work(ids=ids):
+            result = plan.run(session, {"batch_ids": ids})
+            runner.run.kept = (runner.run.kept or 0) + result.kept
+            _clear_references(session, plan.g, set(result.deleted))
+            return result.deleted
 
-        rows = runner.batch(work, f"deleting test rows from {table.name}").get(table.name, 0)
-        if not keys or rows < batch_size:
+        runner.batch(work, f"deleting test rows from {table.name}", started=started)
+        if len(ids) < batch_size:
+            return
+
+
+def _delete_leaf(session, g: Graph, runner: _Runner, table, rows, batch_size: int) -> None:
+    """Batches of a table that owns nothing: no row of it can hold another one back."""
+    keys = g.key_columns(table)
+    if not keys:  # no primary key to batch on: one statement
+        statement = delete(table).where(rows(table))
+    else:
+        inner = table.alias()
+        picked = select(*g.key_columns(inner)).where(rows(inner)).limit(batch_size)
+        target = keys[0] if len(keys) == 1 else tuple_(*keys)
+        statement = delete(table).where(target.in_(picked), g.guard(table))
+
+    def work():
+        deleted = session.execute(statement).rowcount
+        _clear_references(session, g, {table.name} if deleted else set())
+        return {table.name: deleted} if deleted else {}
+
+    while True:
+        deleted = runner.batch(work, f"deleting test rows from {table.name}").get(table.name, 0)
+        if not keys or deleted < batch_size:
             return
 
 

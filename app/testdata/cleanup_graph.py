@@ -1,4 +1,4 @@
-"""Which rows own which, read from the SQLAlchemy metadata, and the guarded SQL built on it.
+"""Which rows own which, read from the SQLAlchemy metadata, and the test guard built on it.
 
 Ownership: a foreign key whose ON DELETE is CASCADE, RESTRICT or NO ACTION (the child cannot
 outlive its parent) makes the child part of its parent; SET NULL is a reference (the child
@@ -6,23 +6,19 @@ outlives the parent and the database clears the link). Self-references are refer
 a test account never drags down the accounts it created. Tables added by later issues are
 covered by declaring their foreign keys; nothing here names a domain table.
 
-The guard is in the SQL: every condition built here requires `is_test = true` on the table
-itself where it has the column, and on every parent it hangs from, with `account_type =
-'test'` for users. A row that owns (directly or further down) a row not marked as test is
-kept, with everything above it, so no cascade can ever reach a production row.
+The guard is in the SQL: `guard_through` requires `is_test = true` on the table itself where
+it has the column (with `account_type = 'test'` for users), else on the owning parent. What
+a batch deletes is worked out level by level in cleanup_stage.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable
 
-from sqlalchemy import ColumnElement, MetaData, Table, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Integer, MetaData, Table, and_, exists, or_, true
 
 REFERENCE_ACTIONS = {"SET NULL", "SET DEFAULT"}
 USERS = "users"
-
-RootFilter = Callable[[Table], ColumnElement]
 
 
 @dataclass(frozen=True)
@@ -52,12 +48,14 @@ class Graph:
                 if action in REFERENCE_ACTIONS or parent is table:
                     self.references.append(edge)
                 else:
+                    _check_owner(edge)
                     self.children[parent.name].append(edge)
                     self.owners[table.name].append(edge)
         self.by_name = {t.name: t for t in self.tables}
-        self.user_owned = self._reachable(USERS)
+        self.user_owned = self.descendants(USERS)
 
-    def _reachable(self, root: str) -> set[str]:
+    def descendants(self, root: str) -> set[str]:
+        """The table and every table that hangs from it through owning foreign keys."""
         seen, pending = {root}, [root]
         while pending:
             for edge in self.children[pending.pop()]:
@@ -68,6 +66,12 @@ class Graph:
 
     def children_first(self, names: set[str] | None = None) -> list[Table]:
         return [t for t in reversed(self.tables) if names is None or t.name in names]
+
+    def parents_first(self, names: set[str]) -> list[Table]:
+        return [t for t in self.tables if t.name in names]
+
+    def owns_rows(self, table: Table) -> bool:
+        return bool(self.children[table.name])
 
     # -- conditions -------------------------------------------------------------------------
 
@@ -82,50 +86,19 @@ class Graph:
             condition = and_(condition, sel.c.account_type == "test")
         return condition
 
-    def keeps(self, table: Table, sel=None, _path: tuple[str, ...] = ()) -> ColumnElement | None:
-        """The row owns, directly or further down, a row not marked as test."""
+    def guard_through(self, table: Table, sel=None) -> ColumnElement | None:
+        """The row is test data: marked itself, or, without the column, owned by a marked row."""
         sel = table if sel is None else sel
-        clauses = []
-        for edge in self.children[table.name]:
-            if edge.child.name in _path or edge.child is table:
-                continue
-            child = edge.child.alias()
-            below = []
-            if "is_test" in child.c:
-                below.append(child.c.is_test == false())
-            deeper = self.keeps(edge.child, child, _path + (table.name,))
-            if deeper is not None:
-                below.append(deeper)
-            if below:
-                clauses.append(exists().where(child.c[edge.child_col] == sel.c[edge.parent_col], or_(*below)))
-        return or_(*clauses) if clauses else None
-
-    def deletable(self, table: Table, sel=None) -> ColumnElement | None:
-        """Marked as test, and owning nothing that is not."""
-        sel = table if sel is None else sel
-        parts = [c for c in (self.guard(table, sel), _negate(self.keeps(table, sel))) if c is not None]
-        return and_(*parts) if parts else None
-
-    def belongs(self, table: Table, sel, roots: RootFilter, guarded: bool = True,
-                _path: tuple[str, ...] = ()) -> ColumnElement:
-        """The row hangs, through owning foreign keys, from a user that `roots` selects.
-
-        guarded: every parent on the way must itself be deletable test data.
-        """
-        if table.name == USERS:
-            return roots(sel)
+        own = self.guard(table, sel)
+        if own is not None:
+            return own
         clauses = []
         for edge in self.owners[table.name]:
-            parent = edge.parent
-            if parent.name not in self.user_owned or parent.name in _path:
-                continue
-            alias = parent.alias()
-            conditions = [self.belongs(parent, alias, roots, guarded, _path + (table.name,))]
-            if guarded:
-                conditions.append(self.deletable(parent, alias) if parent.name != USERS else true())
-            ids = select(alias.c[edge.parent_col]).where(*[c for c in conditions if c is not None])
-            clauses.append(sel.c[edge.child_col].in_(ids))
-        return or_(*clauses) if clauses else false()
+            parent = edge.parent.alias()
+            above = self.guard_through(edge.parent, parent)
+            if above is not None:
+                clauses.append(exists().where(parent.c[edge.parent_col] == sel.c[edge.child_col], above))
+        return or_(*clauses) if clauses else None
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -138,5 +111,9 @@ class Graph:
         return [e for e in self.references if e.parent.name in names]
 
 
-def _negate(condition: ColumnElement | None) -> ColumnElement | None:
-    return None if condition is None else ~condition
+def _check_owner(edge: Edge) -> None:
+    """A table that owns rows is staged by its id (cleanup_stage): one integer primary key."""
+    keys = list(edge.parent.primary_key)
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer) or keys[0].name != edge.parent_col:
+        raise RuntimeError(f"{edge.child.name}.{edge.child_col}: a table that owns rows ({edge.parent.name}) needs a "
+                           "single integer primary key that its owned rows reference (the cleanup stages rows by id)")

@@ -89,7 +89,7 @@ def test_a_failure_is_recorded_and_audited(session, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(cleanup, "_delete_table", explode)
+    monkeypatch.setattr(cleanup, "_delete_leaf", explode)
     try:
         cleanup.delete_all_test_data(session)
     except RuntimeError:

@@ -81,6 +81,9 @@ def test_extend_inline_and_refusals(login_as, session, frozen_clock):
     assert session.get(User, user.id).test_expires_at == clock.now() + timedelta(days=20)
     too_far = ops.post(f"{USERS}/{user.id}/extend", data={"expires_in_days": "45"}, headers={"HX-Request": "true"})
     assert b"30 days at most" in too_far.data
+    for past in ("0", "-2"):
+        refused = ops.post(f"{USERS}/{user.id}/extend", data={"expires_in_days": past}, headers={"HX-Request": "true"})
+        assert b"in the future" in refused.data and b"Expiry updated." not in refused.data, past
     session.expire_all()
     assert session.get(User, user.id).test_expires_at == clock.now() + timedelta(days=20)
     plain = ops.post(f"{USERS}/{user.id}/extend", data={"expires_in_days": "3"})

@@ -97,6 +97,33 @@ def test_delete_removes_the_account_and_what_it_owns(client, admin_key, make_api
                                                    AuditEntry.target_id == str(user_id))) is not None
 
 
+def _written(session) -> tuple[int, int, int]:
+    session.expire_all()
+    return tuple(session.scalar(select(func.count()).select_from(model)) for model in (User, AuditEntry,
+                                                                                       IdempotencyRecord))
+
+
+def test_revoked_expired_and_malformed_keys_create_nothing(client, make_api_key, admin, session, frozen_clock):
+    revoked = make_api_key(admin, "production", name="revoked")
+    revoked.key.revoked_at = clock.now()
+    expiring = make_api_key(admin, "sandbox", name="expiring", expires_at=clock.now() + timedelta(minutes=5))
+    session.commit()
+    frozen_clock.advance(timedelta(minutes=5))
+    before = _written(session)
+    for authorization, code in ((revoked.headers["Authorization"], "api_key_revoked"),
+                                (expiring.headers["Authorization"], "api_key_expired"),
+                                ("Bearer rph_test_short", "invalid_api_key"),
+                                (revoked.headers["Authorization"][:-1] + "x", "invalid_api_key"),
+                                ("Bearer " + revoked.secret.replace("rph_live_", "rph_nope_"), "invalid_api_key")):
+        response = client.post(URL, json={"tier": "pro"}, headers={"Authorization": authorization,
+                                                                  "Idempotency-Key": f"bad-{code}"})
+        assert response.status_code == 401 and response.get_json()["error"]["code"] == code, authorization
+    assert _written(session) == before
+    session.expire_all()
+    assert session.get(ApiKey, revoked.key.id).last_used_at is None
+    assert session.get(ApiKey, expiring.key.id).last_used_at is None
+
+
 def test_production_and_staff_accounts_are_out_of_reach(client, admin_key, make_user, session):
     customer = make_user(email="real.customer@example.com")
     persona = make_user(roles=("ops",), test=True)
@@ -104,6 +131,7 @@ def test_production_and_staff_accounts_are_out_of_reach(client, admin_key, make_
         for response in (client.delete(f"{URL}/{target.id}", headers=admin_key.headers),
                          client.patch(f"{URL}/{target.id}", json={"expires_in_days": 3}, headers=admin_key.headers)):
             assert response.status_code == 409 and response.get_json()["error"]["code"] == code
+            assert response.get_json()["error"]["type"] == "invalid_request_error"
     session.expire_all()
     assert session.get(User, customer.id).test_expires_at is None
     assert session.get(User, persona.id) is not None
