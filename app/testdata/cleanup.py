@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, func, select, text, tuple_, update
 
 from app.core import audit, clock
 from app.core.errors import Conflict
+from app.coupons import test_usage as coupon_test_usage
 from app.testdata import cleanup_stage as stage
 from app.testdata.cleanup_graph import USERS, Graph
 from app.testdata.cleanup_models import CleanupRun
@@ -125,7 +126,10 @@ def _start(session, kind: str, trigger: str, actor, job_id: str | None) -> Clean
 
 def _finish(session, run: CleanupRun, actor, action: str, status: str = "finished") -> CleanupRun:
     run.status, run.finished_at = status, clock.now()
-    audit.record(session, action, actor=actor, target=run, after=summary(run), is_test=False)
+    after = summary(run)
+    if status != "failed":  # counters of test traffic kept on rows that stay follow what is left
+        after["recounted"] = {"coupon_test_usage": coupon_test_usage.recount(session)}
+    audit.record(session, action, actor=actor, target=run, after=after, is_test=False)
     session.commit()
     return run
 
