@@ -72,8 +72,14 @@ class Snapshot:
         return row
 
 
-_cache: dict[str, Snapshot] = {}
+_cache: dict[object, Snapshot] = {}
 _lock = threading.Lock()
+
+
+def database_key(session):
+    """Which database the session talks to (its engine's URL): per-process caches are kept per database."""
+    bind = session.get_bind()
+    return getattr(bind, "engine", bind).url
 
 
 def _load(session, token: str | None) -> Snapshot:
@@ -97,8 +103,7 @@ def snapshot(session, token: str | None = None, known: bool = False) -> Snapshot
     """The pricing tables as of `token` (read it here unless the caller already has)."""
     if not known:
         token = current_token(session)
-    bind = session.get_bind()
-    key = str(getattr(bind, "engine", bind).url)
+    key = database_key(session)
     snap = _cache.get(key)
     if snap is not None and token is not None and snap.token == token:
         return snap
@@ -111,8 +116,7 @@ def snapshot(session, token: str | None = None, known: bool = False) -> Snapshot
 def cached(session) -> Snapshot | None:
     """This process's snapshot, without asking the database whether it is current (the hot
     path's optimistic try checks the token inside its own UPDATE instead)."""
-    bind = session.get_bind()
-    return _cache.get(str(getattr(bind, "engine", bind).url))
+    return _cache.get(database_key(session))
 
 
 def current_token(session) -> str | None:

@@ -1,7 +1,7 @@
 """Counting authenticated API requests per UTC day, test vs production.
 
-Hot path: one Redis INCR when REDIS_URL is set (a periodic job copies the counters into
-api_request_days for history); otherwise one UPSERT on the (day, is_test) row, committed
+Hot path: one Redis INCR when REDIS_URL is set, in the same round trip as the key's rate
+limit (app/api/auth.py; a periodic job copies the counters into api_request_days for history); otherwise one UPSERT on the (day, is_test) row, committed
 at once so the row lock is held for microseconds, never for the request's transaction.
 """
 from __future__ import annotations
@@ -32,18 +32,27 @@ def _upsert(session, day: date, is_test: bool, *, add: int = 0, set_to: int | No
     session.execute(stmt.on_conflict_do_update(index_elements=["day", "is_test"], set_={"count": new_count}))
 
 
+def counts_in_database() -> bool:
+    """Whether record_request() writes a row (no Redis configured)."""
+    return connection() is None
+
+
+def count_in(pipe, is_test: bool) -> None:
+    """Add the counting of one request to a Redis pipeline (sent with the caller's commands)."""
+    key = _redis_key(clock.now().date(), is_test)
+    pipe.incr(key)
+    pipe.expire(key, REDIS_TTL)
+
+
 def record_request(session, is_test: bool) -> bool:
     """Count one request; True when that wrote to the database (the caller commits right away)."""
-    day = clock.now().date()
     redis = connection()
     if redis is not None:
-        key = _redis_key(day, is_test)
         pipe = redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, REDIS_TTL)
+        count_in(pipe, is_test)
         pipe.execute()
         return False
-    _upsert(session, day, is_test, add=1)
+    _upsert(session, clock.now().date(), is_test, add=1)
     return True
 
 
