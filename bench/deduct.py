@@ -91,7 +91,7 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     rid = "'pgb-' || :client_id || '-' || :rid"
     values = {
         "status_1": "'active'", "key": rid, "method": "'POST'", "path": "'/api/v1/credits/calculate-and-deduct'",
-        "request_hash": "md5(:rid::text) || md5(:uid::text)", "now": "now()",
+        "request_hash": "md5(:rid::text) || md5(:uid::text)", "now": "now()", "stale": "now() - interval '1 minute'",
         "amount": "49", "tokens": "800", "month": f"'{month}'::date", "at": "now()", "user_id": ":uid",
         "tier": "'pro'", "pricing_token": f"'{pricing_token}'", "mtd_lo": "0", "mtd_hi": "10000000",
         "request_id": rid, "price_id": str(price_id), "model": "'gpt-4-turbo'", "vendor": "'openai'",

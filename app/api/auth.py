@@ -109,9 +109,16 @@ KEY_LOOKUP = (
            _K.c.scopes, User.is_active.label("owner_active"), _U.c.is_test.label("owner_is_test"),
            _U.c.test_expires_at.label("owner_test_expires_at"))
     .join(_U, _U.c.id == _K.c.user_id).where(_K.c.key_hash == bindparam("key_hash")))
-_TOUCH = (update(_K).where(_K.c.id == bindparam("key_id"),
-                           or_(_K.c.last_used_at.is_(None), _K.c.last_used_at < bindparam("stale")))
-          .values(last_used_at=bindparam("now"), updated_at=_K.c.updated_at))
+
+
+def touch_statement(key_id):
+    """last_used_at := now for the key when older than `stale`: coarse on purpose (one write a
+    minute per key, not one per request), and concurrent requests write it once."""
+    return (update(_K).where(_K.c.id == key_id, or_(_K.c.last_used_at.is_(None), _K.c.last_used_at < bindparam("stale")))
+            .values(last_used_at=bindparam("now"), updated_at=_K.c.updated_at))
+
+
+_TOUCH = touch_statement(bindparam("key_id"))
 
 
 def principal_for_key(key, now) -> Principal:
@@ -129,8 +136,6 @@ def principal_for_key(key, now) -> Principal:
 
 
 def touch(session, principal: Principal, now) -> None:
-    """last_used_at, coarse on purpose: one write a minute per key, not one per request (the
-    condition makes concurrent requests write it once)."""
     pg.run(session, _TOUCH, {"key_id": principal.key.id, "stale": now - LAST_USED_RESOLUTION, "now": now})
 
 
@@ -199,17 +204,29 @@ def _shared_redis():
     return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
 
 
+# Count the request (KEYS[1], kept ARGV[1] s) and hit the key's fixed window (KEYS[2], ARGV[2] s,
+# expiring from its first hit as the limits library's Redis storage does): one round trip.
+_METER_LUA = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local hits = redis.call('INCR', KEYS[2])
+local ttl = redis.call('TTL', KEYS[2])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {hits, ttl}
+"""
+
+
 def _hit_in_redis(redis, principal: Principal, item: RateLimitItem) -> tuple[int, float]:
-    """Count the request and hit the key's fixed window in one round trip (the keys and the
-    expiry-on-first-hit are those of the limits library's Redis storage)."""
-    key = f"{RedisStorage.PREFIX}:{item.key_for('api', principal.rate_key)}"
-    pipe = redis.pipeline(transaction=False)
-    traffic.count_in(pipe, principal.is_test)
-    pipe.incr(key)
-    pipe.expire(key, item.get_expiry(), nx=True)
-    pipe.ttl(key)
-    *_, hits, _, ttl = pipe.execute()
-    return hits, time.time() + max(ttl, 0)
+    script = current_app.extensions.get("rephlo_meter_script")
+    if script is None or script.registered_client is not redis:
+        script = current_app.extensions["rephlo_meter_script"] = redis.register_script(_METER_LUA)
+    counter, counter_ttl = traffic.redis_counter(principal.is_test)
+    window = f"{RedisStorage.PREFIX}:{item.key_for('api', principal.rate_key)}"
+    hits, ttl = script(keys=[counter, window], args=[counter_ttl, item.get_expiry()])
+    return int(hits), time.time() + int(ttl)
 
 
 def meter(principal: Principal, *, count: bool = True) -> None:

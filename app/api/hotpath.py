@@ -9,27 +9,27 @@ same order of precedence, as
     the request counter and the key's rate limit, one Redis round trip; the body validated;
     the view's work, whose statement also stores the answer on the claimed record; COMMIT
 
-The claim is inserted before the key is checked; a refused request rolls it back. The key's
-last_used_at (at most once a minute) and, without Redis, the request counter row are written
-after the transaction, in their own short one. Anything else (an OAuth token, a malformed key,
+The claim (and the key's last_used_at, at most once a minute) is written before the key is
+checked; a refused request rolls it back and records last_used_at after. Without Redis the
+request counter row is written after the transaction, in a short one of its own. Anything else (an OAuth token, a malformed key,
 no or a malformed Idempotency-Key, SQLite) runs the decorated view unchanged.
 
 The view is called as view(body=..., claim=idempotency.Claim): it hands the claim to the
-service, which sets claim.stored when its statement stored the answer; otherwise it is
-stored here, as @idempotent does.
+service, whose statement stores the answer and sets claim.answer to its text, which the view
+sends; otherwise the view's response is stored here, as @idempotent does.
 """
 from __future__ import annotations
 
 from functools import wraps
 
 from flask import current_app, request
-from sqlalchemy import String, bindparam, false, select, true
+from sqlalchemy import String, bindparam, false, func, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from app.api import auth, idempotency
 from app.api.schemas import parse_body
 from app.core import clock, pg, testmode
-from app.extensions import db
+from app.extensions import db, limiter
 from app.testdata import traffic
 
 _T = idempotency.IdempotencyRecord.__table__
@@ -39,10 +39,20 @@ _CLAIM = (pg_insert(_T).from_select(
     select(_KEY.c.user_id, bindparam("key", type_=String), bindparam("method", type_=String),
            bindparam("path", type_=String), bindparam("request_hash", type_=String), false(), bindparam("now")))
     .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_T.c.id).cte("claim"))
+_TOUCH = auth.touch_statement(select(_KEY.c.id).scalar_subquery()).returning(auth.ApiKey.id).cte("touched")
 # The key's row (none: no such key) with the id of the record claimed for the request (null:
-# the Idempotency-Key has a record already, committed by another request).
-AUTHENTICATE_AND_CLAIM = select(_KEY, _CLAIM.c.id.label("record_id")).select_from(
-    _KEY.outerjoin(_CLAIM, true()))
+# the Idempotency-Key has a record already, committed by another request), last_used_at
+# written when it was older than a minute (a once-a-minute row lock till the commit).
+AUTHENTICATE_AND_CLAIM = select(
+    _KEY, _CLAIM.c.id.label("record_id"), select(func.count()).select_from(_TOUCH).scalar_subquery().label("touched"),
+).select_from(_KEY.outerjoin(_CLAIM, true()))
+
+
+@limiter.request_filter
+def _not_for_flask_limiter() -> bool:
+    """Flask-Limiter's per-request work is skipped for hot-path routes: they carry no Flask-Limiter
+    limit (the key's rate limit is app/api/auth.py's meter()), so do not give them one."""
+    return getattr(current_app.view_functions.get(request.endpoint), "hot_path", False)
 
 
 def _usable(secret_header: str) -> tuple[str, str] | None:
@@ -76,6 +86,7 @@ def hot_path(*, scopes: str, model):
                 return generic(*args, **kwargs)
             return _run(session, view, usable, model, needed)
 
+        wrapped.hot_path = True
         return wrapped
 
     return decorator
@@ -85,12 +96,12 @@ def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...])
     secret, key = usable
     now = clock.now()
     fingerprint = idempotency.request_fingerprint()
-    principal = None
+    principal, committed = None, False
     count_after = traffic.counts_in_database()
     try:
         row = pg.run(session, AUTHENTICATE_AND_CLAIM, {
             "key_hash": auth.hash_secret(secret), "key": key, "method": request.method, "path": request.path[:255],
-            "request_hash": fingerprint, "now": now}).fetchone()
+            "request_hash": fingerprint, "now": now, "stale": now - auth.LAST_USED_RESOLUTION}).fetchone()
         try:
             principal = auth.principal_for_key(row, now)
             auth.enter(principal, load_owner=False)
@@ -108,22 +119,24 @@ def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...])
             record_id = answer
         claim = idempotency.Claim(record_id, testmode.active())
         response = current_app.make_response(view(body=parse_body(model), claim=claim))
-        if 200 <= response.status_code < 300 and not claim.stored:
+        if 200 <= response.status_code < 300 and claim.answer is None:
             idempotency.store(record_id, response)
+        committed = 200 <= response.status_code < 300
         return idempotency.commit_if_ok(response)
     except BaseException:
         session.rollback()
         raise
     finally:
-        _after(session, principal, count_after, now)
+        _after(session, principal, count_after, principal is not None and principal.touch_due and not committed, now)
 
 
-def _after(session, principal, count_after: bool, now) -> None:
-    """Bookkeeping that must not hold locks for the request's transaction, in a short one after it."""
-    if principal is None or not (count_after or principal.touch_due):
+def _after(session, principal, count: bool, touch: bool, now) -> None:
+    """What a refused request still records, and the database counter (not held for the request's
+    transaction: every request would queue on its row), in a short transaction of their own."""
+    if principal is None or not (count or touch):
         return
-    if count_after:
+    if count:
         traffic.record_request(session, principal.is_test)
-    if principal.touch_due:
+    if touch:
         auth.touch(session, principal, now)
     auth.commit_now(session)

@@ -105,11 +105,12 @@ _STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
 @dataclass
 class Claim:
     """An Idempotency-Key record this request inserted and is to fill with its answer. A service
-    that can store the answer in its own statement does so and sets `stored` (app/api/hotpath.py)."""
+    that can store the answer in its own statement does so and sets `answer` to the JSON text
+    stored, which is then sent as it is (app/api/hotpath.py)."""
 
     record_id: int
     is_test: bool
-    stored: bool = False
+    answer: str | None = None
 
 
 def header_key() -> str | None:

@@ -42,10 +42,10 @@ def driver(session) -> psycopg.Connection | None:
 def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""
+    session.flush()  # as for an ORM query: the statement sees the session's pending changes
     raw = driver(session)
     if raw is None:
         return session.execute(stmt, params)
-    session.flush()  # as session.execute() autoflushes: pending ORM changes are visible to the statement
     sql, defaults = _compiled(stmt)
     values = {**defaults, **{k: Json(v) if isinstance(v, (dict, list)) else v for k, v in params.items()}}
     cursor = raw.cursor(row_factory=namedtuple_row)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, jsonify, request, stream_with_context
+from flask import current_app, g, jsonify, request, stream_with_context
 
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
@@ -102,6 +102,8 @@ def calculate_and_deduct(body: CalculateAndDeductRequest, claim: Claim | None = 
     """The hot path: client apps call it once per LLM request (app/api/hotpath.py)."""
     result = metering.calculate_and_deduct(db.session, g.api_user_id, body.model, body.input_tokens,
                                            body.output_tokens, body.request_id, body.deduction_type, claim=claim)
+    if claim is not None and claim.answer is not None:  # the charge stored the answer (Charged): send that text
+        return current_app.response_class(claim.answer, status=201, mimetype="application/json")
     return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
                              "balance": balance_dict(result["balance"])}, 201)
 

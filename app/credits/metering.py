@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from app.api.idempotency import Claim
 
 # What each process last saw of a user's balance row: (tier, month, month-to-date tokens).
-_seen: dict[tuple[object, int], tuple[str, date, int]] = {}
+_seen: dict[tuple[str, int], tuple[str, date, int]] = {}
 MAX_SEEN = 200_000
 ATTEMPTS = 3
 
@@ -69,13 +69,15 @@ _STORE_ANSWER = """, stored AS (
       'total', upd.subscription_credits + upd.bonus_credits, 'monthly_cap', upd.monthly_cap,
       'month_to_date', json_build_object('credits', upd.mtd_credits, 'tokens', upd.mtd_tokens)))
   FROM upd, used WHERE idempotency_records.id = :record_id
+  RETURNING response_body
 )"""
 _CHARGED = """
 SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
-       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id FROM upd, used
+       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id{answer} FROM upd, used
 """
-_CHARGE_PG = text(_CHARGE_CTES + _CHARGED)
-_CHARGE_AND_STORE_PG = text(_CHARGE_CTES + _STORE_ANSWER + _CHARGED)
+_CHARGE_PG = text(_CHARGE_CTES + _CHARGED.format(answer=""))
+_CHARGE_AND_STORE_PG = text(_CHARGE_CTES + _STORE_ANSWER + _CHARGED.format(
+    answer=", (SELECT response_body::text FROM stored) AS answer"))
 
 # The balance row, locked, with the pricing token it is priced against (a first request, or stale knowledge).
 _LOCK_BALANCE = (select(B, select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
@@ -83,14 +85,14 @@ _LOCK_BALANCE = (select(B, select(PricingState.token).where(PricingState.id == 1
                  .where(B.c.user_id == bindparam("user_id")).with_for_update(of=B))
 
 
-def _key(session, user_id: int) -> tuple[object, int]:
+def _key(session, user_id: int) -> tuple[str, int]:
     return pricing.database_key(session), user_id
 
 
-def _remember(session, user_id: int, tier: str, month: date, mtd_tokens: int) -> None:
+def _remember(key: tuple[str, int], tier: str, month: date, mtd_tokens: int) -> None:
     if len(_seen) >= MAX_SEEN:
         _seen.clear()
-    _seen[_key(session, user_id)] = (tier, month, mtd_tokens)
+    _seen[key] = (tier, month, mtd_tokens)
 
 
 def _duplicate_request(exc: IntegrityError) -> Conflict:
@@ -101,8 +103,8 @@ def _duplicate_request(exc: IntegrityError) -> Conflict:
 
 def _charge_pg(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
                token: str | None, bounds: tuple[int, int], claim: Claim | None) -> dict | None:
-    """The one-statement charge (storing the answer on the claim, if any); None when the UPDATE
-    refused (funds, cap, or stale pricing)."""
+    """The one-statement charge (storing the answer on the claim, if any, and handing its text
+    back as claim.answer); None when the UPDATE refused (funds, cap, or stale pricing)."""
     month = month_start(at)
     stored = {} if claim is None else {"record_id": claim.record_id, "record_is_test": claim.is_test}
     try:
@@ -118,15 +120,16 @@ def _charge_pg(session, user_id: int, q: Quote, request_id: str, deduction_type:
     if new is None:
         return None
     if claim is not None:
-        claim.stored = True
-    _remember(session, user_id, new.tier, month, new.mtd_tokens)
+        claim.answer = new.answer
+    _remember(_key(session, user_id), new.tier, month, new.mtd_tokens)
     return {"credits_deducted": q.credits, "usage_id": new.usage_id, "balance": _view(new, month), "quote": q}
 
 
 def _optimistic(session, user_id: int, model: str, input_tokens: int, output_tokens: int, request_id: str,
                 deduction_type: str, at: datetime, claim: Claim | None) -> dict | None:
     """Price from what this process already knows; the UPDATE verifies all of it."""
-    seen, snap = _seen.get(_key(session, user_id)), pricing.cached(session)
+    key = _key(session, user_id)
+    seen, snap = _seen.get(key), pricing.cached(key[0])
     if seen is None or snap is None or seen[1] != month_start(at):
         return None
     tier, _, month_tokens = seen

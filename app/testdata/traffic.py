@@ -37,19 +37,20 @@ def counts_in_database() -> bool:
     return connection() is None
 
 
-def count_in(pipe, is_test: bool) -> None:
-    """Add the counting of one request to a Redis pipeline (sent with the caller's commands)."""
-    key = _redis_key(clock.now().date(), is_test)
-    pipe.incr(key)
-    pipe.expire(key, REDIS_TTL)
+def redis_counter(is_test: bool) -> tuple[str, int]:
+    """Today's Redis counter for the mode and how long it is kept (for a caller that counts in
+    its own Redis command, app/api/auth.py)."""
+    return _redis_key(clock.now().date(), is_test), REDIS_TTL
 
 
 def record_request(session, is_test: bool) -> bool:
     """Count one request; True when that wrote to the database (the caller commits right away)."""
     redis = connection()
     if redis is not None:
+        key, ttl = redis_counter(is_test)
         pipe = redis.pipeline()
-        count_in(pipe, is_test)
+        pipe.incr(key)
+        pipe.expire(key, ttl)
         pipe.execute()
         return False
     _upsert(session, clock.now().date(), is_test, add=1)
