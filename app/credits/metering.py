@@ -5,8 +5,9 @@ credits first, then bonus; never below zero or past the monthly cap) and both le
 in a data-modifying CTE. The same UPDATE also checks what the price was computed from: the
 pricing tables' token, the user's tier and the month-to-date token range of the margin used.
 That lets a request be priced optimistically, from this process's pricing snapshot and what it
-last saw of the user, in a single round trip; when anything differs (or on a first request),
-the balance row is read and locked and the request priced again from it. Exact either way.
+last saw of the user (or, for a user it has not seen, a guess), in a single round trip; when
+anything differs, the balance row is read and locked and the request priced again from it.
+Exact either way.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 # What each process last saw of a user's balance row: (tier, month, month-to-date tokens).
 _seen: dict[tuple[str, int], tuple[str, date, int]] = {}
+# A user the process has not charged yet is priced as a guess: the tier of the last user it
+# charged, no tokens yet this month. The UPDATE verifies the guess like any other knowledge.
+_last_tier: dict[str, str] = {}
 MAX_SEEN = 200_000
 ATTEMPTS = 3
 
@@ -93,6 +97,7 @@ def _remember(key: tuple[str, int], tier: str, month: date, mtd_tokens: int) -> 
     if len(_seen) >= MAX_SEEN:
         _seen.clear()
     _seen[key] = (tier, month, mtd_tokens)
+    _last_tier[key[0]] = tier
 
 
 def _duplicate_request(exc: IntegrityError) -> Conflict:
@@ -130,6 +135,8 @@ def _optimistic(session, user_id: int, model: str, input_tokens: int, output_tok
     """Price from what this process already knows; the UPDATE verifies all of it."""
     key = _key(session, user_id)
     seen, snap = _seen.get(key), pricing.cached(key[0])
+    if seen is None and key[0] in _last_tier:
+        seen = (_last_tier[key[0]], month_start(at), 0)
     if seen is None or snap is None or seen[1] != month_start(at):
         return None
     tier, _, month_tokens = seen

@@ -9,8 +9,9 @@ import pytest
 from redis import Redis
 from sqlalchemy import func, select
 
-from app.api import hotpath
+from app.api import hotpath, idempotency
 from app.core import clock, pg
+from app.credits import metering
 from app.credits.models import CreditDeduction, TokenUsage
 from app.extensions import db
 from app.testdata import traffic
@@ -55,7 +56,9 @@ def count(model) -> int:
 def test_runs_as_one_claim_and_one_charge_that_stores_its_answer(client, live, statements):
     response = charge(client, live)
     assert response.status_code == 201
-    assert statements[0] is hotpath.AUTHENTICATE_AND_CLAIM and len(statements) <= 3  # (+ the locked read on a first request)
+    # (between them, a locked read of the balance when the process's guess of the user was wrong)
+    assert statements[0] is hotpath.AUTHENTICATE_AND_CLAIM and statements[-1] is metering._CHARGE_AND_STORE_PG
+    assert not any(stmt is idempotency._STORE for stmt in statements)
     record = db.session.scalar(select(IdempotencyRecord))
     assert (record.response_status, record.is_test) == (201, False)
     assert record.response_body == response.json
