@@ -1,9 +1,9 @@
 """One transaction, few round trips, for a keyed idempotent POST on PostgreSQL (the metering API).
 
-Stacked, @api_auth, @idempotent and @validate_body cost a round trip each for the key lookup
-and the Idempotency-Key claim, plus a commit for bookkeeping. For the common case (an API key,
-an Idempotency-Key, PostgreSQL) @hot_path runs the same checks, with the same answers in the
-same order of precedence, as
+Stacked, the decorators @api_auth, @idempotent and @validate_body cost a round trip each for
+the key lookup and the Idempotency-Key claim, plus a commit for bookkeeping. For the common
+case (an API key, an Idempotency-Key, PostgreSQL) @hot_path runs the same checks, with the
+same answers in the same order of precedence, as
 
     BEGIN; the key lookup and the claim of the Idempotency-Key, one statement;
     the request counter and the key's rate limit, one Redis round trip; the body validated;
@@ -11,12 +11,15 @@ same order of precedence, as
 
 The claim (and the key's last_used_at, at most once a minute) is written before the key is
 checked; a refused request rolls it back and records last_used_at after. Without Redis the
-request counter row is written after the transaction, in a short one of its own. Anything else (an OAuth token, a malformed key,
-no or a malformed Idempotency-Key, SQLite) runs the decorated view unchanged.
+request counter row is written after the transaction, in a short one of its own. Anything
+else (an OAuth token, a malformed key, no or a malformed Idempotency-Key, SQLite) runs the
+decorated view unchanged.
 
-The view is called as view(body=..., claim=idempotency.Claim): it hands the claim to the
-service, whose statement stores the answer and sets claim.answer to its text, which the view
-sends; otherwise the view's response is stored here, as @idempotent does.
+@hot_path goes on top of those decorators and takes the scopes and the request model from
+them. The view is called as view(body=..., claim=idempotency.Claim) and may use only
+g.api_user_id (as under @api_auth(load_owner=False)); it hands the claim to the service, whose
+statement stores the answer and sets claim.answer to its text, which the view sends;
+otherwise the view's response is stored here, as @idempotent does.
 """
 from __future__ import annotations
 
@@ -68,28 +71,26 @@ def _usable(secret_header: str) -> tuple[str, str] | None:
     return None if key is None else (secret, key)
 
 
-def hot_path(*, scopes: str, model):
-    """Run the decorated view (under @api_auth(scopes=...), @idempotent, @validate_body(model))
-    in one transaction when the request allows it (see the module's docstring)."""
-    needed = (scopes,)
+def hot_path(generic):
+    """Run the decorated view in one transaction when the request allows it (module docstring)."""
+    spec = getattr(generic, "_openapi", {})
+    if not spec.get("idempotent") or "request_model" not in spec or spec.get("permission") is not None:
+        raise TypeError("@hot_path goes on @api_auth(scopes=...), @idempotent and @validate_body(Model)")
+    needed, model = tuple(spec.get("scopes") or ()), spec["request_model"]
+    view = generic
+    while hasattr(view, "__wrapped__"):  # the undecorated view, which takes body= and claim=
+        view = view.__wrapped__
 
-    def decorator(generic):
-        view = generic
-        while hasattr(view, "__wrapped__"):  # the undecorated view, which takes body= and claim=
-            view = view.__wrapped__
+    @wraps(generic)
+    def wrapped(*args, **kwargs):
+        usable = _usable(request.headers.get("Authorization", ""))
+        session = db.session
+        if usable is None or pg.driver(session) is None:
+            return generic(*args, **kwargs)
+        return _run(session, view, usable, model, needed)
 
-        @wraps(generic)
-        def wrapped(*args, **kwargs):
-            usable = _usable(request.headers.get("Authorization", ""))
-            session = db.session
-            if usable is None or pg.driver(session) is None:
-                return generic(*args, **kwargs)
-            return _run(session, view, usable, model, needed)
-
-        wrapped.hot_path = True
-        return wrapped
-
-    return decorator
+    wrapped.hot_path = True
+    return wrapped
 
 
 def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...]):
@@ -121,8 +122,9 @@ def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...])
         response = current_app.make_response(view(body=parse_body(model), claim=claim))
         if 200 <= response.status_code < 300 and claim.answer is None:
             idempotency.store(record_id, response)
+        response = idempotency.commit_if_ok(response)
         committed = 200 <= response.status_code < 300
-        return idempotency.commit_if_ok(response)
+        return response
     except BaseException:
         session.rollback()
         raise

@@ -91,7 +91,7 @@ def calculate_cost(body: CalculateCostRequest):
 
 
 @api_bp.post("/credits/calculate-and-deduct")
-@hot_path(scopes=WRITE, model=CalculateAndDeductRequest)
+@hot_path
 @api_auth(scopes=WRITE, load_owner=False)
 @idempotent
 @validate_body(CalculateAndDeductRequest)
