@@ -6,11 +6,11 @@ with the payment rail.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core import clock
@@ -61,7 +61,9 @@ class Subscription(IsTestMixin, TimestampMixin, Base):
     __tablename__ = "subscriptions"
     # At most one live (not cancelled) subscription per user, even under concurrent creates.
     __table_args__ = (Index("uq_subscriptions_live_user", "user_id", unique=True,
-                            postgresql_where=text("status <> 'cancelled'"), sqlite_where=text("status <> 'cancelled'")),)
+                            postgresql_where=text("status <> 'cancelled'"), sqlite_where=text("status <> 'cancelled'")),
+                      # MRR and active subscriptions per tier count from the index alone.
+                      Index("ix_subscriptions_counts", "status", "tier_id", "billing_cycle", "is_test"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -177,6 +179,10 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     """Each Stripe PaymentIntent (kind charge) or refund (kind refund) we ask for."""
 
     __tablename__ = "payment_transactions"
+    # Money collected per day (the dashboard, revenue figures): succeeded charges and refunds
+    # of a window of days, read from the index alone.
+    __table_args__ = (Index("ix_payment_transactions_status_created", "status", "created_at", "kind", "is_test",
+                            "amount"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -205,6 +211,19 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     @property
     def audit_label(self) -> str:
         return f"payment {self.id}"
+
+
+class RevenueDailyTotal(Base):
+    """Production money collected per UTC day (succeeded charges, succeeded refunds), built by
+    the nightly job for the last few days so that late webhooks land. Production only: test
+    payments are read live (they are few, and the test-data cleanup deletes them)."""
+
+    __tablename__ = "revenue_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    charges: Mapped[Decimal] = Money()
+    refunds: Mapped[Decimal] = Money()
+    built_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class DunningAttempt(IsTestMixin, Base):

@@ -273,19 +273,24 @@ class CreditGrantRequest(IsTestMixin, Base):
         return f"grant request #{self.id}"
 
 
-class TokenUsageDaily(Base):
-    __tablename__ = "token_usage_daily"
+class UsageSums:
+    """A summary row's sums over its token usage rows."""
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    is_test: Mapped[bool] = mapped_column(primary_key=True)
     request_count: Mapped[int] = mapped_column(Credits)
     input_tokens: Mapped[int] = mapped_column(Credits)
     output_tokens: Mapped[int] = mapped_column(Credits)
     vendor_cost_usd: Mapped[Decimal] = mapped_column(Cost)
     customer_cost_usd: Mapped[Decimal] = mapped_column(Cost)
     credits: Mapped[int] = mapped_column(Credits)
+
+
+class TokenUsageDaily(UsageSums, Base):
+    __tablename__ = "token_usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    is_test: Mapped[bool] = mapped_column(primary_key=True)
 
 
 Index("ix_token_usage_daily_user_day", TokenUsageDaily.user_id, TokenUsageDaily.day)
@@ -303,6 +308,33 @@ class CreditUsageDaily(Base):
 
 
 Index("ix_credit_usage_daily_user_day", CreditUsageDaily.user_id, CreditUsageDaily.day)
+
+
+# The per-user summaries' test rows by day: "include test data" adds them to the totals below.
+for _summary in (TokenUsageDaily, CreditUsageDaily):
+    Index(f"ix_{_summary.__tablename__}_test_day", _summary.day, postgresql_where=text("is_test"),
+          sqlite_where=text("is_test"))
+
+
+class CreditDailyTotal(Base):
+    """Production credits issued and spent system-wide, one row per built day (the dashboard's
+    figures at scale). Production only: test rows stay in the per-user summaries above, which
+    the test-data cleanup deletes with their users, so no total here ever holds test data."""
+
+    __tablename__ = "credit_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    credits_allocated: Mapped[int] = mapped_column(Credits)
+    credits_deducted: Mapped[int] = mapped_column(Credits)
+
+
+class ModelDailyTotal(UsageSums, Base):
+    """Production usage per model and day, system-wide (production only, as CreditDailyTotal)."""
+
+    __tablename__ = "model_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
 
 
 class SummaryRun(Base):
