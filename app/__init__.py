@@ -22,6 +22,34 @@ def _sqlite_transactions(engine) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+def _ping_idle_connections(engine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling without a round trip per request: pool_pre_ping pings on
+    every checkout; this pings only a connection that sat idle in the pool longer than
+    idle_seconds (where a restarted server or a dropped link hides). A dead one is replaced
+    before use (DisconnectionError from a checkout handler makes the pool take a fresh one);
+    a server lost mid-use fails that request and SQLAlchemy invalidates the pool."""
+    if engine.dialect.name == "sqlite":
+        return
+    import time
+
+    from sqlalchemy import event, exc
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(dbapi_connection, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, proxy):
+        since = record.info.pop("idle_since", None)
+        if since is not None and time.monotonic() - since > idle_seconds:
+            try:
+                alive = engine.dialect.do_ping(dbapi_connection)
+            except Exception:
+                alive = False
+            if not alive:
+                raise exc.DisconnectionError("connection lost while idle in the pool")
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"))
@@ -36,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         _sqlite_transactions(db.engine)
+        _ping_idle_connections(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)

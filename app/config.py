@@ -52,7 +52,10 @@ def load_config(overrides: dict | None = None) -> dict:
     cfg = {
         "SECRET_KEY": _secret_key(),
         "SQLALCHEMY_DATABASE_URI": _database_url(),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No ping on every checkout (a round trip per request): app/__init__.py pings a pooled
+        # connection only when it has sat idle for DB_PING_AFTER_IDLE_SECONDS.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10")),
         "REDIS_URL": redis_url,
         # Jobs run inline unless a Redis is configured (or forced off for tests).
         "JOBS_INLINE": _bool("JOBS_INLINE", default=redis_url is None),

@@ -1,7 +1,7 @@
 """Calibration for bench/deduct.py: a bare Flask endpoint that runs only the SQL transaction
-of a calculate-and-deduct (the pgbench script's statements, through psycopg, one connection
-per thread), with no authentication, validation, idempotency logic or middleware. Its ratio to
-pgbench is the ceiling a Python web process can reach on this machine.
+of a calculate-and-deduct (the app's own two statements, as pgbench runs them, through
+psycopg, one connection per thread), with no validation, pricing, idempotency logic, rate
+limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
 
     gunicorn -w 2 --threads 6 bench.bare_app:app   (BARE_DB_URL, BARE_PRICE_ID in the environment)
 """
@@ -11,46 +11,29 @@ import hashlib
 import json
 import os
 import threading
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import psycopg
 from flask import Flask, Response, request
+
+from app.api.hotpath import AUTHENTICATE_AND_CLAIM
+from app.core.pg import _compiled
+from app.credits.metering import _CHARGE_AND_STORE_PG
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
-
-CHARGE = """
-WITH upd AS (
-  UPDATE credit_balances SET
-    subscription_credits = subscription_credits - LEAST(subscription_credits, 49),
-    bonus_credits = bonus_credits - (49 - LEAST(subscription_credits, 49)),
-    mtd_month = date_trunc('month', now())::date,
-    mtd_credits = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_credits ELSE 0 END + 49,
-    mtd_tokens = CASE WHEN mtd_month = date_trunc('month', now())::date THEN mtd_tokens ELSE 0 END + 800,
-    updated_at = now()
-  WHERE user_id = %(uid)s AND subscription_credits + bonus_credits >= 49
-  RETURNING subscription_credits, bonus_credits, is_test
-), used AS (
-  INSERT INTO token_usage (user_id, request_id, model_price_id, model_name, vendor_name, tier, input_tokens,
-      output_tokens, vendor_cost_usd, margin_percentage, customer_cost_usd, credits, is_test, created_at)
-  SELECT %(uid)s, %(rid)s, %(price)s, 'gpt-4-turbo', 'openai', 'pro', 500, 300, 0.014, 40.00, 0.0196, 49,
-         upd.is_test, now() FROM upd
-  RETURNING id, is_test
-), deducted AS (
-  INSERT INTO credit_deductions (user_id, amount, deduction_type, usage_id, related_usage_id, balance_after,
-      is_test, created_at)
-  SELECT %(uid)s, 49, 'inference', used.id, %(rid)s, upd.subscription_credits + upd.bonus_credits, used.is_test,
-         now() FROM upd, used
-)
-SELECT upd.subscription_credits, upd.bonus_credits, used.id FROM upd, used
-"""
+CLAIM, CHARGE = _compiled(AUTHENTICATE_AND_CLAIM)[0], _compiled(_CHARGE_AND_STORE_PG)[0]
 
 
 def _conn() -> psycopg.Connection:
     conn = getattr(_local, "conn", None)
     if conn is None:
         conn = _local.conn = psycopg.connect(DB_URL)
+        _local.token = conn.execute("SELECT token FROM pricing_state WHERE id = 1").fetchone()[0]
+        conn.rollback()
     return conn
 
 
@@ -59,19 +42,23 @@ def charge():
     body = json.loads(request.get_data())
     secret = request.headers.get("Authorization", "").removeprefix("Bearer ")
     rid = "bare-" + body["request_id"]
+    now = datetime.now(timezone.utc)
     conn = _conn()
     with conn.transaction():
-        uid = conn.execute("SELECT user_id FROM api_keys WHERE key_hash = %s",
-                           (hashlib.sha256(secret.encode()).hexdigest(),)).fetchone()[0]
-        idem = conn.execute(
-            "INSERT INTO idempotency_records (user_id, key, method, path, request_hash, is_test, created_at) "
-            "VALUES (%s, %s, 'POST', '/api/v1/credits/calculate-and-deduct', md5(%s), false, now()) "
-            "ON CONFLICT (user_id, key) DO NOTHING RETURNING id", (uid, rid, rid)).fetchone()
-        row = conn.execute(CHARGE, {"uid": uid, "rid": rid, "price": PRICE_ID}).fetchone()
-        answer = {"credits_deducted": 49, "usage_id": row[2], "balance": {"total": row[0] + row[1]}}
-        conn.execute("UPDATE idempotency_records SET response_status = 201, response_body = %s WHERE id = %s",
-                     (json.dumps(answer), idem[0]))
-    return Response(json.dumps(answer), status=201, mimetype="application/json")
+        key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
+                                   "key": rid, "method": "POST", "path": request.path,
+                                   "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
+                                   "stale": now - timedelta(minutes=1)}).fetchone()
+        if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
+            return Response("{}", status=200, mimetype="application/json")
+        row = conn.execute(CHARGE, {
+            "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now, "user_id": key[1],
+            "request_id": rid, "price_id": PRICE_ID, "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro",
+            "input_tokens": 500, "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
+            "customer_cost": Decimal("0.0196"), "force_test": False, "deduction_type": "inference",
+            "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000, "record_id": key[-2],
+            "record_is_test": False}).fetchone()
+    return Response(row[-1], status=201, mimetype="application/json")
 
 
 @app.get("/api/v1/health")

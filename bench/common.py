@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 PG = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 RESULTS = ROOT / "bench" / "results"
+# Redis database the benchmarked app uses (and flushes): keep it apart from test runs on the same Redis.
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "15"))
 
 
 def psql(sql: str, db: str = "postgres") -> str:
@@ -89,7 +91,7 @@ def free_port() -> int:
 class Gunicorn:
     """gunicorn on the benchmark database, Redis for rate limits and request counters."""
 
-    def __init__(self, url: str, workers: int, threads: int = 1, redis_db: int = 15, module: str = "wsgi:app",
+    def __init__(self, url: str, workers: int, threads: int = 1, redis_db: int = REDIS_DB, module: str = "wsgi:app",
                  extra_env: dict | None = None):
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",

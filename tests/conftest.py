@@ -251,7 +251,9 @@ def make_api_key(app, make_user):
         user = user or make_user()
         key, secret = create_api_key(db.session, None, owner=user, name=name, key_type=key_type, scopes=scopes,
                                      expires_at=expires_at)
-        db.session.flush()
+        # Committed (to the test's savepoint) with the data made before it, as make_user does: a
+        # request refused with a rollback must not take the fixture data with it.
+        db.session.commit()
         return SimpleNamespace(key=key, secret=secret, user=user, headers={"Authorization": f"Bearer {secret}"})
 
     return make

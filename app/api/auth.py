@@ -4,10 +4,12 @@
 - one indexed lookup by the SHA-256 of the presented secret;
 - 401 `missing_api_key`, `invalid_api_key`, `api_key_revoked`, `api_key_expired`,
   `access_token_expired`, `oauth_client_revoked`, `account_inactive`, `test_account_expired`;
-- sets g.api_key (None for OAuth), g.api_client (None for keys), g.api_user, g.api_test_mode;
+- sets g.api_key (the key's row; None for OAuth), g.api_client (None for keys), g.api_user_id,
+  g.api_user (the owner, unless the route needs only the id), g.api_test_mode;
 - sandbox/development keys, test clients and test owners run in test mode (rows is_test,
   X-Test-Mode header, log lines tagged);
-- per-key rate limit (lower for test traffic), 429 with Retry-After;
+- counts the request (test vs production) and applies the per-key rate limit (lower for test
+  traffic), 429 with Retry-After: one Redis round trip together;
 - `/api/v1/admin/...` routes also need the owner's RBAC permission (403 names it).
 """
 from __future__ import annotations
@@ -17,18 +19,22 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 
 from flask import current_app, g, request
+from limits import RateLimitItem
 from limits import parse as parse_limit
-from sqlalchemy import or_, select, update
+from limits.storage import RedisStorage
+from sqlalchemy import bindparam, or_, select, update
 
 from app.api import api_bp
 from app.api.errors import api_error
-from app.core import clock, testmode
+from app.core import clock, pg, testmode
+from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
 from app.testdata import traffic
 from app.testdata.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
+from app.users.models import User
 
 KEY_PATTERN = re.compile(r"^rph_(live|test|dev)_[A-Za-z0-9_]{16,128}$")
 TOKEN_PATTERN = re.compile(r"^" + OAUTH_TOKEN_PREFIX + r"[A-Za-z0-9_]{16,128}$")
@@ -48,16 +54,21 @@ hash_secret = secret_hash  # the public name for API code
 
 @dataclass
 class Principal:
-    user: object
-    key: ApiKey | None
+    user_id: int
+    key: object | None  # the key's row (id, key_type, scopes...); None for OAuth
     token: OAuthToken | None
     is_test: bool
     scopes: list[str]
-    wrote: bool = False  # authentication itself wrote something (last_used_at)
+    touch_due: bool = False  # the key's last_used_at is older than LAST_USED_RESOLUTION
 
     @property
     def rate_key(self) -> str:
         return f"key:{self.key.id}" if self.key is not None else f"oauth:{self.token.client_pk}"
+
+    @property
+    def user(self) -> User:
+        """The owner as an ORM object, loaded on first use (the hot path never needs it)."""
+        return db.session.get(User, self.user_id)
 
 
 class AuthFailure(Exception):
@@ -84,32 +95,55 @@ def _bearer() -> str:
     return secret
 
 
-def _check_owner(user, now) -> None:
-    if user is None or not user.is_active:
+def _check_owner(active: bool, is_test: bool, test_expires_at, now) -> None:
+    if not active:
         raise AuthFailure(401, "account_inactive", "The account this key belongs to is not active.")
-    if user.is_test and user.test_expires_at is not None and user.test_expires_at <= now:
+    if is_test and test_expires_at is not None and test_expires_at <= now:
         raise AuthFailure(401, "test_account_expired", "The test account this key belongs to has expired.")
 
 
-def _principal_from_key(session, secret: str, now) -> Principal:
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_secret(secret)))
+_K, _U = ApiKey.__table__, User.__table__
+# One indexed lookup: the key and what of its owner authentication needs, as plain values.
+KEY_LOOKUP = (
+    select(_K.c.id, _K.c.user_id, _K.c.key_type, _K.c.is_test, _K.c.revoked_at, _K.c.expires_at, _K.c.last_used_at,
+           _K.c.scopes, User.is_active.label("owner_active"), _U.c.is_test.label("owner_is_test"),
+           _U.c.test_expires_at.label("owner_test_expires_at"))
+    .join(_U, _U.c.id == _K.c.user_id).where(_K.c.key_hash == bindparam("key_hash")))
+
+
+def touch_statement(key_id):
+    """last_used_at := now for the key when older than `stale`: coarse on purpose (one write a
+    minute per key, not one per request), and concurrent requests write it once."""
+    return (update(_K).where(_K.c.id == key_id, or_(_K.c.last_used_at.is_(None), _K.c.last_used_at < bindparam("stale")))
+            .values(last_used_at=bindparam("now"), updated_at=_K.c.updated_at))
+
+
+_TOUCH = touch_statement(bindparam("key_id"))
+
+
+def principal_for_key(key, now) -> Principal:
+    """Check a row of KEY_LOOKUP (None: no such key) and make it the request's principal."""
     if key is None:
         raise AuthFailure(401, "invalid_api_key", "Invalid API key provided.")
     if key.revoked_at is not None:
         raise AuthFailure(401, "api_key_revoked", "This API key was revoked.")
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthFailure(401, "api_key_expired", "This API key has expired.")
-    _check_owner(key.owner, now)
-    touched = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
-    if touched:
-        session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key.id,
-                   or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
-            .values(last_used_at=now, updated_at=ApiKey.updated_at)
-            .execution_options(synchronize_session=False))
-    is_test = key.is_test or key.key_type != "production" or key.owner.is_test
-    return Principal(key.owner, key, None, is_test, list(key.scopes or []), wrote=touched)
+    _check_owner(key.owner_active, key.owner_is_test, key.owner_test_expires_at, now)
+    is_test = key.is_test or key.key_type != "production" or key.owner_is_test
+    touch_due = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
+    return Principal(key.user_id, key, None, is_test, list(key.scopes or []), touch_due=touch_due)
+
+
+def touch(session, principal: Principal, now) -> None:
+    pg.run(session, _TOUCH, {"key_id": principal.key.id, "stale": now - LAST_USED_RESOLUTION, "now": now})
+
+
+def _principal_from_key(session, secret: str, now) -> Principal:
+    principal = principal_for_key(pg.run(session, KEY_LOOKUP, {"key_hash": hash_secret(secret)}).fetchone(), now)
+    if principal.touch_due:
+        touch(session, principal, now)
+    return principal
 
 
 def _principal_from_token(session, secret: str, now) -> Principal:
@@ -122,9 +156,9 @@ def _principal_from_token(session, secret: str, now) -> Principal:
     if client.revoked_at is not None:
         raise AuthFailure(401, "oauth_client_revoked", "The OAuth client of this token was revoked.")
     user = client.service_user
-    _check_owner(user, now)
+    _check_owner(user.is_active, user.is_test, user.test_expires_at, now)
     is_test = token.is_test or client.is_test or user.is_test
-    return Principal(user, None, token, is_test, list(token.scopes or []))
+    return Principal(user.id, None, token, is_test, list(token.scopes or []))
 
 
 def authenticate() -> Principal:
@@ -138,16 +172,20 @@ def authenticate() -> Principal:
     else:
         raise AuthFailure(401, "invalid_api_key",
                           "Malformed API key: keys start with rph_live_, rph_test_ or rph_dev_.")
-    if traffic.record_request(db.session, principal.is_test) or principal.wrote:
-        # last_used_at / the request counter, committed at once so their row locks are short; without
-        # expiring the principal, whose reload would cost two more queries on every request.
-        session = db.session()
-        session.expire_on_commit = False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = True
+    if principal.touch_due:
+        commit_now(db.session)
     return principal
+
+
+def commit_now(session) -> None:
+    """Commit bookkeeping writes (last_used_at, the request counter) at once so their row locks
+    are short; without expiring the principal, whose reload would cost queries on every request."""
+    session = session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
 
 def rate_limit_for(principal: Principal) -> str:
@@ -155,15 +193,65 @@ def rate_limit_for(principal: Principal) -> str:
     return cfg["API_RATE_LIMIT_TEST"] if principal.is_test else cfg["API_RATE_LIMIT_LIVE"]
 
 
-def check_rate_limit(principal: Principal) -> None:
-    """Fixed/moving window per key in Flask-Limiter's storage (memory, or Redis when configured)."""
-    item = parse_limit(rate_limit_for(principal))
-    strategy = limiter.limiter
-    allowed = strategy.hit(item, "api", principal.rate_key)
-    stats = strategy.get_window_stats(item, "api", principal.rate_key)
-    g.api_rate = (item.amount, max(0, stats.remaining), int(stats.reset_time))
+@lru_cache(maxsize=32)
+def _limit(text: str) -> RateLimitItem:
+    return parse_limit(text)
+
+
+def _shared_redis():
+    """The app's Redis when the rate limits live in it too (the usual production setup)."""
+    cfg = current_app.config
+    return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
+
+
+# Count the request (KEYS[1], kept ARGV[1] s) and hit the key's fixed window (KEYS[2], ARGV[2] s,
+# expiring from its first hit as the limits library's Redis storage does): one round trip.
+_METER_LUA = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local hits = redis.call('INCR', KEYS[2])
+local ttl = redis.call('TTL', KEYS[2])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {hits, ttl}
+"""
+
+
+def _hit_in_redis(redis, principal: Principal, item: RateLimitItem) -> tuple[int, float]:
+    script = current_app.extensions.get("rephlo_meter_script")
+    if script is None or script.registered_client is not redis:
+        script = current_app.extensions["rephlo_meter_script"] = redis.register_script(_METER_LUA)
+    counter, counter_ttl = traffic.redis_counter(principal.is_test)
+    window = f"{RedisStorage.PREFIX}:{item.key_for('api', principal.rate_key)}"
+    hits, ttl = script(keys=[counter, window], args=[counter_ttl, item.get_expiry()])
+    return int(hits), time.time() + int(ttl)
+
+
+def meter(principal: Principal, *, count: bool = True) -> None:
+    """Count the request (test vs production, for the test-data statistics) and apply the key's
+    rate limit (lower for test traffic): 429 with Retry-After past it. The window is per key in
+    Flask-Limiter's storage: memory, or the app's Redis, where both take one round trip.
+
+    Without Redis the count is a database row, committed at once so that its lock is short.
+    count=False leaves that to a caller whose transaction must not commit yet: it counts after
+    it (see traffic.counts_in_database())."""
+    item = _limit(rate_limit_for(principal))
+    redis = _shared_redis()
+    if redis is not None:
+        hits, reset = _hit_in_redis(redis, principal, item)
+        allowed, remaining = hits <= item.amount, max(0, item.amount - hits)
+    else:
+        if count and traffic.record_request(db.session, principal.is_test):
+            commit_now(db.session)
+        strategy = limiter.limiter
+        allowed = strategy.hit(item, "api", principal.rate_key)
+        stats = strategy.get_window_stats(item, "api", principal.rate_key)
+        remaining, reset = max(0, stats.remaining), stats.reset_time
+    g.api_rate = (item.amount, remaining, int(reset))
     if not allowed:
-        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        retry = max(1, math.ceil(reset - time.time()))
         failure = AuthFailure(429, "rate_limited",
                               f"Too many requests: this key may make {item} requests. Retry in {retry} s.")
         failure.headers = {"Retry-After": str(retry)}
@@ -174,7 +262,7 @@ def has_scopes(granted: list[str], needed: tuple[str, ...]) -> bool:
     return "*" in granted or all(scope in granted for scope in needed)
 
 
-def _check_access(principal: Principal, permission: str | None, scopes: tuple[str, ...]) -> None:
+def check_access(principal: Principal, permission: str | None, scopes: tuple[str, ...]) -> None:
     if scopes and not has_scopes(principal.scopes, scopes):
         raise AuthFailure(403, "insufficient_scope",
                           f"This key lacks the scope(s) {', '.join(scopes)}.", None)
@@ -190,8 +278,23 @@ def _check_access(principal: Principal, permission: str | None, scopes: tuple[st
                               f"The owner of this key needs the {permission} permission for this route.")
 
 
-def api_auth(permission: str | None = None, scopes=None):
-    """Decorator for /api/v1 routes: authenticate, set test mode, rate-limit, check permission."""
+def enter(principal: Principal, load_owner: bool = True) -> None:
+    """The request acts for the principal from here on: g, test mode, the log lines' user."""
+    g.api_key, g.api_user_id = principal.key, principal.user_id
+    if load_owner:
+        g.api_user = principal.user
+    g.api_client = principal.token.client if principal.token is not None else None
+    g.api_test_mode = principal.is_test
+    g.log_user_id = principal.user_id
+    if principal.is_test:
+        testmode.activate()
+
+
+def api_auth(permission: str | None = None, scopes=None, load_owner: bool = True):
+    """Decorator for /api/v1 routes: authenticate, set test mode, count, rate-limit, check permission.
+
+    g.api_user_id is always set; g.api_user (the owner as an ORM object) unless load_owner=False,
+    for a route that needs only the id (the metering hot path)."""
     needed = tuple([scopes] if isinstance(scopes, str) else (scopes or ()))
 
     def decorator(view):
@@ -199,14 +302,9 @@ def api_auth(permission: str | None = None, scopes=None):
         def wrapped(*args, **kwargs):
             try:
                 principal = authenticate()
-                g.api_user, g.api_key = principal.user, principal.key
-                g.api_client = principal.token.client if principal.token is not None else None
-                g.api_test_mode = principal.is_test
-                g.log_user_id = principal.user.id
-                if principal.is_test:
-                    testmode.activate()
-                check_rate_limit(principal)
-                _check_access(principal, permission, needed)
+                enter(principal, load_owner)
+                meter(principal)
+                check_access(principal, permission, needed)
             except AuthFailure as failure:
                 return failure.response()
             return view(*args, **kwargs)

@@ -21,17 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 
 from flask import Response, current_app, g, request
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
 from app.api.schemas import annotate
-from app.core import clock, testmode
+from app.core import clock, pg, testmode
 from app.extensions import db
 from app.testdata.models import IdempotencyRecord
 
@@ -87,17 +88,59 @@ def _wait_for_response(user_id: int, key: str) -> IdempotencyRecord | None:
     return _find(user_id, key)
 
 
+_T = IdempotencyRecord.__table__
+
+
+def _claim_stmt(dialect_insert):
+    return dialect_insert(_T).values(
+        {c: bindparam(c) for c in ("user_id", "key", "method", "path", "request_hash", "is_test", "created_at")}
+    ).on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_T.c.id)
+
+
+_CLAIM = {"postgresql": _claim_stmt(pg_insert), "sqlite": _claim_stmt(sqlite_insert)}
+_STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
+          .values(response_status=bindparam("status"), response_body=bindparam("body"), is_test=bindparam("is_test")))
+
+
+@dataclass
+class Claim:
+    """An Idempotency-Key record this request inserted and is to fill with its answer. A service
+    that can store the answer in its own statement does so and sets `answer` to the JSON text
+    stored, which is then sent as it is (app/api/hotpath.py)."""
+
+    record_id: int
+    is_test: bool
+    answer: str | None = None
+
+
+def header_key() -> str | None:
+    """The request's Idempotency-Key, stripped; None when absent. Raises ValueError when malformed."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise ValueError(key)
+    return key
+
+
+def store(record_id: int, response: Response, redact: tuple[str, ...] = ()) -> None:
+    """Keep a successful response on its record, for replays."""
+    body = response.get_json(silent=True)
+    if isinstance(body, dict) and redact:
+        body = {k: (None if k in redact else v) for k, v in body.items()}
+    pg.run(db.session, _STORE, {"record_id": record_id, "status": response.status_code, "body": body,
+                                "is_test": testmode.active()})
+
+
 def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
     """One statement, no savepoint: INSERT ... ON CONFLICT DO NOTHING RETURNING id. On PostgreSQL
     an insert of the same key by a transaction still in progress makes this one wait for it:
     if it commits, nothing comes back (and its answer is replayed); if it rolls back, ours goes in."""
-    table = IdempotencyRecord.__table__
-    dialect_insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = dialect_insert(table).values(
-        user_id=user_id, key=key, method=request.method, path=request.path[:255], request_hash=fingerprint,
-        is_test=testmode.active(), created_at=clock.now(),
-    ).on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(table.c.id)
-    return db.session.execute(stmt).scalar()
+    row = pg.run(db.session, _CLAIM[db.session.get_bind().dialect.name], {
+        "user_id": user_id, "key": key, "method": request.method, "path": request.path[:255],
+        "request_hash": fingerprint, "is_test": testmode.active(), "created_at": clock.now()}).fetchone()
+    return None if row is None else row.id
 
 
 def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
@@ -105,6 +148,12 @@ def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
     record_id = _insert_if_absent(user_id, key, fingerprint)
     if record_id is not None:
         return record_id
+    return after_conflict(user_id, key, fingerprint)
+
+
+def after_conflict(user_id: int, key: str, fingerprint: str) -> int | Response:
+    """The key's record was there (or being written): replay its answer, refuse a different
+    request, or, when the other request rolled back meanwhile, claim it after all."""
     existing = _find(user_id, key)
     if existing is None:  # the other request rolled back meanwhile: try once more
         return _claim(user_id, key, fingerprint)
@@ -119,7 +168,7 @@ def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
 
 
 def idempotent(view=None, *, redact: tuple[str, ...] = ()):
-    """Decorator for creating POSTs; put it under @api_auth (it needs g.api_user).
+    """Decorator for creating POSTs; put it under @api_auth (it needs g.api_user_id).
 
     `redact` names top-level response fields holding a secret shown once (a password, a key):
     they are stored as null, so a replay never shows the secret a second time.
@@ -128,14 +177,14 @@ def idempotent(view=None, *, redact: tuple[str, ...] = ()):
     def decorator(inner):
         @wraps(inner)
         def wrapped(*args, **kwargs):
-            key = request.headers.get(HEADER)
-            if key is None:
-                return _commit_if_ok(current_app.make_response(inner(*args, **kwargs)))
-            key = key.strip()
-            if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            try:
+                key = header_key()
+            except ValueError:
                 return api_error(400, "invalid_request_error", "invalid_idempotency_key",
                                  f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.", None)
-            claimed = _claim(g.api_user.id, key, request_fingerprint())
+            if key is None:
+                return commit_if_ok(current_app.make_response(inner(*args, **kwargs)))
+            claimed = _claim(g.api_user_id, key, request_fingerprint())
             if isinstance(claimed, Response):
                 db.session.rollback()
                 return claimed
@@ -145,15 +194,10 @@ def idempotent(view=None, *, redact: tuple[str, ...] = ()):
                 _release(claimed)
                 raise
             if 200 <= response.status_code < 300:
-                body = response.get_json(silent=True)
-                if isinstance(body, dict) and redact:
-                    body = {k: (None if k in redact else v) for k, v in body.items()}
-                table = IdempotencyRecord.__table__
-                db.session.execute(update(table).where(table.c.id == claimed)
-                                   .values(response_status=response.status_code, response_body=body))
+                store(claimed, response, redact)
             else:
                 _release(claimed)
-            return _commit_if_ok(response)
+            return commit_if_ok(response)
 
         annotate(wrapped, idempotent=True)
         return wrapped
@@ -172,7 +216,7 @@ def _release(record_id: int) -> None:
         db.session.commit()
 
 
-def _commit_if_ok(response: Response) -> Response:
+def commit_if_ok(response: Response) -> Response:
     if 200 <= response.status_code < 300:
         db.session.commit()
     else:

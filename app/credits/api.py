@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, jsonify, request, stream_with_context
+from flask import current_app, g, jsonify, request, stream_with_context
 
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
-from app.api.idempotency import idempotent
+from app.api.hotpath import hot_path
+from app.api.idempotency import Claim, idempotent
 from app.api.schemas import ErrorBody, annotate, api_doc, dump, respond, validate_body, validate_data
 from app.core import clock
 from app.core.web import csv_response
@@ -72,45 +73,49 @@ def cost_dict(q) -> dict:
 
 
 @api_bp.get("/credits/balance")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @api_doc("The key owner's credit balance", responses={200: Balance}, tags=TAGS)
 def credit_balance():
-    return respond(Balance, balance_dict(balances.get_balance(db.session, g.api_user.id)))
+    return respond(Balance, balance_dict(balances.get_balance(db.session, g.api_user_id)))
 
 
 @api_bp.post("/credits/calculate-cost")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @validate_body(CalculateCostRequest)
 @api_doc("Price a request without charging it", responses={200: Cost}, tags=TAGS,
          description="The price row and margin in force now, at the owner's tier and tokens so far this month.")
 def calculate_cost(body: CalculateCostRequest):
-    q = metering.estimate(db.session, g.api_user.id, body.model, body.input_tokens, body.output_tokens)
+    q = metering.estimate(db.session, g.api_user_id, body.model, body.input_tokens, body.output_tokens)
     db.session.rollback()
     return respond(Cost, cost_dict(q))
 
 
 @api_bp.post("/credits/calculate-and-deduct")
-@api_auth(scopes=WRITE)
+@hot_path
+@api_auth(scopes=WRITE, load_owner=False)
 @idempotent
 @validate_body(CalculateAndDeductRequest)
 @api_doc("Price an LLM request and charge it", responses={201: Charged, 402: ErrorBody}, tags=TAGS,
          description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
                      "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
-def calculate_and_deduct(body: CalculateAndDeductRequest):
-    result = metering.calculate_and_deduct(db.session, g.api_user.id, body.model, body.input_tokens,
-                                           body.output_tokens, body.request_id, body.deduction_type)
+def calculate_and_deduct(body: CalculateAndDeductRequest, claim: Claim | None = None):
+    """The hot path: client apps call it once per LLM request (app/api/hotpath.py)."""
+    result = metering.calculate_and_deduct(db.session, g.api_user_id, body.model, body.input_tokens,
+                                           body.output_tokens, body.request_id, body.deduction_type, claim=claim)
+    if claim is not None and claim.answer is not None:  # the charge stored the answer (Charged): send that text
+        return current_app.response_class(claim.answer, status=201, mimetype="application/json")
     return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
                              "balance": balance_dict(result["balance"])}, 201)
 
 
 @api_bp.post("/credits/deduct")
-@api_auth(scopes=WRITE)
+@api_auth(scopes=WRITE, load_owner=False)
 @idempotent
 @validate_body(DeductRequest)
 @api_doc("Deduct a number of credits", responses={201: Deducted, 402: ErrorBody}, tags=TAGS,
          description="For charges that are not token-priced (fine-tuning, embeddings priced elsewhere, custom).")
 def deduct(body: DeductRequest):
-    _, view = balances.deduct(db.session, g.api_user.id, body.amount, body.deduction_type,
+    _, view = balances.deduct(db.session, g.api_user_id, body.amount, body.deduction_type,
                               related_usage_id=body.related_usage_id)
     return respond(Deducted, {"credits_deducted": body.amount, "balance": balance_dict(view)}, 201)
 
@@ -122,10 +127,10 @@ def _cap_dict(view: balances.BalanceView) -> dict:
 
 
 @api_bp.get("/credits/monthly-cap")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @api_doc("The monthly spending cap and what is left of it", responses={200: MonthlyCap}, tags=TAGS)
 def get_monthly_cap():
-    return respond(MonthlyCap, _cap_dict(balances.get_balance(db.session, g.api_user.id)))
+    return respond(MonthlyCap, _cap_dict(balances.get_balance(db.session, g.api_user_id)))
 
 
 @api_bp.post("/credits/monthly-cap")
@@ -134,30 +139,30 @@ def get_monthly_cap():
 @validate_body(MonthlyCapRequest)
 @api_doc("Set (or remove, with null) the monthly spending cap", responses={200: MonthlyCap}, tags=TAGS)
 def set_monthly_cap(body: MonthlyCapRequest):
-    view = balances.set_monthly_cap(db.session, g.api_user.id, body.monthly_cap, actor=g.api_user)
+    view = balances.set_monthly_cap(db.session, g.api_user_id, body.monthly_cap, actor=g.api_user)
     return respond(MonthlyCap, _cap_dict(view))
 
 
 @api_bp.get("/credits/transactions")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @with_query(TransactionQuery, skip=("limit", "starting_after"))
 @api_doc("Credit transactions (allocations and deductions), newest first", list_of=Transaction, tags=TAGS)
 def transactions(query: TransactionQuery):
     ledger.check_filters(query.type, query.kind)
-    cursor = ledger.cursor_for(db.session, g.api_user.id, query.starting_after) if query.starting_after else None
-    page = ledger.transactions(db.session, g.api_user.id, limit=query.limit, starting_after=cursor,
+    cursor = ledger.cursor_for(db.session, g.api_user_id, query.starting_after) if query.starting_after else None
+    page = ledger.transactions(db.session, g.api_user_id, limit=query.limit, starting_after=cursor,
                                type_=query.type, kind=query.kind, since=query.start, until=query.end)
     return jsonify({"object": "list", "url": request.path, "has_more": page.has_more,
                     "data": [dump(Transaction, item) for item in page.items]})
 
 
 @api_bp.get("/credits/transactions/export")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @with_query(ExportQuery)
 @api_doc("Every matching transaction as CSV (streamed)", responses={200: None}, tags=TAGS)
 def export_transactions(query: ExportQuery):
     ledger.check_filters(query.type, query.kind)
-    user_id = g.api_user.id
+    user_id = g.api_user_id
     rows = ledger.iterate_transactions(db.session, user_id, type_=query.type, kind=query.kind, since=query.start,
                                        until=query.end)
     header = ["id", "object", "kind", "amount", "balance_after", "created_at", "reason", "usage_id",
@@ -169,9 +174,9 @@ def export_transactions(query: ExportQuery):
 
 
 @api_bp.get("/credits/usage/stats")
-@api_auth(scopes=READ)
+@api_auth(scopes=READ, load_owner=False)
 @with_query(RangeQuery)
 @api_doc("Usage by day and by model over a date range (at most 366 days)", responses={200: UsageStats}, tags=TAGS)
 def usage_stats(query: RangeQuery):
     start, end = ledger.date_range(query.start, query.end, clock.now().date())
-    return respond(UsageStats, ledger.usage_stats(db.session, g.api_user.id, start, end))
+    return respond(UsageStats, ledger.usage_stats(db.session, g.api_user_id, start, end))

@@ -5,17 +5,19 @@ credits first, then bonus; never below zero or past the monthly cap) and both le
 in a data-modifying CTE. The same UPDATE also checks what the price was computed from: the
 pricing tables' token, the user's tier and the month-to-date token range of the margin used.
 That lets a request be priced optimistically, from this process's pricing snapshot and what it
-last saw of the user, in a single round trip; when anything differs (or on a first request),
-the balance row is read and locked and the request priced again from it. Exact either way.
+last saw of the user (or, for a user it has not seen, a guess), in a single round trip; when
+anything differs, the balance row is read and locked and the request priced again from it.
+Exact either way.
 """
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import case, insert, select, text, update
+from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from app.core import clock, testmode
+from app.core import clock, pg, testmode
 from app.core.errors import Conflict, DomainError
 from app.credits import pricing
 from app.credits.balances import (B, EMPTY, TWELVE_PLACES, _apply, _ledger_is_test, _refusal, _view, check_request_id,
@@ -23,12 +25,18 @@ from app.credits.balances import (B, EMPTY, TWELVE_PLACES, _apply, _ledger_is_te
 from app.credits.formula import Quote
 from app.credits.models import CLIENT_DEDUCTION_TYPES, TIERS, CreditDeduction, PricingState, TokenUsage
 
+if TYPE_CHECKING:
+    from app.api.idempotency import Claim
+
 # What each process last saw of a user's balance row: (tier, month, month-to-date tokens).
 _seen: dict[tuple[str, int], tuple[str, date, int]] = {}
+# A user the process has not charged yet is priced as a guess: the tier of the last user it
+# charged, no tokens yet this month. The UPDATE verifies the guess like any other knowledge.
+_last_tier: dict[str, str] = {}
 MAX_SEEN = 200_000
 ATTEMPTS = 3
 
-_CHARGE_PG = text("""
+_CHARGE_CTES = """
 WITH upd AS (
   UPDATE credit_balances SET
     subscription_credits = subscription_credits - LEAST(subscription_credits, :amount),
@@ -55,21 +63,41 @@ WITH upd AS (
       is_test, created_at)
   SELECT :user_id, :amount, :deduction_type, used.id, :request_id, upd.subscription_credits + upd.bonus_credits,
          used.is_test, :at FROM upd, used
-)
+)"""
+# The API's answer (credits/api.py, Charged: the balance after the charge, month to date) kept on
+# the request's Idempotency-Key record by the same statement, for replays.
+_STORE_ANSWER = """, stored AS (
+  UPDATE idempotency_records SET response_status = 201, is_test = :record_is_test, response_body = json_build_object(
+    'credits_deducted', :amount, 'usage_id', used.id, 'balance', json_build_object(
+      'subscription_credits', upd.subscription_credits, 'bonus_credits', upd.bonus_credits,
+      'total', upd.subscription_credits + upd.bonus_credits, 'monthly_cap', upd.monthly_cap,
+      'month_to_date', json_build_object('credits', upd.mtd_credits, 'tokens', upd.mtd_tokens)))
+  FROM upd, used WHERE idempotency_records.id = :record_id
+  RETURNING response_body
+)"""
+_CHARGED = """
 SELECT upd.subscription_credits, upd.bonus_credits, upd.monthly_cap, upd.mtd_month, upd.mtd_credits,
-       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id FROM upd, used
-""")
+       upd.mtd_tokens, upd.tier, upd.is_test, used.id AS usage_id{answer} FROM upd, used
+"""
+_CHARGE_PG = text(_CHARGE_CTES + _CHARGED.format(answer=""))
+_CHARGE_AND_STORE_PG = text(_CHARGE_CTES + _STORE_ANSWER + _CHARGED.format(
+    answer=", (SELECT response_body::text FROM stored) AS answer"))
+
+# The balance row, locked, with the pricing token it is priced against (a first request, or stale knowledge).
+_LOCK_BALANCE = (select(B, select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
+                        .label("pricing_token"))
+                 .where(B.c.user_id == bindparam("user_id")).with_for_update(of=B))
 
 
 def _key(session, user_id: int) -> tuple[str, int]:
-    bind = session.get_bind()
-    return str(getattr(bind, "engine", bind).url), user_id
+    return pricing.database_key(session), user_id
 
 
-def _remember(session, user_id: int, tier: str, month: date, mtd_tokens: int) -> None:
+def _remember(key: tuple[str, int], tier: str, month: date, mtd_tokens: int) -> None:
     if len(_seen) >= MAX_SEEN:
         _seen.clear()
-    _seen[_key(session, user_id)] = (tier, month, mtd_tokens)
+    _seen[key] = (tier, month, mtd_tokens)
+    _last_tier[key[0]] = tier
 
 
 def _duplicate_request(exc: IntegrityError) -> Conflict:
@@ -79,29 +107,36 @@ def _duplicate_request(exc: IntegrityError) -> Conflict:
 
 
 def _charge_pg(session, user_id: int, q: Quote, request_id: str, deduction_type: str, at: datetime, tier: str,
-               token: str | None, bounds: tuple[int, int]) -> dict | None:
-    """The one-statement charge; None when the UPDATE refused (funds, cap, or stale pricing)."""
+               token: str | None, bounds: tuple[int, int], claim: Claim | None) -> dict | None:
+    """The one-statement charge (storing the answer on the claim, if any, and handing its text
+    back as claim.answer); None when the UPDATE refused (funds, cap, or stale pricing)."""
     month = month_start(at)
+    stored = {} if claim is None else {"record_id": claim.record_id, "record_is_test": claim.is_test}
     try:
-        new = session.execute(_CHARGE_PG, {
+        new = pg.run(session, _CHARGE_PG if claim is None else _CHARGE_AND_STORE_PG, {**stored,
             "amount": q.credits, "tokens": q.tokens, "month": month, "at": at, "user_id": user_id,
             "request_id": request_id, "price_id": q.price_id, "model": q.model, "vendor": q.vendor, "tier": tier,
             "input_tokens": q.input_tokens, "output_tokens": q.output_tokens, "vendor_cost": q.vendor_cost,
             "margin": q.margin, "customer_cost": q.customer_cost.quantize(TWELVE_PLACES),
             "force_test": testmode.active(), "deduction_type": deduction_type, "pricing_token": token,
-            "mtd_lo": bounds[0], "mtd_hi": bounds[1]}).first()
+            "mtd_lo": bounds[0], "mtd_hi": bounds[1]}).fetchone()
     except IntegrityError as exc:
         raise _duplicate_request(exc) from None
     if new is None:
         return None
-    _remember(session, user_id, new.tier, month, new.mtd_tokens)
+    if claim is not None:
+        claim.answer = new.answer
+    _remember(_key(session, user_id), new.tier, month, new.mtd_tokens)
     return {"credits_deducted": q.credits, "usage_id": new.usage_id, "balance": _view(new, month), "quote": q}
 
 
 def _optimistic(session, user_id: int, model: str, input_tokens: int, output_tokens: int, request_id: str,
-                deduction_type: str, at: datetime) -> dict | None:
+                deduction_type: str, at: datetime, claim: Claim | None) -> dict | None:
     """Price from what this process already knows; the UPDATE verifies all of it."""
-    seen, snap = _seen.get(_key(session, user_id)), pricing.cached(session)
+    key = _key(session, user_id)
+    seen, snap = _seen.get(key), pricing.cached(key[0])
+    if seen is None and key[0] in _last_tier:
+        seen = (_last_tier[key[0]], month_start(at), 0)
     if seen is None or snap is None or seen[1] != month_start(at):
         return None
     tier, _, month_tokens = seen
@@ -112,12 +147,15 @@ def _optimistic(session, user_id: int, model: str, input_tokens: int, output_tok
         return None  # maybe only this process's snapshot lacks it: decide on fresh data
     if q.credits <= 0:
         return None
-    return _charge_pg(session, user_id, q, request_id, deduction_type, at, tier, snap.token, bounds)
+    return _charge_pg(session, user_id, q, request_id, deduction_type, at, tier, snap.token, bounds, claim)
 
 
 def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, output_tokens: int,
-                         request_id: str, deduction_type: str = "inference", at: datetime | None = None) -> dict:
-    """Price one LLM request and charge it, recording usage and deduction (caller commits)."""
+                         request_id: str, deduction_type: str = "inference", at: datetime | None = None,
+                         claim: Claim | None = None) -> dict:
+    """Price one LLM request and charge it, recording usage and deduction (caller commits).
+    With a claim (the API's Idempotency-Key record) the answer is stored on it by the charge
+    statement itself where it can be (PostgreSQL, a request that costs credits)."""
     check_tokens(input_tokens, "input_tokens")
     check_tokens(output_tokens, "output_tokens")
     request_id = check_request_id(request_id)
@@ -128,14 +166,13 @@ def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, o
     month = month_start(at)
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
-        done = _optimistic(session, user_id, model, input_tokens, output_tokens, request_id, deduction_type, at)
+        done = _optimistic(session, user_id, model, input_tokens, output_tokens, request_id, deduction_type, at,
+                           claim)
         if done is not None:
             return done
-    token_col = select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
     for _ in range(ATTEMPTS):
         # Lock the balance row: the tiered margin sees exact month-to-date tokens.
-        row = session.execute(select(B, token_col.label("pricing_token")).where(B.c.user_id == user_id)
-                              .with_for_update(of=B)).first()
+        row = pg.run(session, _LOCK_BALANCE, {"user_id": user_id}).fetchone()
         token = row.pricing_token if row is not None else pricing.current_token(session)
         tier = row.tier if row is not None else "free"
         month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month else 0
@@ -144,7 +181,7 @@ def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, o
         if not (postgres and q.credits > 0 and row is not None):
             return charge(session, user_id, q, request_id, deduction_type, at, tier, row)
         done = _charge_pg(session, user_id, q, request_id, deduction_type, at, tier, token,
-                          pricing.margin_bounds(snap, tier, at, month_tokens))
+                          pricing.margin_bounds(snap, tier, at, month_tokens), claim)
         if done is not None:
             return done
         spent = row.mtd_credits if row.mtd_month == month else 0

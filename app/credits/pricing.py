@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import select, update
 
@@ -76,6 +77,17 @@ _cache: dict[str, Snapshot] = {}
 _lock = threading.Lock()
 
 
+def database_key(session) -> str:
+    """Which database the session talks to (its engine's URL): per-process caches are kept per database."""
+    bind = session.get_bind()
+    return _url_of(getattr(bind, "engine", bind))
+
+
+@lru_cache(maxsize=16)
+def _url_of(engine) -> str:
+    return str(engine.url)
+
+
 def _load(session, token: str | None) -> Snapshot:
     snap = Snapshot(token)
     rows = session.execute(
@@ -97,8 +109,7 @@ def snapshot(session, token: str | None = None, known: bool = False) -> Snapshot
     """The pricing tables as of `token` (read it here unless the caller already has)."""
     if not known:
         token = current_token(session)
-    bind = session.get_bind()
-    key = str(getattr(bind, "engine", bind).url)
+    key = database_key(session)
     snap = _cache.get(key)
     if snap is not None and token is not None and snap.token == token:
         return snap
@@ -108,11 +119,10 @@ def snapshot(session, token: str | None = None, known: bool = False) -> Snapshot
     return snap
 
 
-def cached(session) -> Snapshot | None:
-    """This process's snapshot, without asking the database whether it is current (the hot
-    path's optimistic try checks the token inside its own UPDATE instead)."""
-    bind = session.get_bind()
-    return _cache.get(str(getattr(bind, "engine", bind).url))
+def cached(where: str) -> Snapshot | None:
+    """This process's snapshot of the database `where` (database_key()), without asking whether
+    it is current (the hot path's optimistic try checks the token inside its own UPDATE instead)."""
+    return _cache.get(where)
 
 
 def current_token(session) -> str | None:

@@ -79,7 +79,7 @@ def license_auth(scope: str, *, device_required: bool = False, from_query: bool 
                         Activation.status == "active")):
                     raise DomainError("device_not_activated", "Send the fingerprint of a device activated on "
                                       "this license.", "fingerprint", status=403)
-            g.license, g.api_user = lic, lic.owner
+            g.license, g.api_user, g.api_user_id = lic, lic.owner, lic.user_id
             if lic.is_test:
                 testmode.activate()
             return view(*args, **kwargs)
@@ -90,7 +90,7 @@ def license_auth(scope: str, *, device_required: bool = False, from_query: bool 
         def wrapped(*args, **kwargs):
             if _has_bearer():
                 return with_key(*args, **kwargs)
-            g.api_user = None
+            g.api_user = g.api_user_id = None
             return resolve(*args, **kwargs)
 
         annotate(wrapped, security=True, scopes=[scope])

@@ -1,7 +1,7 @@
 """Counting authenticated API requests per UTC day, test vs production.
 
-Hot path: one Redis INCR when REDIS_URL is set (a periodic job copies the counters into
-api_request_days for history); otherwise one UPSERT on the (day, is_test) row, committed
+Hot path: one Redis INCR when REDIS_URL is set, in the same round trip as the key's rate
+limit (app/api/auth.py; a periodic job copies the counters into api_request_days for history); otherwise one UPSERT on the (day, is_test) row, committed
 at once so the row lock is held for microseconds, never for the request's transaction.
 """
 from __future__ import annotations
@@ -32,18 +32,28 @@ def _upsert(session, day: date, is_test: bool, *, add: int = 0, set_to: int | No
     session.execute(stmt.on_conflict_do_update(index_elements=["day", "is_test"], set_={"count": new_count}))
 
 
+def counts_in_database() -> bool:
+    """Whether record_request() writes a row (no Redis configured)."""
+    return connection() is None
+
+
+def redis_counter(is_test: bool) -> tuple[str, int]:
+    """Today's Redis counter for the mode and how long it is kept (for a caller that counts in
+    its own Redis command, app/api/auth.py)."""
+    return _redis_key(clock.now().date(), is_test), REDIS_TTL
+
+
 def record_request(session, is_test: bool) -> bool:
     """Count one request; True when that wrote to the database (the caller commits right away)."""
-    day = clock.now().date()
     redis = connection()
     if redis is not None:
-        key = _redis_key(day, is_test)
+        key, ttl = redis_counter(is_test)
         pipe = redis.pipeline()
         pipe.incr(key)
-        pipe.expire(key, REDIS_TTL)
+        pipe.expire(key, ttl)
         pipe.execute()
         return False
-    _upsert(session, day, is_test, add=1)
+    _upsert(session, clock.now().date(), is_test, add=1)
     return True
 
 

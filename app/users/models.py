@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, Integer, String, event
+from sqlalchemy import ForeignKey, Index, Integer, String, and_, event
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, BigId, IsTestMixin, TimestampMixin
@@ -52,9 +53,14 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     def audit_label(self) -> str:
         return self.email
 
-    @property
-    def is_active(self) -> bool:  # flask-login
+    @hybrid_property
+    def is_active(self) -> bool:  # flask-login; also a SQL expression (API key lookup)
         return self.status == "active" and self.deleted_at is None
+
+    @is_active.inplace.expression
+    @classmethod
+    def _is_active_expression(cls):
+        return and_(cls.status == "active", cls.deleted_at.is_(None))
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_version}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -22,7 +23,20 @@ def pro(priced, funded, make_api_key):
     return make_api_key(user, key_type="production")
 
 
+@pytest.fixture(params=["decorators", "hot_path"], autouse=True)
+def lane(request, monkeypatch):
+    """Every test twice: requests without an Idempotency-Key (the decorators), then with a fresh
+    one each (calculate-and-deduct takes app/api/hotpath.py on PostgreSQL)."""
+    monkeypatch.setattr(f"{__name__}.AUTO_IDEMPOTENCY_KEYS", request.param == "hot_path")
+    return request.param
+
+
+AUTO_IDEMPOTENCY_KEYS = False
+
+
 def post(client, path, key, body, idem=None, **headers):
+    if idem is None and AUTO_IDEMPOTENCY_KEYS:
+        idem = uuid.uuid4().hex
     if idem:
         headers["Idempotency-Key"] = idem
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
