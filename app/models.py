@@ -17,9 +17,9 @@ from app.notifications.models import OutboxMessage  # noqa: F401
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401
 from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
 from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401
-from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction, CreditGrantRequest,  # noqa: F401
-                                CreditUsageDaily, MarginAudit, MarginConfig, ModelPrice, PricingState, Provider,
-                                SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)
+from app.credits.models import (CreditAllocation, CreditBalance, CreditDailyTotal, CreditDeduction,  # noqa: F401
+                                CreditGrantRequest, CreditUsageDaily, MarginAudit, MarginConfig, ModelDailyTotal,
+                                ModelPrice, PricingState, Provider, SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)
 from app.billing.models import (CreditPack, CreditPackPurchase, DunningAttempt, Invoice, InvoiceLine,  # noqa: F401
                                 PaymentTransaction, PeriodAllocation, ProrationEvent, RefundRequest, StripeEvent,
                                 Subscription, SubscriptionTier)

@@ -133,11 +133,19 @@ def _notify_failure(session, sub: Subscription, invoice: Invoice, payment: Payme
                       f"(invoice {invoice.number}) failed: {reason}. {what_next}"))
 
 
+def _in_dunning(stmt, include_test: bool):
+    stmt = (stmt.join(Subscription, Subscription.id == Invoice.subscription_id)
+            .where(Invoice.status == "open", Invoice.attempt_count > 0, Subscription.status.in_(DUNNING_STATUSES)))
+    return stmt if include_test else stmt.where(Invoice.is_test.is_(False))
+
+
+def failed_count(session, include_test: bool) -> int:
+    """How many open invoices are in dunning (the failed-payments queue's length)."""
+    return session.scalar(_in_dunning(select(func.count(Invoice.id)).select_from(Invoice), include_test)) or 0
+
+
 def failed_queue(session, include_test: bool, limit: int = 200) -> list[tuple[Invoice, Subscription]]:
     """The ops queue: open period invoices in dunning, the most urgent first."""
-    stmt = (select(Invoice, Subscription).join(Subscription, Subscription.id == Invoice.subscription_id)
-            .where(Invoice.status == "open", Invoice.attempt_count > 0, Subscription.status.in_(DUNNING_STATUSES)))
-    if not include_test:
-        stmt = stmt.where(Invoice.is_test.is_(False))
+    stmt = _in_dunning(select(Invoice, Subscription), include_test)
     return list(session.execute(stmt.order_by(Invoice.next_retry_at.is_(None).desc(), Invoice.next_retry_at)
                                 .limit(limit)).tuples())

@@ -177,6 +177,8 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     """Each Stripe PaymentIntent (kind charge) or refund (kind refund) we ask for."""
 
     __tablename__ = "payment_transactions"
+    # Revenue figures read the charges and refunds of a window of days.
+    __table_args__ = (Index("ix_payment_transactions_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

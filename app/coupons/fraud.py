@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from app.coupons import sources
 from app.coupons.models import Coupon, FraudDetection, Redemption
@@ -213,3 +213,7 @@ def queue(session, include_test: bool = False, show: str = "open"):
         stmt = stmt.where(FraudDetection.is_test.is_(False))
     return stmt
 
+
+def open_count(session, include_test: bool = False) -> int:
+    """How many flags wait for review (the queue's length)."""
+    return session.scalar(queue(session, include_test).with_only_columns(func.count(FraudDetection.id))) or 0

@@ -148,6 +148,7 @@ class Redemption(IsTestMixin, Base):
         Index("ix_coupon_redemptions_user_recent", "user_id", "created_at"),
         Index("ix_coupon_redemptions_ip_recent", "ip_address", "created_at"),
         Index("ix_coupon_redemptions_coupon_recent", "coupon_id", "created_at"),
+        Index("ix_coupon_redemptions_status_at", "status", "created_at"),  # redemptions over a window of days
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -17,7 +17,7 @@ refusal rolls the savepoint back and the attempt is recorded as failed with that
 """
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit, clock
@@ -181,6 +181,14 @@ def listing(*, coupon_id: int | None = None, campaign_id: int | None = None, use
     if not include_test:
         stmt = stmt.where(Redemption.is_test.is_(False))
     return stmt
+
+
+def successful_since(session, since, include_test: bool = False) -> int:
+    """Redemptions that went through (and stand: reversed ones no longer count) since `since`."""
+    stmt = select(func.count(Redemption.id)).where(Redemption.status == "success", Redemption.created_at >= since)
+    if not include_test:
+        stmt = stmt.where(Redemption.is_test.is_(False))
+    return session.scalar(stmt) or 0
 
 
 def for_subscription(session, subscription_id: int) -> list[Redemption]:

@@ -8,16 +8,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.credits.formula import six
-from app.credits.ledger import day_of, day_start
+from app.credits.ledger import day_of, day_window
 from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
 from app.users.models import User
-
-
-def _window(model, start: date, end: date, include_test: bool):
-    conds = [model.created_at >= day_start(start), model.created_at < day_start(end + timedelta(days=1))]
-    if not include_test:
-        conds.append(model.is_test.is_(False))
-    return conds
 
 
 def _iso(value) -> str:
@@ -27,9 +20,9 @@ def _iso(value) -> str:
 def system(session, start: date, end: date, include_test: bool = False) -> dict:
     a, d, u = CreditAllocation, CreditDeduction, TokenUsage
     issued = dict(session.execute(select(day_of(session, a.created_at), func.sum(a.amount))
-                                  .where(*_window(a, start, end, include_test)).group_by(day_of(session, a.created_at))).all())
+                                  .where(*day_window(a, start, end, include_test)).group_by(day_of(session, a.created_at))).all())
     spent = dict(session.execute(select(day_of(session, d.created_at), func.sum(d.amount))
-                                 .where(*_window(d, start, end, include_test)).group_by(day_of(session, d.created_at))).all())
+                                 .where(*day_window(d, start, end, include_test)).group_by(day_of(session, d.created_at))).all())
     issued = {_iso(k): int(v) for k, v in issued.items()}
     spent = {_iso(k): int(v) for k, v in spent.items()}
     days, day = [], start
@@ -39,7 +32,7 @@ def system(session, start: date, end: date, include_test: bool = False) -> dict:
         day += timedelta(days=1)
     usage = select(u.model_name, u.vendor_name, func.count(), func.sum(u.input_tokens + u.output_tokens),
                    func.sum(u.credits), func.sum(u.vendor_cost_usd), func.sum(u.customer_cost_usd)) \
-        .where(*_window(u, start, end, include_test)).group_by(u.model_name, u.vendor_name)
+        .where(*day_window(u, start, end, include_test)).group_by(u.model_name, u.vendor_name)
     by_model, by_vendor = [], {}
     totals = {"requests": 0, "tokens": 0, "credits": 0, "vendor_cost": Decimal(0), "customer_cost": Decimal(0)}
     for model, vendor, requests, tokens, credits, vcost, ccost in session.execute(usage):
@@ -62,7 +55,7 @@ def system(session, start: date, end: date, include_test: bool = False) -> dict:
     vendors = [{**{k: v for k, v in row.items() if not k.startswith("_")},
                 "vendor_cost_usd": six(row["_v"]), "customer_cost_usd": six(row["_c"])}
                for row in sorted(by_vendor.values(), key=lambda r: -r["credits"])]
-    active = session.scalar(select(func.count(func.distinct(d.user_id))).where(*_window(d, start, end, include_test)))
+    active = session.scalar(select(func.count(func.distinct(d.user_id))).where(*day_window(d, start, end, include_test)))
     return {
         "start": start.isoformat(), "end": end.isoformat(), "include_test": include_test,
         "totals": {"credits_issued": sum(issued.values()), "credits_spent": sum(spent.values()),
@@ -82,7 +75,7 @@ def top_spenders(session, start: date, end: date, include_test: bool = False, li
     rows = session.execute(
         select(d.user_id, User.email, User.is_test, total, func.count())
         .join(User, User.id == d.user_id)
-        .where(*_window(d, start, end, include_test))
+        .where(*day_window(d, start, end, include_test))
         .group_by(d.user_id, User.email, User.is_test).order_by(total.desc(), d.user_id).limit(limit))
     return [{"user_id": uid, "email": email, "is_test": is_test, "credits_spent": int(credits), "deductions": count}
             for uid, email, is_test, credits, count in rows]

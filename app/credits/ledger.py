@@ -51,6 +51,14 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+def day_window(model, start: date, end: date, include_test: bool) -> list:
+    """Conditions: `model` rows created from start to end (UTC days), production only unless asked."""
+    conds = [model.created_at >= day_start(start), model.created_at < day_start(end + timedelta(days=1))]
+    if not include_test:
+        conds.append(model.is_test.is_(False))
+    return conds
+
+
 def parse_day(raw, field_name: str) -> date | None:
     if raw in (None, ""):
         return None
@@ -165,7 +173,12 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _unbuilt_ranges(start: date, end: date, built: set[date]) -> list[tuple[date, date]]:
+def built_days(session, start: date, end: date) -> set[date]:
+    """The days between start and end whose daily summaries are built."""
+    return {_as_date(d) for d in session.scalars(select(SummaryRun.day).where(SummaryRun.day.between(start, end)))}
+
+
+def unbuilt_ranges(start: date, end: date, built: set[date]) -> list[tuple[date, date]]:
     ranges, current = [], None
     day = start
     while day <= end:
@@ -182,7 +195,7 @@ def _unbuilt_ranges(start: date, end: date, built: set[date]) -> list[tuple[date
 
 def usage_stats(session, user_id: int, start: date, end: date) -> dict:
     """Requests, tokens, cost and credits by day and by model, for one user's usage."""
-    built = {_as_date(d) for d in session.scalars(select(SummaryRun.day).where(SummaryRun.day.between(start, end)))}
+    built = built_days(session, start, end)
     cells: dict[tuple[date, str], list] = {}
 
     def add(day, model, requests, inp, out, cost, credits):
@@ -199,7 +212,7 @@ def usage_stats(session, user_id: int, start: date, end: date) -> dict:
             .group_by(s.day, s.model_name))
         for row in rows:
             add(*row)
-    for lo, hi in _unbuilt_ranges(start, end, built):
+    for lo, hi in unbuilt_ranges(start, end, built):
         u = TokenUsage
         day = day_of(session, u.created_at)
         rows = session.execute(

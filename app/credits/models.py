@@ -305,6 +305,39 @@ class CreditUsageDaily(Base):
 Index("ix_credit_usage_daily_user_day", CreditUsageDaily.user_id, CreditUsageDaily.day)
 
 
+# The per-user summaries' test rows by day: "include test data" adds them to the totals below.
+for _summary in (TokenUsageDaily, CreditUsageDaily):
+    Index(f"ix_{_summary.__tablename__}_test_day", _summary.day, postgresql_where=text("is_test"),
+          sqlite_where=text("is_test"))
+
+
+class CreditDailyTotal(Base):
+    """Production credits issued and spent system-wide, one row per built day (the dashboard's
+    figures at scale). Production only: test rows stay in the per-user summaries above, which
+    the test-data cleanup deletes with their users, so no total here ever holds test data."""
+
+    __tablename__ = "credit_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    credits_allocated: Mapped[int] = mapped_column(Credits)
+    credits_deducted: Mapped[int] = mapped_column(Credits)
+
+
+class ModelDailyTotal(Base):
+    """Production usage per model and day, system-wide (production only, as CreditDailyTotal)."""
+
+    __tablename__ = "model_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    request_count: Mapped[int] = mapped_column(Credits)
+    input_tokens: Mapped[int] = mapped_column(Credits)
+    output_tokens: Mapped[int] = mapped_column(Credits)
+    vendor_cost_usd: Mapped[Decimal] = mapped_column(Cost)
+    customer_cost_usd: Mapped[Decimal] = mapped_column(Cost)
+    credits: Mapped[int] = mapped_column(Credits)
+
+
 class SummaryRun(Base):
     """When each day's summaries were last built; usage stats trust summaries only for these days."""
 

@@ -1,17 +1,27 @@
 """Daily summaries, each built by one set-based INSERT ... SELECT ... GROUP BY after deleting
 the day's rows: re-running a day gives identical rows, and is_test is part of every key so
 production and test figures never mix.
+
+With the per-user summaries, each build also writes the day's production totals system-wide
+(credit_daily_totals, model_daily_totals): `daily_totals()` reads 30 days of them in a few
+rows, adds the per-user test rows when asked, and reads only the days not built yet (today)
+from the ledgers.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
-from sqlalchemy import Date, delete, func, insert, literal, select, union_all
+from sqlalchemy import Date, delete, false, func, insert, literal, select, true, union_all
 
 from app.core import clock
-from app.credits.ledger import day_start
-from app.credits.models import (CreditAllocation, CreditDeduction, CreditUsageDaily, SummaryRun, TokenUsage,
-                                TokenUsageDaily)
+from app.credits.formula import six
+from app.credits.ledger import built_days, day_of, day_start, day_window, unbuilt_ranges
+from app.credits.models import (CreditAllocation, CreditDailyTotal, CreditDeduction, CreditUsageDaily,
+                                ModelDailyTotal, SummaryRun, TokenUsage, TokenUsageDaily)
+
+USAGE_SUMS = ("request_count", "input_tokens", "output_tokens", "vendor_cost_usd", "customer_cost_usd", "credits")
 
 
 def _token_select(day: date):
@@ -57,6 +67,7 @@ def build_day(session, day: date) -> dict:
     conn.execute(insert(c).from_select(
         ["day", "user_id", "is_test", "credits_allocated", "credits_deducted", "balance_eod"],
         _credit_select(day)))
+    _build_totals(conn, day)
     # (INSERT ... SELECT reports no rowcount through SQLAlchemy; count by the primary key instead)
     tokens = conn.execute(select(func.count()).select_from(t).where(t.c.day == day)).scalar_one()
     credits = conn.execute(select(func.count()).select_from(c).where(c.c.day == day)).scalar_one()
@@ -64,6 +75,95 @@ def build_day(session, day: date) -> dict:
     session.add(SummaryRun(day=day, built_at=clock.now(), token_rows=tokens, credit_rows=credits))
     session.flush()
     return {"day": day.isoformat(), "token_rows": tokens, "credit_rows": credits}
+
+
+def _build_totals(conn, day: date) -> None:
+    """The day's production totals, from the per-user summaries just built (one row even on a quiet day)."""
+    t, c = TokenUsageDaily.__table__, CreditUsageDaily.__table__
+    ct, mt = CreditDailyTotal.__table__, ModelDailyTotal.__table__
+    conn.execute(delete(ct).where(ct.c.day == day))
+    conn.execute(insert(ct).from_select(["day", "credits_allocated", "credits_deducted"], select(
+        literal(day, Date), func.coalesce(func.sum(c.c.credits_allocated), 0),
+        func.coalesce(func.sum(c.c.credits_deducted), 0)).where(c.c.day == day, c.c.is_test == false())))
+    conn.execute(delete(mt).where(mt.c.day == day))
+    conn.execute(insert(mt).from_select(["day", "model_name", *USAGE_SUMS], select(
+        literal(day, Date), t.c.model_name, *[func.sum(t.c[name]) for name in USAGE_SUMS])
+        .where(t.c.day == day, t.c.is_test == false()).group_by(t.c.model_name)))
+
+
+@dataclass
+class DailyTotals:
+    """Credits issued and spent per day (every day of the range) and usage per model."""
+
+    by_day: list[dict]
+    by_model: list[dict]
+
+    @property
+    def issued(self) -> int:
+        return sum(d["issued"] for d in self.by_day)
+
+    @property
+    def spent(self) -> int:
+        return sum(d["spent"] for d in self.by_day)
+
+    def top_models(self, limit: int = 5) -> list[dict]:
+        return sorted(self.by_model, key=lambda m: (-m["vendor_cost"], m["model"]))[:limit]
+
+
+def daily_totals(session, start: date, end: date, include_test: bool = False) -> DailyTotals:
+    """System-wide credits and model usage from start to end (UTC days), production only unless
+    asked: built days from the totals (plus the summaries' test rows), the rest from the ledgers.
+    Today is always read live: a summary built during the day would miss its later rows."""
+    built = sorted(built_days(session, start, min(end, clock.now().date() - timedelta(days=1))))
+    days: dict[date, list[int]] = {}
+    models: dict[str, list] = {}
+
+    def add_day(day, issued, spent):
+        cell = days.setdefault(day if isinstance(day, date) else date.fromisoformat(str(day)), [0, 0])
+        cell[0] += int(issued or 0)
+        cell[1] += int(spent or 0)
+
+    def add_model(name, *sums):
+        cell = models.setdefault(name, [0, 0, 0, Decimal(0), Decimal(0), 0])
+        for i, value in enumerate(sums):
+            cell[i] += Decimal(value or 0) if i in (3, 4) else int(value or 0)
+
+    if built:
+        ct, mt = CreditDailyTotal, ModelDailyTotal
+        for row in session.execute(select(ct.day, ct.credits_allocated, ct.credits_deducted).where(ct.day.in_(built))):
+            add_day(*row)
+        for row in session.execute(select(mt.model_name, *[func.sum(getattr(mt, n)) for n in USAGE_SUMS])
+                                   .where(mt.day.in_(built)).group_by(mt.model_name)):
+            add_model(*row)
+        if include_test:
+            c, t = CreditUsageDaily, TokenUsageDaily
+            for row in session.execute(select(c.day, func.sum(c.credits_allocated), func.sum(c.credits_deducted))
+                                       .where(c.is_test == true(), c.day.in_(built)).group_by(c.day)):
+                add_day(*row)
+            for row in session.execute(select(t.model_name, *[func.sum(getattr(t, n)) for n in USAGE_SUMS])
+                                       .where(t.is_test == true(), t.day.in_(built)).group_by(t.model_name)):
+                add_model(*row)
+    for lo, hi in unbuilt_ranges(start, end, set(built)):
+        for model, column, index in ((CreditAllocation, "amount", 0), (CreditDeduction, "amount", 1)):
+            day = day_of(session, model.created_at)
+            for d, total in session.execute(select(day, func.sum(getattr(model, column)))
+                                            .where(*day_window(model, lo, hi, include_test)).group_by(day)):
+                add_day(d, *((total, 0) if index == 0 else (0, total)))
+        u = TokenUsage
+        for row in session.execute(select(u.model_name, func.count(), func.sum(u.input_tokens),
+                                          func.sum(u.output_tokens), func.sum(u.vendor_cost_usd),
+                                          func.sum(u.customer_cost_usd), func.sum(u.credits))
+                                   .where(*day_window(u, lo, hi, include_test)).group_by(u.model_name)):
+            add_model(*row)
+    by_day, day = [], start
+    while day <= end:
+        issued, spent = days.get(day, (0, 0))
+        by_day.append({"date": day.isoformat(), "issued": issued, "spent": spent})
+        day += timedelta(days=1)
+    by_model = [{"model": name, "requests": v[0], "tokens": v[1] + v[2], "vendor_cost": v[3],
+                 "vendor_cost_usd": six(v[3]), "customer_cost_usd": six(v[4]), "credits": v[5]}
+                for name, v in models.items()]
+    return DailyTotals(by_day, by_model)
 
 
 def token_rows(session, day: date, include_test: bool = False) -> list[TokenUsageDaily]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager
 
 from app.core import audit, clock
@@ -270,3 +270,12 @@ def stale_query(days: int, data: str = "production", at: datetime | None = None)
     elif data == "test":
         stmt = stmt.where(Activation.is_test.is_(True))
     return stmt
+
+
+def activations_since(session, since: datetime, include_test: bool = False) -> int:
+    """Devices that took a seat (new or back) since `since`, from the append-only event history."""
+    stmt = select(func.count(ActivationEvent.id)).where(ActivationEvent.kind.in_(("activated", "reactivated")),
+                                                        ActivationEvent.created_at >= since)
+    if not include_test:
+        stmt = stmt.where(ActivationEvent.is_test.is_(False))
+    return session.scalar(stmt) or 0

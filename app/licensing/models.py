@@ -134,7 +134,9 @@ class ActivationEvent(IsTestMixin, Base):
     """Append-only history of seat changes; client events feed the per-license rate limit."""
 
     __tablename__ = "license_activation_events"
-    __table_args__ = (Index("ix_license_activation_events_license_at", "license_id", "created_at"),)
+    __table_args__ = (Index("ix_license_activation_events_license_at", "license_id", "created_at"),
+                      # Activations over a window of days (the dashboard).
+                      Index("ix_license_activation_events_kind_at", "kind", "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     license_id: Mapped[int] = mapped_column(ForeignKey("licenses.id", ondelete="CASCADE"))

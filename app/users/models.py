@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Integer, String, event
+from sqlalchemy import ForeignKey, Index, Integer, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, BigId, IsTestMixin, TimestampMixin
@@ -15,6 +15,8 @@ STATUSES = ("active", "suspended", "banned")
 
 class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     __tablename__ = "users"
+    # New users per day (the dashboard) read a window of created_at.
+    __table_args__ = (Index("ix_users_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)

@@ -1,4 +1,4 @@
-// Credits charts (Chart.js from static/vendor): every canvas[data-chart] carries its data as JSON.
+// Charts (Chart.js from static/vendor): every canvas[data-chart] carries its data as JSON (credits, dashboard).
 function drawCharts(root) {
   root.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
     if (canvas.chart) return;

@@ -1,0 +1,1 @@
+"""Analytics: the admin dashboard (and, later, reports), always over production data unless asked."""

@@ -1,0 +1,20 @@
+"""The admin dashboard screen (served at /admin under the endpoint `core.dashboard`, which every
+screen links to as home): the cards the viewer may see, then their roles and where to go."""
+from __future__ import annotations
+
+from flask_login import current_user
+
+from app.analytics import service
+from app.auth.guards import user_can
+from app.core import nav
+from app.core.web import include_test_data, render
+from app.extensions import db
+from app.rbac import service as rbac
+
+
+def dashboard():
+    board = service.dashboard(db.session, user_can, include_test=include_test_data())
+    return render("analytics/dashboard.html", board=board,
+                  assignments=rbac.active_assignments(db.session, current_user.id),
+                  overrides=rbac.active_overrides(db.session, current_user.id),
+                  perms=sorted(rbac.effective_permissions(db.session, current_user.id)), links=nav.visible_items())
