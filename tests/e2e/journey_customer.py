@@ -2,8 +2,9 @@
 
 The seed holds test data only, so without this every production figure would be zero and
 "unchanged" would prove little. Run as `python -m tests.e2e.journey_customer` with the
-server's environment (DATABASE_URL): it creates one standard (production) account with
-purchased credits, a perpetual license and a production API key, through the domain services,
+server's environment (DATABASE_URL): it creates one standard (production) account on the Pro
+plan (with its period's credits) plus a credit pack, a perpetual license and a production API
+key, through the domain services,
 and prints what the API calls need as JSON. The journey then spends, activates and redeems
 with it over HTTP exactly as the test account does.
 """
@@ -17,6 +18,7 @@ PURCHASED_CREDITS = 20_000
 
 def create_customer() -> dict:
     from app import create_app
+    from app.billing import allocation, subscriptions, tiers
     from app.credits import balances
     from app.extensions import db
     from app.licensing import service as licensing
@@ -30,6 +32,7 @@ def create_customer() -> dict:
                     email_verified=True)
         session.add(user)
         session.flush()
+        allocation.allocate_period(session, subscriptions.new_subscription(session, user, tiers.get_tier(session, "pro")))
         balances.allocate(session, user.id, PURCHASED_CREDITS, "purchase", reason="Credit pack")
         lic = licensing.create_license(session, owner=user, actor=None, purchase_price="299.99",
                                        purchased_version="1.0.0", reason="Bought on the website")

@@ -29,15 +29,21 @@ from urllib.request import Request, urlopen
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from app.seed import ADMIN_TOTP_SECRET
 from tests.e2e.conftest import (OUTPUT, ROOT, delete_all_test_data, open_page, own_server, sign_in,
                                 sign_in_staff)
+from tests.testdata.cleanup_factories import assert_production_unchanged, production_snapshot
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
 SHOTS = OUTPUT / "journey"
 COUPON = "WELCOME20"  # seeded: 20% off free/pro/pro_max monthly, first purchase only, valid to the end of 2026
 GRANTED = 5_000
+# The dashboard's figures (data-figure) an administrator sees.
+FIGURES = {"new_users_today", "new_users_30d", "active_subscriptions", "active_subscriptions_pro", "mrr",
+           "failed_payments", "credits_issued_30d", "credits_spent_30d", "license_activations_30d",
+           "coupon_redemptions_30d", "fraud_flags_open", "top_models"}
 pytestmark = pytest.mark.redis
 
 
@@ -58,8 +64,15 @@ def journey_server():
 @pytest.fixture
 def journey_page(browser, journey_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with open_page(browser, journey_server["base"], SHOTS / "99-last.png", 15_000) as page:
+    with open_page(browser, journey_server["base"], SHOTS / "99-end-of-journey.png", 15_000) as page:
         yield page
+
+
+def production_rows(engine) -> dict:
+    import app.models  # noqa: F401  (the tables)
+
+    with Session(engine) as session:
+        return production_snapshot(session, ignore_links_to_test_users=True)
 
 
 def shot(page, name: str) -> None:
@@ -68,9 +81,13 @@ def shot(page, name: str) -> None:
 
 # ---- the API, as a client application calls it ---------------------------------------------
 
+CLIENT = "RephloDesktop/1.4.2 (Linux x86_64)"  # urllib's own user agent would trip the coupon bot detector
+
+
 def call(base: str, key: str, path: str, body: dict) -> tuple[int, dict, dict]:
     request = Request(base + path, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4()),
+        "User-Agent": CLIENT})
     try:
         with urlopen(request, timeout=15) as response:
             return response.status, json.loads(response.read()), dict(response.headers)
@@ -118,8 +135,8 @@ def _set_include_test(page, include: bool) -> None:
 
 def dashboard(page, include_test: bool, name: str | None = None) -> dict:
     """Every figure of the dashboard (data-figure), and the top models table."""
-    page.click("nav >> text=Dashboard")
-    page.wait_for_url("**/admin*")
+    page.click("nav >> text=Rephlo Admin")
+    page.wait_for_url(re.compile(r".*/admin(\?.*)?$"))
     _set_include_test(page, include_test)
     figures = {}
     for element in page.locator("[data-figure]").all():
@@ -166,13 +183,17 @@ def test_whole_product_journey(journey_page, journey_server):
     # A production customer uses the product: it counts.
     spent_in_production = use_the_product(base, customer["api_key"], customer["license_key"], "prod-workstation",
                                           test_mode=False)
-    assert spent_in_production == 53  # gpt-4-turbo 500/300 tokens at the free tier's 50% margin
+    assert spent_in_production == 49  # gpt-4-turbo 500/300 tokens at the Pro margin of 40%
 
     sign_in(page, "admin.test@rephlo.ai", "AdminPassword123!", ADMIN_TOTP_SECRET)
     production = dashboard(page, include_test=False, name="01-dashboard-production")
     with_test = dashboard(page, include_test=True, name="02-dashboard-with-test-data")
+    assert FIGURES <= set(production), FIGURES - set(production)
     assert production["license_activations_30d"] >= 1 and production["coupon_redemptions_30d"] >= 1
     assert production["credits_spent_30d"] >= spent_in_production and production["new_users_today"] >= 1
+    assert production["active_subscriptions_pro"] >= 1 and production["mrr"] > 0
+
+    rows_before = production_rows(journey_server["engine"])
 
     # A test account, on the screens; its password and its sandbox key are shown once.
     page.click("nav >> text=Test accounts")
@@ -215,7 +236,7 @@ def test_whole_product_journey(journey_page, journey_server):
 
     # The test account uses the product through the API: test mode, every row test data.
     spent_in_test = use_the_product(base, key, license_key, "qa-laptop", test_mode=True)
-    assert spent_in_test == 49  # the same call at the Pro margin of 40%
+    assert spent_in_test == 49  # the same call, the same tier
 
     # None of it counts...
     assert dashboard(page, include_test=False, name="07-dashboard-production-after-test-traffic") == production
@@ -228,6 +249,7 @@ def test_whole_product_journey(journey_page, journey_server):
     assert after["coupon_redemptions_30d"] == with_test["coupon_redemptions_30d"] + 1
     assert after["credits_spent_30d"] == with_test["credits_spent_30d"] + spent_in_test
     assert after["credits_issued_30d"] == with_test["credits_issued_30d"] + GRANTED
+    assert after["top_models"]["gpt-4-turbo"].split("\t")[1:3] == ["2", str(spent_in_production + spent_in_test)]
     screens_with_test = other_screens(page, email, include_test=True, name="10-with-test-data")
     assert screens_with_test["test_license_listed"]
     assert screens_with_test["credits"]["Credits spent"] == (before_screens_with_test["credits"]["Credits spent"]
@@ -252,6 +274,11 @@ def test_whole_product_journey(journey_page, journey_server):
         assert conn.execute(text("SELECT count(*) FROM users WHERE email = :e"), {"e": email}).scalar() == 0
         left = conn.execute(text("SELECT email FROM users WHERE is_test")).scalars().all()
     assert left == ["super.admin@rephlo.ai"]
-    assert dashboard(page, include_test=False, name="14-dashboard-production-after-cleanup") == production
+    # Row by row, production is as it was: the only new production rows are the staff's own audit
+    # entries (the admin's sign-out, the super admin's sudo, the request and the run of the
+    # deletion) and the deletion job's record.
+    assert_production_unchanged(rows_before, production_rows(journey_server["engine"]), audit_log=4, job_records=1)
+    after_cleanup = dashboard(page, include_test=False, name="14-dashboard-production-after-cleanup")
+    assert {name: after_cleanup[name] for name in production} == production  # the super admin sees more cards
     assert other_screens(page, email, include_test=False, name="15-production-after-cleanup") == before_screens
     assert page.console_errors == []
