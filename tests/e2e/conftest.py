@@ -51,11 +51,15 @@ def server_env():
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
            "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text"}
+    _migrate_and_seed(env)
+    yield env
+    dbs.drop_database(name)
+
+
+def _migrate_and_seed(env: dict) -> None:
     flask = [sys.executable, "-m", "flask"]
     subprocess.run(flask + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
-    yield env
-    dbs.drop_database(name)
 
 
 def _wait_for(base: str, proc: subprocess.Popen, log_name: str) -> None:
@@ -112,9 +116,8 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": f"e2e-{label}", "JOBS_INLINE": "0",
            "REDIS_URL": redis_url, "LOG_FORMAT": "text", **(extra_env or {})}
+    _migrate_and_seed(env)
     flask = [sys.executable, "-m", "flask"]
-    subprocess.run(flask + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
     engine = create_engine(url)
     if prepare is not None:
         prepare(engine, env)
@@ -221,6 +224,19 @@ def confirm_sudo(page, totp_secret: str) -> None:
     if "/auth/sudo" in page.url:
         page.fill("input[name=code]", fresh_code(totp_secret))
         page.click("main button[type=submit]")  # the nav's "Sign out" is a submit button too
+
+
+def create_sandbox_key(page, owner_email: str, name: str) -> str:
+    """On the API keys screen: a sandbox key for `owner_email`; returns the key the page shows once."""
+    page.click("nav >> text=API keys")
+    page.click("text=New API key")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=owner]", owner_email)
+    page.select_option("select[name=key_type]", "sandbox")
+    page.click("button:has-text('Create key')")
+    key = page.locator("#new-api-key").inner_text().strip()
+    assert key.startswith("rph_test_") and "Shown once" in page.locator("#once-panel").inner_text()
+    return key
 
 
 def delete_all_test_data(page, totp_secret: str, reason: str, timeout: float = 60.0) -> list[str]:

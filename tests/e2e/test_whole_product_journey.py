@@ -32,8 +32,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.seed import ADMIN_TOTP_SECRET
-from tests.e2e.conftest import (OUTPUT, ROOT, delete_all_test_data, open_page, own_server, sign_in,
-                                sign_in_staff)
+from tests.e2e.conftest import (OUTPUT, ROOT, create_sandbox_key, delete_all_test_data, open_page, own_server,
+                                sign_in, sign_in_staff)
 from tests.testdata.cleanup_factories import assert_production_unchanged, production_snapshot
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
@@ -203,14 +203,7 @@ def test_whole_product_journey(journey_page, journey_server):
     email = page.locator("#created-users td.email").inner_text().strip()
     assert email.endswith("@example.test")
     shot(page, "03-test-account-created")
-    page.click("nav >> text=API keys")
-    page.click("text=New API key")
-    page.fill("input[name=name]", "Journey sandbox key")
-    page.fill("input[name=owner]", email)
-    page.select_option("select[name=key_type]", "sandbox")
-    page.click("button:has-text('Create key')")
-    key = page.locator("#new-api-key").inner_text().strip()
-    assert key.startswith("rph_test_")
+    key = create_sandbox_key(page, email, "Journey sandbox key")
     shot(page, "04-sandbox-key-created")
 
     # Credits and a license for it, on the credits and licensing screens.
