@@ -18,7 +18,7 @@ from typing import Callable
 
 from sqlalchemy import func, select
 
-from app.billing import dunning, metrics, tiers
+from app.billing import dunning, metrics
 from app.core import clock
 from app.coupons import fraud, redemption
 from app.credits import summaries
@@ -81,19 +81,18 @@ def new_users(session, start: date, today: date, include_test: bool) -> dict:
     counts = {str(d): n for d, n in session.execute(
         select(day, func.count()).select_from(users).where(users.c.created_at >= day_start(start))
         .group_by(day))}
-    by_day = [{"date": d.isoformat(), "count": counts.get(d.isoformat(), 0)} for d in _days(start, today)]
+    by_day = [{"date": d.isoformat(), "count": counts.get(d.isoformat(), 0)} for d in clock.days(start, today)]
     return {"today": by_day[-1]["count"], "window": sum(d["count"] for d in by_day), "by_day": by_day}
 
 
-def subscriptions(session, include_test: bool) -> dict:
-    counts = metrics.active_by_tier(session, include_test)
-    by_tier = [{"name": t.name, "display_name": t.display_name, "count": counts.get(t.name, 0)}
-               for t in tiers.all_tiers(session)]
-    return {"total": sum(counts.values()), "by_tier": by_tier}
+def subscriptions(counts: metrics.SubscriptionCounts) -> dict:
+    active = counts.active_by_tier()
+    by_tier = [{"name": t.name, "display_name": t.display_name, "count": active.get(t.name, 0)} for t in counts.tiers]
+    return {"total": sum(active.values()), "by_tier": by_tier}
 
 
-def revenue(session, start: date, today: date, include_test: bool) -> dict:
-    mrr, paying, _ = metrics.mrr_by_tier(session, include_test)
+def revenue(session, counts: metrics.SubscriptionCounts, start: date, today: date, include_test: bool) -> dict:
+    mrr, paying, _ = counts.mrr_by_tier()
     by_day = metrics.net_collected_by_day(session, start, today, include_test)
     return {"mrr": mrr, "paying": paying, "by_day": by_day, "collected": sum(d["net"] for d in by_day)}
 
@@ -106,10 +105,11 @@ def dashboard(session, can: Callable[[str], bool], include_test: bool = False, t
     names = {card.name for card in cards}
     credits = (summaries.daily_totals(session, start, today, include_test)
                if names & {"credits", "top_models"} else None)
+    counts = metrics.subscription_counts(session, include_test) if names & {"subscriptions", "revenue"} else None
     compute = {
         "new_users": lambda: new_users(session, start, today, include_test),
-        "subscriptions": lambda: subscriptions(session, include_test),
-        "revenue": lambda: revenue(session, start, today, include_test),
+        "subscriptions": lambda: subscriptions(counts),
+        "revenue": lambda: revenue(session, counts, start, today, include_test),
         "failed_payments": lambda: {"count": dunning.failed_count(session, include_test)},
         "credits": lambda: {"issued": credits.issued, "spent": credits.spent, "by_day": credits.by_day},
         "top_models": lambda: {"models": credits.top_models()},
@@ -120,10 +120,3 @@ def dashboard(session, can: Callable[[str], bool], include_test: bool = False, t
     for card in cards:
         board.figures[card.name] = compute[card.name]()
     return board
-
-
-def _days(start: date, end: date):
-    day = start
-    while day <= end:
-        yield day
-        day += timedelta(days=1)

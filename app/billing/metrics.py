@@ -9,8 +9,10 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.billing.models import PaymentTransaction, Subscription, SubscriptionTier
+from app.billing.tiers import all_tiers
 from app.core import clock
 from app.core.money import CENT
+from app.credits.ledger import day_of, day_window
 
 PAYING = ("active", "past_due", "grace_period")
 
@@ -38,24 +40,46 @@ def _scoped(stmt, model, include_test: bool):
     return stmt if include_test else stmt.where(model.is_test.is_(False))
 
 
-def mrr_by_tier(session, include_test: bool = False) -> tuple[Decimal, int, list[tuple[str, int, Decimal]]]:
-    """MRR, paying subscriptions and (tier, paying, MRR) biggest first, over paying statuses."""
-    rows = session.execute(_scoped(
-        select(SubscriptionTier.name, Subscription.billing_cycle, SubscriptionTier.monthly_price,
-               SubscriptionTier.annual_price, func.count(Subscription.id))
-        .join(SubscriptionTier, SubscriptionTier.id == Subscription.tier_id)
-        .where(Subscription.status.in_(PAYING))
-        .group_by(SubscriptionTier.name, Subscription.billing_cycle, SubscriptionTier.monthly_price,
-                  SubscriptionTier.annual_price), Subscription, include_test)).all()
-    tiers: dict[str, list] = {}
-    for name, cycle, monthly, annual, count in rows:
-        per_month = monthly if cycle == "monthly" else (annual if annual is not None else monthly * 12) / 12
-        entry = tiers.setdefault(name, [0, Decimal("0")])
-        if per_month > 0:
-            entry[0] += count
-        entry[1] += per_month * count
-    by_tier = sorted(((n, c, v.quantize(CENT)) for n, (c, v) in tiers.items()), key=lambda t: -t[2])
-    return sum((v for _, _, v in by_tier), Decimal("0.00")), sum(c for _, c, _ in by_tier), by_tier
+@dataclass
+class SubscriptionCounts:
+    """Live subscriptions counted once by (tier, billing cycle, status): MRR and the active
+    subscriptions per tier both come from this one index-only grouped scan."""
+
+    rows: list[tuple[SubscriptionTier, str, str, int]]
+    tiers: list[SubscriptionTier]  # every tier, in display order
+
+    def mrr_by_tier(self) -> tuple[Decimal, int, list[tuple[str, int, Decimal]]]:
+        """MRR, paying subscriptions and (tier, paying, MRR) biggest first, over paying statuses."""
+        tiers: dict[str, list] = {}
+        for tier, cycle, status, count in self.rows:
+            if status not in PAYING:
+                continue
+            monthly, annual = tier.monthly_price, tier.annual_price
+            per_month = monthly if cycle == "monthly" else (annual if annual is not None else monthly * 12) / 12
+            entry = tiers.setdefault(tier.name, [0, Decimal("0")])
+            if per_month > 0:
+                entry[0] += count
+            entry[1] += per_month * count
+        by_tier = sorted(((n, c, v.quantize(CENT)) for n, (c, v) in tiers.items()), key=lambda t: -t[2])
+        return sum((v for _, _, v in by_tier), Decimal("0.00")), sum(c for _, c, _ in by_tier), by_tier
+
+    def active_by_tier(self) -> dict[str, int]:
+        """Subscriptions in status active, per tier name."""
+        out: dict[str, int] = {}
+        for tier, _, status, count in self.rows:
+            if status == "active":
+                out[tier.name] = out.get(tier.name, 0) + count
+        return out
+
+
+def subscription_counts(session, include_test: bool = False) -> SubscriptionCounts:
+    s = Subscription
+    rows = session.execute(_scoped(select(s.tier_id, s.billing_cycle, s.status, func.count())
+                                   .where(s.status.in_(PAYING)).group_by(s.tier_id, s.billing_cycle, s.status),
+                                   s, include_test)).all()
+    every = all_tiers(session)
+    by_id = {t.id: t for t in every}
+    return SubscriptionCounts([(by_id[tier_id], cycle, status, count) for tier_id, cycle, status, count in rows], every)
 
 
 def revenue(session, include_test: bool = False, window_days: int = 30) -> Revenue:
@@ -65,7 +89,7 @@ def revenue(session, include_test: bool = False, window_days: int = 30) -> Reven
     def scoped(stmt, model):
         return _scoped(stmt, model, include_test)
 
-    mrr, paying, by_tier = mrr_by_tier(session, include_test)
+    mrr, paying, by_tier = subscription_counts(session, include_test).mrr_by_tier()
     by_status = dict(session.execute(scoped(select(Subscription.status, func.count()).group_by(Subscription.status),
                                             Subscription)).all())
     paid_tier = SubscriptionTier.monthly_price > 0
@@ -87,30 +111,16 @@ def revenue(session, include_test: bool = False, window_days: int = 30) -> Reven
                    charges, failed, _pct(failed, charges), window_days)
 
 
-def active_by_tier(session, include_test: bool = False) -> dict[str, int]:
-    """Subscriptions in status active, per tier name."""
-    return dict(session.execute(_scoped(
-        select(SubscriptionTier.name, func.count(Subscription.id))
-        .join(SubscriptionTier, SubscriptionTier.id == Subscription.tier_id)
-        .where(Subscription.status == "active").group_by(SubscriptionTier.name), Subscription, include_test)).all())
-
-
 def net_collected_by_day(session, start: date, end: date, include_test: bool = False) -> list[dict]:
     """Money collected per UTC day from start to end: succeeded charges minus succeeded refunds."""
-    from app.credits.ledger import day_of, day_start
-
     p = PaymentTransaction
     day = day_of(session, p.created_at)
-    rows = session.execute(_scoped(
-        select(day, p.kind, func.sum(p.amount))
-        .where(p.created_at >= day_start(start), p.created_at < day_start(end + timedelta(days=1)),
-               p.status == "succeeded", p.kind.in_(("charge", "refund"))).group_by(day, p.kind), p, include_test))
+    rows = session.execute(select(day, p.kind, func.sum(p.amount)).where(
+        *day_window(p, start, end, include_test), p.status == "succeeded", p.kind.in_(("charge", "refund")))
+        .group_by(day, p.kind))
     net: dict[str, Decimal] = {}
     for d, kind, amount in rows:
         key = d.isoformat() if isinstance(d, date) else str(d)
         net[key] = net.get(key, Decimal("0.00")) + (amount if kind == "charge" else -amount)
-    out, d = [], start
-    while d <= end:
-        out.append({"date": d.isoformat(), "net": net.get(d.isoformat(), Decimal("0.00")).quantize(CENT)})
-        d += timedelta(days=1)
-    return out
+    return [{"date": d.isoformat(), "net": net.get(d.isoformat(), Decimal("0.00")).quantize(CENT)}
+            for d in clock.days(start, end)]

@@ -61,7 +61,9 @@ class Subscription(IsTestMixin, TimestampMixin, Base):
     __tablename__ = "subscriptions"
     # At most one live (not cancelled) subscription per user, even under concurrent creates.
     __table_args__ = (Index("uq_subscriptions_live_user", "user_id", unique=True,
-                            postgresql_where=text("status <> 'cancelled'"), sqlite_where=text("status <> 'cancelled'")),)
+                            postgresql_where=text("status <> 'cancelled'"), sqlite_where=text("status <> 'cancelled'")),
+                      # MRR and active subscriptions per tier count from the index alone.
+                      Index("ix_subscriptions_counts", "status", "tier_id", "billing_cycle", "is_test"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -177,8 +179,10 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     """Each Stripe PaymentIntent (kind charge) or refund (kind refund) we ask for."""
 
     __tablename__ = "payment_transactions"
-    # Revenue figures read the charges and refunds of a window of days.
-    __table_args__ = (Index("ix_payment_transactions_created_at", "created_at"),)
+    # Money collected per day (the dashboard, revenue figures): succeeded charges and refunds
+    # of a window of days, read from the index alone.
+    __table_args__ = (Index("ix_payment_transactions_status_created", "status", "created_at", "kind", "is_test",
+                            "amount"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

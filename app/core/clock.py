@@ -1,7 +1,7 @@
 """The one clock of the app: timezone-aware UTC, settable by tests and test clocks."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 _offset = timedelta(0)
 _frozen: datetime | None = None
@@ -39,3 +39,11 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def days(start: date, end: date):
+    """Every calendar day from start to end, both included."""
+    day = start
+    while day <= end:
+        yield day
+        day += timedelta(days=1)

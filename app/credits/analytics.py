@@ -2,11 +2,12 @@
 production only unless test data is asked for, straight from the ledgers over a date range."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from app.core import clock
 from app.credits.formula import six
 from app.credits.ledger import day_of, day_window
 from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
@@ -25,11 +26,8 @@ def system(session, start: date, end: date, include_test: bool = False) -> dict:
                                  .where(*day_window(d, start, end, include_test)).group_by(day_of(session, d.created_at))).all())
     issued = {_iso(k): int(v) for k, v in issued.items()}
     spent = {_iso(k): int(v) for k, v in spent.items()}
-    days, day = [], start
-    while day <= end:
-        key = day.isoformat()
-        days.append({"date": key, "issued": issued.get(key, 0), "spent": spent.get(key, 0)})
-        day += timedelta(days=1)
+    days = [{"date": day.isoformat(), "issued": issued.get(day.isoformat(), 0), "spent": spent.get(day.isoformat(), 0)}
+            for day in clock.days(start, end)]
     usage = select(u.model_name, u.vendor_name, func.count(), func.sum(u.input_tokens + u.output_tokens),
                    func.sum(u.credits), func.sum(u.vendor_cost_usd), func.sum(u.customer_cost_usd)) \
         .where(*day_window(u, start, end, include_test)).group_by(u.model_name, u.vendor_name)

@@ -273,19 +273,24 @@ class CreditGrantRequest(IsTestMixin, Base):
         return f"grant request #{self.id}"
 
 
-class TokenUsageDaily(Base):
-    __tablename__ = "token_usage_daily"
+class UsageSums:
+    """A summary row's sums over its token usage rows."""
 
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    is_test: Mapped[bool] = mapped_column(primary_key=True)
     request_count: Mapped[int] = mapped_column(Credits)
     input_tokens: Mapped[int] = mapped_column(Credits)
     output_tokens: Mapped[int] = mapped_column(Credits)
     vendor_cost_usd: Mapped[Decimal] = mapped_column(Cost)
     customer_cost_usd: Mapped[Decimal] = mapped_column(Cost)
     credits: Mapped[int] = mapped_column(Credits)
+
+
+class TokenUsageDaily(UsageSums, Base):
+    __tablename__ = "token_usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    is_test: Mapped[bool] = mapped_column(primary_key=True)
 
 
 Index("ix_token_usage_daily_user_day", TokenUsageDaily.user_id, TokenUsageDaily.day)
@@ -323,19 +328,13 @@ class CreditDailyTotal(Base):
     credits_deducted: Mapped[int] = mapped_column(Credits)
 
 
-class ModelDailyTotal(Base):
+class ModelDailyTotal(UsageSums, Base):
     """Production usage per model and day, system-wide (production only, as CreditDailyTotal)."""
 
     __tablename__ = "model_daily_totals"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     model_name: Mapped[str] = mapped_column(String(120), primary_key=True)
-    request_count: Mapped[int] = mapped_column(Credits)
-    input_tokens: Mapped[int] = mapped_column(Credits)
-    output_tokens: Mapped[int] = mapped_column(Credits)
-    vendor_cost_usd: Mapped[Decimal] = mapped_column(Cost)
-    customer_cost_usd: Mapped[Decimal] = mapped_column(Cost)
-    credits: Mapped[int] = mapped_column(Credits)
 
 
 class SummaryRun(Base):

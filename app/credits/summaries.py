@@ -19,9 +19,9 @@ from app.core import clock
 from app.credits.formula import six
 from app.credits.ledger import built_days, day_of, day_start, day_window, unbuilt_ranges
 from app.credits.models import (CreditAllocation, CreditDailyTotal, CreditDeduction, CreditUsageDaily,
-                                ModelDailyTotal, SummaryRun, TokenUsage, TokenUsageDaily)
+                                ModelDailyTotal, SummaryRun, TokenUsage, TokenUsageDaily, UsageSums)
 
-USAGE_SUMS = ("request_count", "input_tokens", "output_tokens", "vendor_cost_usd", "customer_cost_usd", "credits")
+USAGE_SUMS = tuple(UsageSums.__annotations__)  # request_count ... credits
 
 
 def _token_select(day: date):
@@ -155,11 +155,8 @@ def daily_totals(session, start: date, end: date, include_test: bool = False) ->
                                           func.sum(u.customer_cost_usd), func.sum(u.credits))
                                    .where(*day_window(u, lo, hi, include_test)).group_by(u.model_name)):
             add_model(*row)
-    by_day, day = [], start
-    while day <= end:
-        issued, spent = days.get(day, (0, 0))
-        by_day.append({"date": day.isoformat(), "issued": issued, "spent": spent})
-        day += timedelta(days=1)
+    by_day = [{"date": day.isoformat(), "issued": days.get(day, (0, 0))[0], "spent": days.get(day, (0, 0))[1]}
+              for day in clock.days(start, end)]
     by_model = [{"model": name, "requests": v[0], "tokens": v[1] + v[2], "vendor_cost": v[3],
                  "vendor_cost_usd": six(v[3]), "customer_cost_usd": six(v[4]), "credits": v[5]}
                 for name, v in models.items()]

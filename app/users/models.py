@@ -15,8 +15,9 @@ STATUSES = ("active", "suspended", "banned")
 
 class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     __tablename__ = "users"
-    # New users per day (the dashboard) read a window of created_at.
-    __table_args__ = (Index("ix_users_created_at", "created_at"),)
+    # New users per day (the dashboard): a window of created_at, with the production view's
+    # columns, read from the index alone.
+    __table_args__ = (Index("ix_users_created_at_flags", "created_at", "is_test", "account_type", "deleted_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(255), unique=True)

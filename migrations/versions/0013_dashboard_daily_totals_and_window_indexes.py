@@ -3,7 +3,9 @@
 The admin dashboard reads 30 days of figures. Credits issued/spent and usage per model come
 from two small system-wide tables built with each day's summaries (production only; backfilled
 here from the per-user summaries already built); the counts over a window of days get an index
-on their timestamp; "include test data" adds the summaries' test rows through a partial index.
+on their timestamp, covering (index-only scans) where they read many rows: new users, money
+collected, subscriptions by tier and status; "include test data" adds the summaries' test rows
+through a partial index.
 
 Revision ID: 0013_dashboard
 Revises: 0012
@@ -21,8 +23,10 @@ branch_labels = None
 depends_on = None
 
 WINDOW_INDEXES = [
-    ("ix_users_created_at", "users", ["created_at"]),
-    ("ix_payment_transactions_created_at", "payment_transactions", ["created_at"]),
+    ("ix_users_created_at_flags", "users", ["created_at", "is_test", "account_type", "deleted_at"]),
+    ("ix_subscriptions_counts", "subscriptions", ["status", "tier_id", "billing_cycle", "is_test"]),
+    ("ix_payment_transactions_status_created", "payment_transactions", ["status", "created_at", "kind", "is_test",
+                                                                         "amount"]),
     ("ix_license_activation_events_kind_at", "license_activation_events", ["kind", "created_at"]),
     ("ix_coupon_redemptions_status_at", "coupon_redemptions", ["status", "created_at"]),
 ]

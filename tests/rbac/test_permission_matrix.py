@@ -32,6 +32,20 @@ PINNED = {
     "licensing.detail": ("licenses.view",),
 }
 
+# The dashboard (core.dashboard, any staff member) shows each card only with this permission
+# (and analytics.view_dashboard): the permission of the list its figures link to.
+DASHBOARD_CARDS = {
+    "new_users": "users.view",
+    "subscriptions": "subscriptions.view",
+    "revenue": "analytics.view_revenue",
+    "failed_payments": "subscriptions.view",
+    "credits": "analytics.view_usage",
+    "top_models": "analytics.view_usage",
+    "licenses": "licenses.view",
+    "coupons": "coupons.view",
+    "fraud": "coupons.approve_redemption",
+}
+
 
 def _admin_rules(app, method: str):
     return sorted((rule for rule in app.url_map.iter_rules()
@@ -123,6 +137,15 @@ def test_every_admin_route_is_permission_checked(app):
             assert _required(app, rule.endpoint), f"{rule.rule} ({rule.endpoint}) has no permission_required"
     for endpoint, permissions in PINNED.items():
         assert _required(app, endpoint) == permissions, endpoint
+
+
+def test_dashboard_cards_are_pinned_to_the_permissions_of_their_lists(app):
+    from app.analytics.service import CARDS, DASHBOARD_PERMISSION
+
+    assert DASHBOARD_PERMISSION == "analytics.view_dashboard"
+    assert {card.name: card.permission for card in CARDS} == DASHBOARD_CARDS
+    for card in CARDS:  # a figure links to a list its viewer can open
+        assert card.permission in _required(app, card.endpoint), card.name
 
 
 @pytest.mark.parametrize("role", list(ROLE_PERMISSIONS))
