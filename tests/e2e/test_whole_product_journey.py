@@ -10,8 +10,9 @@ production figure is what it was.
 
 A production customer (tests/e2e/journey_customer.py) uses the API the same way first, so the
 production figures are not all zero and "unchanged" means something. The journey runs on its
-own database and server (it deletes the seeded personas). Screenshots of each main screen:
-test-output/e2e/journey/.
+own database, server and RQ worker (it deletes the seeded personas), on the Redis database of
+TEST_REDIS_URL_CLEANUP like the cleanup browser test (module-scoped servers run one at a time).
+Screenshots of each main screen: test-output/e2e/journey/.
 """
 from __future__ import annotations
 
