@@ -21,8 +21,8 @@ from app.credits.models import (CreditAllocation, CreditBalance, CreditDailyTota
                                 CreditGrantRequest, CreditUsageDaily, MarginAudit, MarginConfig, ModelDailyTotal,
                                 ModelPrice, PricingState, Provider, SummaryRun, TokenUsage, TokenUsageDaily, VendorKey)
 from app.billing.models import (CreditPack, CreditPackPurchase, DunningAttempt, Invoice, InvoiceLine,  # noqa: F401
-                                PaymentTransaction, PeriodAllocation, ProrationEvent, RefundRequest, StripeEvent,
-                                Subscription, SubscriptionTier)
+                                PaymentTransaction, PeriodAllocation, ProrationEvent, RefundRequest,
+                                RevenueDailyTotal, StripeEvent, Subscription, SubscriptionTier)
 
 
 def _index_foreign_keys(metadata) -> None:

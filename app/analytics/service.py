@@ -63,10 +63,7 @@ class Dashboard:
     include_test: bool
     start: date
     today: date
-    figures: dict[str, dict] = field(default_factory=dict)
-
-    def shows(self, name: str) -> bool:
-        return name in self.figures
+    figures: dict[str, dict] = field(default_factory=dict)  # by card name, only the cards shown
 
 
 def window(today: date | None = None) -> tuple[date, date]:

@@ -1,7 +1,10 @@
 """Billing's background jobs: thin wrappers around the services, each committing its own work."""
 from __future__ import annotations
 
-from app.billing import allocation, collection, renewal, webhooks
+from datetime import timedelta
+
+from app.billing import allocation, collection, metrics, renewal, webhooks
+from app.core import clock
 from app.core.jobs import periodic
 from app.extensions import db
 
@@ -29,6 +32,20 @@ def run_allocations(job) -> dict:
 @periodic("billing-reconcile", cron="*/15 * * * *", description="Finish charges a crash or a Stripe outage left unfinished")
 def reconcile_payments(job) -> dict:
     return collection.reconcile_unfinished(db.session)
+
+
+REVENUE_REBUILD_DAYS = 3  # a charge can succeed (webhook) a day or two after it was asked for
+
+
+@periodic("billing-daily-revenue", cron="25 0 * * *",
+          description="Build the money collected on each of the last 3 days (re-runnable)")
+def daily_revenue(job) -> dict:
+    today = clock.now().date()
+    built = []
+    for back in range(REVENUE_REBUILD_DAYS, 0, -1):
+        built.append(metrics.build_revenue_day(db.session, today - timedelta(days=back)))
+        db.session.commit()
+    return {"days": built}
 
 
 @periodic("stripe-events", cron="* * * * *", description="Process Stripe webhooks that were deferred or not yet processed")

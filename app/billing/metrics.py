@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from app.billing.models import PaymentTransaction, Subscription, SubscriptionTier
+from app.billing.models import PaymentTransaction, RevenueDailyTotal, Subscription, SubscriptionTier
 from app.billing.tiers import all_tiers
 from app.core import clock
 from app.core.money import CENT
-from app.credits.ledger import day_of, day_window
+from app.credits.ledger import day_of, day_window, unbuilt_ranges
 
 PAYING = ("active", "past_due", "grace_period")
 
@@ -111,16 +111,44 @@ def revenue(session, include_test: bool = False, window_days: int = 30) -> Reven
                    charges, failed, _pct(failed, charges), window_days)
 
 
-def net_collected_by_day(session, start: date, end: date, include_test: bool = False) -> list[dict]:
-    """Money collected per UTC day from start to end: succeeded charges minus succeeded refunds."""
+def _collected(session, *conds) -> dict[str, Decimal]:
+    """Succeeded charges minus succeeded refunds per UTC day (ISO date) of the payments matching conds."""
     p = PaymentTransaction
     day = day_of(session, p.created_at)
-    rows = session.execute(select(day, p.kind, func.sum(p.amount)).where(
-        *day_window(p, start, end, include_test), p.status == "succeeded", p.kind.in_(("charge", "refund")))
-        .group_by(day, p.kind))
     net: dict[str, Decimal] = {}
-    for d, kind, amount in rows:
+    for d, kind, amount in session.execute(select(day, p.kind, func.sum(p.amount)).where(
+            *conds, p.status == "succeeded", p.kind.in_(("charge", "refund"))).group_by(day, p.kind)):
         key = d.isoformat() if isinstance(d, date) else str(d)
         net[key] = net.get(key, Decimal("0.00")) + (amount if kind == "charge" else -amount)
+    return net
+
+
+def build_revenue_day(session, day: date) -> dict:
+    """(Re)build one day's production total; the caller commits."""
+    p, t = PaymentTransaction, RevenueDailyTotal
+    succeeded = [*day_window(p, day, day, include_test=False), p.status == "succeeded"]
+    charges, refunds = (session.scalar(select(func.coalesce(func.sum(p.amount), 0)).where(*succeeded, p.kind == kind))
+                        for kind in ("charge", "refund"))
+    session.execute(delete(t).where(t.day == day))
+    session.add(t(day=day, charges=Decimal(charges), refunds=Decimal(refunds), built_at=clock.now()))
+    session.flush()
+    return {"day": day.isoformat(), "charges": str(Decimal(charges).quantize(CENT)),
+            "refunds": str(Decimal(refunds).quantize(CENT))}
+
+
+def net_collected_by_day(session, start: date, end: date, include_test: bool = False) -> list[dict]:
+    """Money collected per UTC day from start to end: succeeded charges minus succeeded refunds.
+    Built days come from the daily totals, the others (today always) from the payments; test
+    payments, when asked for, are read live."""
+    t, p = RevenueDailyTotal, PaymentTransaction
+    last_built = min(end, clock.now().date() - timedelta(days=1))
+    built = {r.day: r for r in session.scalars(select(t).where(t.day.between(start, last_built)))}
+    net = {day.isoformat(): row.charges - row.refunds for day, row in built.items()}
+    for lo, hi in unbuilt_ranges(start, end, set(built)):
+        for key, amount in _collected(session, *day_window(p, lo, hi, include_test=False)).items():
+            net[key] = net.get(key, Decimal("0.00")) + amount
+    if include_test:
+        for key, amount in _collected(session, *day_window(p, start, end, include_test=True), p.is_test.is_(True)).items():
+            net[key] = net.get(key, Decimal("0.00")) + amount
     return [{"date": d.isoformat(), "net": net.get(d.isoformat(), Decimal("0.00")).quantize(CENT)}
             for d in clock.days(start, end)]

@@ -6,11 +6,11 @@ with the payment rail.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core import clock
@@ -211,6 +211,19 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     @property
     def audit_label(self) -> str:
         return f"payment {self.id}"
+
+
+class RevenueDailyTotal(Base):
+    """Production money collected per UTC day (succeeded charges, succeeded refunds), built by
+    the nightly job for the last few days so that late webhooks land. Production only: test
+    payments are read live (they are few, and the test-data cleanup deletes them)."""
+
+    __tablename__ = "revenue_daily_totals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    charges: Mapped[Decimal] = Money()
+    refunds: Mapped[Decimal] = Money()
+    built_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class DunningAttempt(IsTestMixin, Base):

@@ -144,11 +144,11 @@ def daily_totals(session, start: date, end: date, include_test: bool = False) ->
                                        .where(t.is_test == true(), t.day.in_(built)).group_by(t.model_name)):
                 add_model(*row)
     for lo, hi in unbuilt_ranges(start, end, set(built)):
-        for model, column, index in ((CreditAllocation, "amount", 0), (CreditDeduction, "amount", 1)):
-            day = day_of(session, model.created_at)
-            for d, total in session.execute(select(day, func.sum(getattr(model, column)))
-                                            .where(*day_window(model, lo, hi, include_test)).group_by(day)):
-                add_day(d, *((total, 0) if index == 0 else (0, total)))
+        for ledger in (CreditAllocation, CreditDeduction):
+            day = day_of(session, ledger.created_at)
+            for d, total in session.execute(select(day, func.sum(ledger.amount))
+                                            .where(*day_window(ledger, lo, hi, include_test)).group_by(day)):
+                add_day(d, total if ledger is CreditAllocation else 0, total if ledger is CreditDeduction else 0)
         u = TokenUsage
         for row in session.execute(select(u.model_name, func.count(), func.sum(u.input_tokens),
                                           func.sum(u.output_tokens), func.sum(u.vendor_cost_usd),

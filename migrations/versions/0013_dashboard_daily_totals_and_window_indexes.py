@@ -1,8 +1,8 @@
-"""dashboard: production daily totals of credits and model usage, and indexes for its windows
+"""dashboard: production daily totals of credits, model usage and money collected; window indexes
 
 The admin dashboard reads 30 days of figures. Credits issued/spent and usage per model come
-from two small system-wide tables built with each day's summaries (production only; backfilled
-here from the per-user summaries already built); the counts over a window of days get an index
+from two small system-wide tables built with each day's summaries, money collected from one
+built nightly by billing (production only; backfilled here from what is already there); the counts over a window of days get an index
 on their timestamp, covering (index-only scans) where they read many rows: new users, money
 collected, subscriptions by tier and status; "include test data" adds the summaries' test rows
 through a partial index.
@@ -63,6 +63,19 @@ def upgrade():
                "SELECT day, model_name, SUM(request_count), SUM(input_tokens), SUM(output_tokens), "
                "SUM(vendor_cost_usd), SUM(customer_cost_usd), SUM(credits) FROM token_usage_daily "
                "WHERE is_test = false GROUP BY day, model_name")
+    op.create_table('revenue_daily_totals',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('charges', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('refunds', sa.Numeric(precision=10, scale=2), nullable=False),
+    sa.Column('built_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('day', name=op.f('pk_revenue_daily_totals'))
+    )
+    day = ("date(timezone('UTC', created_at))" if op.get_bind().dialect.name == "postgresql"
+           else "date(created_at)")
+    op.execute("INSERT INTO revenue_daily_totals (day, charges, refunds, built_at) "
+               f"SELECT {day}, SUM(CASE WHEN kind = 'charge' THEN amount ELSE 0 END), "
+               "SUM(CASE WHEN kind = 'refund' THEN amount ELSE 0 END), CURRENT_TIMESTAMP FROM payment_transactions "
+               f"WHERE is_test = false AND status = 'succeeded' AND {day} < CURRENT_DATE GROUP BY {day}")
     # Plain CREATE INDEX (no batch): on SQLite a batch would rebuild `users`, which its views pin.
     for name, table, columns in WINDOW_INDEXES:
         op.create_index(name, table, columns, unique=False)
@@ -76,5 +89,6 @@ def downgrade():
         op.drop_index(name, table_name=table)
     for name, table, _ in reversed(WINDOW_INDEXES):
         op.drop_index(name, table_name=table)
+    op.drop_table('revenue_daily_totals')
     op.drop_table('model_daily_totals')
     op.drop_table('credit_daily_totals')

@@ -36,7 +36,7 @@ def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
 @pytest.fixture
 def month_of_activity(session, frozen_clock, customer, versions, priced):  # noqa: F811
     """Seeds the rows behind EXPECTED; rows just outside the window or of the wrong kind are the traps."""
-    from app.billing import tiers as tier_service
+    from app.billing import metrics, tiers as tier_service
     from app.billing.models import Invoice, PaymentTransaction
     from app.billing.subscriptions import new_subscription
     from app.coupons.models import Coupon, FraudDetection, Redemption
@@ -81,12 +81,17 @@ def month_of_activity(session, frozen_clock, customer, versions, priced):  # noq
                                        status=status, idempotency_key=uuid.uuid4().hex, created_at=when,
                                        is_test=sub.is_test))
 
-    payment(subs["p1"], "charge", "99.99", "succeeded", at(11, 9, 9))
     payment(subs["e1"], "charge", "299.99", "succeeded", at(10, 15))
     payment(subs["p2"], "refund", "10.00", "succeeded", at(11, 1))
     payment(subs["due"], "charge", "99.99", "failed", at(11, 8))
     payment(subs["p2"], "charge", "99.99", "succeeded", at(10, 1))  # before the window
     payment(subs["t1"], "charge", "50.00", "succeeded", at(11, 5))
+    session.flush()
+    # Money collected: 10-15 and 11-01 from the daily totals, the rest read live (today always,
+    # although a total was built for it before its last payment).
+    for day in (date(2025, 10, 15), date(2025, 11, 1), TODAY):
+        metrics.build_revenue_day(session, day)
+    payment(subs["p1"], "charge", "99.99", "succeeded", at(11, 9, 9))
 
     # Credits. Summaries get built for 10-20 and 11-08 (and for today, before today's last row:
     # today is always read live); 10-25 is left unbuilt and read from the ledgers.
