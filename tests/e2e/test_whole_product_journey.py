@@ -76,6 +76,15 @@ def production_rows(engine) -> dict:
         return production_snapshot(session, ignore_links_to_test_users=True)
 
 
+def search_users(page, email: str):
+    """The Users screen, every account (production and test), searched live for `email`."""
+    page.click("nav >> text=Users")
+    page.select_option("#scope", "all")
+    page.select_option("#account", "all")
+    page.fill("#q", email)  # the live filter swaps the results in
+    return page.locator("#user-results")
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -204,6 +213,7 @@ def test_whole_product_journey(journey_page, journey_server):
     email = page.locator("#created-users td.email").inner_text().strip()
     assert email.endswith("@example.test")
     shot(page, "03-test-account-created")
+    expect(search_users(page, email).locator("tr", has_text=email)).to_have_count(1)
     key = create_sandbox_key(page, email, "Journey sandbox key")
     shot(page, "04-sandbox-key-created")
 
@@ -260,10 +270,10 @@ def test_whole_product_journey(journey_page, journey_server):
     assert "super.admin@rephlo.ai" in page.locator("#cleanup-summary").inner_text()
 
     # The test account is gone; every production figure is what it was.
-    page.click("nav >> text=Test accounts")
-    page.fill("input[name=q]", email)
-    expect(page.locator("tr", has_text=email)).to_have_count(0)
-    shot(page, "13-test-accounts-after")
+    results = search_users(page, email)
+    expect(results).to_contain_text("No user matches these filters.")
+    expect(results.locator("tr", has_text=email)).to_have_count(0)
+    shot(page, "13-test-account-gone")
     with journey_server["engine"].connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users WHERE email = :e"), {"e": email}).scalar() == 0
         left = conn.execute(text("SELECT email FROM users WHERE is_test")).scalars().all()
