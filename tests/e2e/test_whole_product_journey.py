@@ -9,7 +9,8 @@ job on a real RQ worker, with its progress bar): the test account is gone and ev
 production figure is what it was.
 
 A production customer (tests/e2e/journey_customer.py) uses the API the same way first, so the
-production figures are not all zero and "unchanged" means something. The journey runs on its
+production figures are not all zero and "unchanged" means something; the same setup makes the
+coupon both redeem (the seeded coupons all end on 2026-12-31). The journey runs on its
 own database, server and RQ worker (it deletes the seeded personas), on the Redis database of
 TEST_REDIS_URL_CLEANUP like the cleanup browser test (module-scoped servers run one at a time).
 Screenshots of each main screen: test-output/e2e/journey/.
@@ -35,11 +36,12 @@ from sqlalchemy.orm import Session
 from app.seed import ADMIN_TOTP_SECRET
 from tests.e2e.conftest import (OUTPUT, ROOT, create_sandbox_key, delete_all_test_data, open_page, own_server,
                                 sign_in, sign_in_staff)
+from tests.e2e import journey_customer
 from tests.testdata.cleanup_factories import assert_production_unchanged, production_snapshot
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
 SHOTS = OUTPUT / "journey"
-COUPON = "WELCOME20"  # seeded: 20% off free/pro/pro_max monthly, first purchase only, valid to the end of 2026
+COUPON = journey_customer.COUPON  # 20% off the Pro plan, monthly, one per user
 GRANTED = 5_000
 # The dashboard's figures (data-figure) an administrator sees.
 FIGURES = {"new_users_today", "new_users_30d", "active_subscriptions", "active_subscriptions_pro", "mrr",
@@ -49,7 +51,7 @@ pytestmark = pytest.mark.redis
 
 
 def _production_customer(engine, env) -> None:
-    done = subprocess.run([sys.executable, "-m", "tests.e2e.journey_customer"], env=env, cwd=ROOT, check=True,
+    done = subprocess.run([sys.executable, "-m", journey_customer.__name__], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True)
     env["JOURNEY_CUSTOMER"] = done.stdout.strip().splitlines()[-1]
 
