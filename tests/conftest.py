@@ -16,6 +16,8 @@ import pytest
 
 from tests.support import dbs
 
+pytest_plugins = ["tests.support.smtp"]  # smtp_server, unreachable_smtp
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from app.core import clock, testmode
 from app.core.errors import DomainError
@@ -82,6 +82,15 @@ def deliver_due(session, limit: int = 100) -> dict[str, int]:
             counts["sent"] += 1
         session.commit()
     return counts
+
+
+def retrying_count(session, include_test: bool) -> int:
+    """Messages whose last delivery attempt failed and that are waiting for another try."""
+    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "queued",
+                                                                 OutboxMessage.last_error.is_not(None))
+    if not include_test:
+        stmt = stmt.where(OutboxMessage.is_test.is_(False))
+    return session.scalar(stmt) or 0
 
 
 def retry_now(session, message: OutboxMessage) -> None:

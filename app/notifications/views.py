@@ -29,7 +29,7 @@ def outbox():
     page = keyset_page(db.session, stmt, OutboxMessage, parse_limit(request.args.get("limit"), 50),
                        request.args.get("cursor"))
     return render("notifications/outbox.html", block="rows", page=page, status=status, statuses=STATUSES,
-                  smtp=service.smtp_configured())
+                  smtp=service.smtp_configured(), retrying=service.retrying_count(db.session, include_test_data()))
 
 
 @bp.get("/<int:message_id>")

@@ -40,6 +40,7 @@ class ChangeRoleForm(FlaskForm):
     role_id = SelectField("New role", coerce=int, validate_choice=False)
     reason = _reason()
     expires_at = _expiry("New role expires at (UTC, optional)")
+    notify_user = BooleanField("Notify the user")
 
 
 class ReasonForm(FlaskForm):

@@ -21,6 +21,7 @@ from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.core.requestinfo import client_ip, user_agent
 from app.rbac.catalogue import ALL_PERMISSIONS, CATEGORIES, SYSTEM_ROLES, category_of
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog
+from app.rbac.notices import queue_role_notice
 
 def active_assignments(session, user_id: int, at: datetime | None = None) -> list[RoleAssignment]:
     at = at or clock.now()
@@ -196,7 +197,7 @@ def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at
                 notify_user: bool = False, replace_assignment_id: int | None = None) -> RoleAssignment:
     """Assign a role (or change one: replace_assignment_id ends the old one in the same step).
 
-    notify_user is stored only; the notice itself is sent by the notifications outbox.
+    With notify_user the target gets an email through the notifications outbox (rbac.notices).
     """
     reason = _require_reason(reason)
     _check_expiry(expires_at)
@@ -234,6 +235,9 @@ def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at
                  before={"role": old.role.name if old else None, "permissions": sorted(before)},
                  after={"role": role.name, "expires_at": expires_at.isoformat() if expires_at else None,
                         "notify_user": notify_user, "permissions": sorted(after)})
+    if notify_user:
+        queue_role_notice(session, actor, target, role, expires_at=expires_at, reason=reason,
+                          replaced=old.role if old else None)
     return assignment
 
 

@@ -78,7 +78,8 @@ def change_role(user_id: int, assignment_id: int):
     form = ChangeRoleForm(prefix=prefix)
     if _attempt(form, lambda: service.assign_role(
             db.session, current_user, target, form.role_id.data, reason=form.reason.data,
-            expires_at=form.expires_at.data, replace_assignment_id=assignment_id)):
+            expires_at=form.expires_at.data, notify_user=form.notify_user.data,
+            replace_assignment_id=assignment_id)):
         return _panel(target, notice="Role changed.")
     return _panel(target, 422, row_form=(prefix, form))
 

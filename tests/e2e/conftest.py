@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 from urllib.request import urlopen
 
 import pytest
@@ -49,11 +51,26 @@ def server_env():
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
            "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text"}
+    _migrate_and_seed(env)
+    yield env
+    dbs.drop_database(name)
+
+
+def _migrate_and_seed(env: dict) -> None:
     flask = [sys.executable, "-m", "flask"]
     subprocess.run(flask + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
-    yield env
-    dbs.drop_database(name)
+
+
+def _wait_for(base: str, proc: subprocess.Popen, log_name: str) -> None:
+    for _ in range(100):
+        try:
+            urlopen(base + "/api/v1/health", timeout=1)
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the app server did not start: see test-output/e2e/{log_name}")
+            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -64,18 +81,65 @@ def live_server(server_env):
     proc = subprocess.Popen([sys.executable, "-m", "flask", "run", "--port", str(port), "--no-reload"],
                             env=server_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urlopen(base + "/api/v1/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("the app server did not start: see test-output/e2e/server.log")
-            time.sleep(0.1)
+    _wait_for(base, proc, "server.log")
     yield base
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+def require_redis(url: str) -> None:
+    """Skip (fail under CI) when Redis does not answer at `url`; empty its database otherwise."""
+    from redis import Redis
+
+    try:
+        Redis.from_url(url, socket_connect_timeout=1).ping()
+    except Exception:
+        if IN_CI:
+            raise RuntimeError(f"Redis is not reachable at {url}")
+        pytest.skip(f"Redis is not reachable at {url}")
+    Redis.from_url(url).flushdb()
+
+
+@contextmanager
+def own_server(label: str, redis_url: str, extra_env: dict | None = None,
+               prepare: Callable | None = None):
+    """An app server and a real RQ worker (queue `default`) on a freshly seeded database of their own,
+    for browser tests that change what the shared server's tests rely on (deleting test data).
+
+    `prepare(engine, env)` runs after the seed and before the server starts. Yields base, engine, env.
+    """
+    from sqlalchemy import create_engine
+
+    require_redis(redis_url)
+    name = f"rephlo_e2e_{label}_{os.getpid()}"
+    url = dbs.prepare_database(name)
+    env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": f"e2e-{label}", "JOBS_INLINE": "0",
+           "REDIS_URL": redis_url, "LOG_FORMAT": "text", **(extra_env or {})}
+    _migrate_and_seed(env)
+    flask = [sys.executable, "-m", "flask"]
+    engine = create_engine(url)
+    if prepare is not None:
+        prepare(engine, env)
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log_name = f"{label}-server.log"
+    log = open(OUTPUT / log_name, "w")
+    port = _free_port()
+    server = subprocess.Popen(flask + ["run", "--port", str(port), "--no-reload"], env=env, cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(flask + ["jobs", "worker", "--queues", "default"], env=env, cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(base, server, log_name)
+        yield {"base": base, "engine": engine, "env": env}
+    finally:
+        for proc in (worker, server):
+            proc.terminate()
+            proc.wait(10)
+        log.close()
+        engine.dispose()
+        dbs.drop_database(name)
 
 
 @pytest.fixture(scope="session")
@@ -95,17 +159,27 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server, request):
-    context = browser.new_context(base_url=live_server)
+@contextmanager
+def open_page(browser, base: str, screenshot: Path, timeout_ms: int = 10_000):
+    """A fresh browser context on `base`; console errors collected in page.console_errors;
+    a full-page screenshot saved at the end."""
+    context = browser.new_context(base_url=base)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(timeout_ms)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.console_errors = errors
-    yield page
-    page.screenshot(path=str(OUTPUT / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    try:
+        yield page
+        page.screenshot(path=str(screenshot), full_page=True)
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, live_server, request):
+    with open_page(browser, live_server, OUTPUT / f"{request.node.name}.png") as page:
+        yield page
 
 
 def sign_in(page, email: str, password: str, totp_secret: str) -> None:
@@ -150,6 +224,45 @@ def confirm_sudo(page, totp_secret: str) -> None:
     if "/auth/sudo" in page.url:
         page.fill("input[name=code]", fresh_code(totp_secret))
         page.click("main button[type=submit]")  # the nav's "Sign out" is a submit button too
+
+
+def create_sandbox_key(page, owner_email: str, name: str) -> str:
+    """On the API keys screen: a sandbox key for `owner_email`; returns the key the page shows once."""
+    page.click("nav >> text=API keys")
+    page.click("text=New API key")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=owner]", owner_email)
+    page.select_option("select[name=key_type]", "sandbox")
+    page.click("button:has-text('Create key')")
+    key = page.locator("#new-api-key").inner_text().strip()
+    assert key.startswith("rph_test_") and "Shown once" in page.locator("#once-panel").inner_text()
+    return key
+
+
+def delete_all_test_data(page, totp_secret: str, reason: str, timeout: float = 60.0) -> list[str]:
+    """From the Test data screen, as a super admin: "delete all test data" (through sudo), then
+    watch the job's progress bar, polled in place by HTMX, until it reaches 100 and the summary
+    shows. Returns the successive values the bar showed."""
+    page.click("#delete-all-link")
+    confirm_sudo(page, totp_secret)
+    page.wait_for_url("**/admin/test-data/delete-all*")
+    page.check("input[name=confirm]")
+    page.fill("textarea[name=reason]", reason)
+    page.click("#delete-all-submit")
+    page.wait_for_url("**/admin/test-data/jobs/*")
+    job_url = page.url
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = page.get_attribute("#cleanup-progress-bar", "value")
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        if value == "100" and page.locator("#cleanup-summary").count():
+            break
+        time.sleep(0.1)
+    assert seen[-1] == "100", seen
+    assert page.url == job_url  # it filled in place, no reload
+    return seen
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""The seeded admin finds a user, passes sudo, assigns the Ops role through the HTMX form,
-and sees the change in the role change log; the roles matrix and audit log open from the nav."""
+"""The seeded admin finds a user, passes sudo, assigns the Ops role through the HTMX form with
+"Notify the user", and sees the change in the role change log and the notice in the outbox;
+the roles matrix and audit log open from the nav."""
 from __future__ import annotations
 
 from playwright.sync_api import expect
@@ -18,7 +19,7 @@ def _open_user(page, email: str) -> None:
     expect(page.locator("h1")).to_have_text("Free User")
 
 
-def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log(admin_page):
+def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log_and_outbox(admin_page):
     page = admin_page
     _open_user(page, "free.user@example.com")
     page.click("#confirm-sudo")
@@ -35,9 +36,11 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log(admin_page):
     expect(page.locator("#access")).to_contain_text("The expiry must be in the future.")  # 422 swapped in
     expect(page.locator("#roles-table tr[data-role=ops]")).to_have_count(0)
 
-    page.fill("#assign-expires_at", "")
+    page.fill("#assign-expires_at", "2030-12-31T18:00")
+    page.check("#assign-notify_user")
     page.click("#assign-role button[type=submit]")
     expect(page.locator("#access")).to_contain_text("Role assigned.")
+    expect(page.locator("#roles-table tr[data-role=ops]")).to_contain_text("user notified by email")
     expect(page.locator("#roles-table tr[data-role=ops][data-status=active]")).to_have_count(1)
     expect(page.locator("#access code[data-effective='subscriptions.create']")).to_have_count(1)
     assert page.evaluate("window.__samePage") is True
@@ -48,6 +51,16 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log(admin_page):
     expect(row).to_have_count(1)
     expect(row).to_contain_text("New team member - operations")
     expect(row).to_contain_text("admin.test@rephlo.ai")
+
+    page.click("nav >> text=Outbox")  # free.user is a test account: its notice is kept, suppressed
+    expect(page.locator("#outbox-production-only")).to_be_visible()  # "include test data" follows the session
+    notice = page.locator("#outbox-rows tr", has_text="You now have the Operations role in Rephlo Admin")
+    expect(notice).to_have_count(1)
+    expect(notice).to_contain_text("free.user@example.com")
+    expect(notice).to_contain_text("suppressed")
+    notice.locator("a").click()
+    expect(page.locator("pre")).to_contain_text("admin.test@rephlo.ai gave you the Operations role")
+    expect(page.locator("pre")).to_contain_text("It expires on 2030-12-31 at 18:00 UTC.")
     # Chromium reports the deliberate 422 as a failed resource; nothing else (no CSP or JS error)
     assert [e for e in page.console_errors if "status of 422" not in e] == []
     assert len(page.console_errors) == 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tests.e2e.conftest import create_sandbox_key
+
 
 def test_test_account_and_sandbox_key_journey(admin_page):
     page = admin_page
@@ -29,14 +31,7 @@ def test_test_account_and_sandbox_key_journey(admin_page):
     row.locator("text=Expiry updated.").wait_for()
     assert page.url.endswith("/admin/test-data/users")  # swapped in place by htmx, no reload
 
-    page.click("nav >> text=API keys")
-    page.click("text=New API key")
-    page.fill("input[name=name]", "QA sandbox key")
-    page.fill("input[name=owner]", email)
-    page.select_option("select[name=key_type]", "sandbox")
-    page.click("button:has-text('Create key')")
-    key = page.locator("#new-api-key").inner_text().strip()
-    assert key.startswith("rph_test_") and "Shown once" in page.locator("#once-panel").inner_text()
+    key = create_sandbox_key(page, email, "QA sandbox key")
 
     # The key authenticates in test mode (its test owner holds no admin permission).
     answer = page.request.get("/api/v1/admin/test/api-keys", headers={"Authorization": f"Bearer {key}"})

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from app.core.jobs import JobRecord, enqueue
+from app.ops import queues
 from tests.support.workers import start_worker
 
 pytestmark = pytest.mark.redis
@@ -35,16 +36,29 @@ def test_health_redis_inline_default(client):
     assert body["redis"] == "not_configured" and body["jobs"] == "inline"
 
 
-def test_health_redis_down_is_503_with_reason(app, client):
+@pytest.fixture
+def redis_stopped(app):
+    """The app configured for a Redis that does not answer (nothing listens on port 1)."""
     app.config.update(REDIS_URL="redis://127.0.0.1:1/0", JOBS_INLINE=False)
     app.extensions.pop("rephlo_redis", None)
-    try:
-        response = client.get("/api/v1/health/redis")
-        assert response.status_code == 503 and "unreachable" in response.get_json()["reason"]
-        assert client.get("/api/v1/health").status_code == 503
-    finally:
-        app.config.update(REDIS_URL=None, JOBS_INLINE=True)
-        app.extensions.pop("rephlo_redis", None)
+    yield
+    app.config.update(REDIS_URL=None, JOBS_INLINE=True)
+    app.extensions.pop("rephlo_redis", None)
+
+
+def test_health_redis_down_is_503_with_reason(client, redis_stopped):
+    response = client.get("/api/v1/health/redis")
+    assert response.status_code == 503 and "unreachable" in response.get_json()["reason"]
+    health = client.get("/api/v1/health")
+    assert health.status_code == 503 and health.get_json()["redis"] != "ok"
+
+
+def test_jobs_screen_says_plainly_that_redis_is_down(login_as, redis_stopped):
+    page = login_as("admin").get("/admin/jobs")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Redis is unreachable (ConnectionError): jobs cannot be queued or run." in body
+    assert "No Redis is configured" not in body and "expire-rbac" in body  # the schedule still shows
 
 
 def test_failed_job_lands_in_failed_registry_and_can_be_retried(app, redis_app, real_db, database_url, login_as,
@@ -63,6 +77,8 @@ def test_failed_job_lands_in_failed_registry_and_can_be_retried(app, redis_app, 
             assert failed.status == "failed" and "boom for the jobs screen" in failed.error
             health = app.test_client().get("/api/v1/health/redis").get_json()
             assert health["total"]["dead_letter"] == 1
+            [dead] = queues.failed_jobs(redis_app)  # kept in RQ's failed registry with its error
+            assert dead["id"] == record_id and dead["error"] == "RuntimeError: boom for the jobs screen"
             admin = make_user(roles=("admin",))
             real_db.session.commit()
         client = login_as(user=admin)
