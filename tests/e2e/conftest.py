@@ -62,15 +62,18 @@ def _migrate_and_seed(env: dict) -> None:
     subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
 
 
-def _wait_for(base: str, proc: subprocess.Popen, log_name: str) -> None:
-    for _ in range(100):
+def _wait_for(base: str, proc: subprocess.Popen, log_name: str, timeout: float = 90) -> None:
+    """Until the server answers; on a loaded machine its imports alone can take many seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            urlopen(base + "/api/v1/health", timeout=1)
+            urlopen(base + "/api/v1/health", timeout=2)
             return
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(f"the app server did not start: see test-output/e2e/{log_name}")
             time.sleep(0.1)
+    raise RuntimeError(f"the app server did not answer within {timeout:.0f} s: see test-output/e2e/{log_name}")
 
 
 @pytest.fixture(scope="session")
