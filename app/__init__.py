@@ -58,9 +58,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (every table on the metadata, for Alembic)
     from app.core import logging as app_logging
     from app.core import security, web
+    from app.core.sessions import BrowserSessionInterface
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     app_logging.configure(app)
+    app.session_interface = BrowserSessionInterface()
     db.init_app(app)
     with app.app_context():
         _sqlite_transactions(db.engine)

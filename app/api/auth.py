@@ -9,7 +9,7 @@
 - sandbox/development keys, test clients and test owners run in test mode (rows is_test,
   X-Test-Mode header, log lines tagged);
 - counts the request (test vs production) and applies the per-key rate limit (lower for test
-  traffic), 429 with Retry-After: one Redis round trip together;
+  traffic), 429 with Retry-After: with Redis, mostly without a round trip (app/api/quota.py);
 - `/api/v1/admin/...` routes also need the owner's RBAC permission (403 names it).
 """
 from __future__ import annotations
@@ -24,10 +24,9 @@ from functools import lru_cache, wraps
 from flask import current_app, g, request
 from limits import RateLimitItem
 from limits import parse as parse_limit
-from limits.storage import RedisStorage
 from sqlalchemy import bindparam, or_, select, update
 
-from app.api import api_bp
+from app.api import api_bp, quota
 from app.api.errors import api_error
 from app.core import clock, pg, testmode
 from app.core.redis import connection as redis_connection
@@ -204,35 +203,12 @@ def _shared_redis():
     return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
 
 
-# Count the request (KEYS[1], kept ARGV[1] s) and hit the key's fixed window (KEYS[2], ARGV[2] s,
-# expiring from its first hit as the limits library's Redis storage does): one round trip.
-_METER_LUA = """
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-local hits = redis.call('INCR', KEYS[2])
-local ttl = redis.call('TTL', KEYS[2])
-if ttl < 0 then
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {hits, ttl}
-"""
-
-
-def _hit_in_redis(redis, principal: Principal, item: RateLimitItem) -> tuple[int, float]:
-    script = current_app.extensions.get("rephlo_meter_script")
-    if script is None or script.registered_client is not redis:
-        script = current_app.extensions["rephlo_meter_script"] = redis.register_script(_METER_LUA)
-    counter, counter_ttl = traffic.redis_counter(principal.is_test)
-    window = f"{RedisStorage.PREFIX}:{item.key_for('api', principal.rate_key)}"
-    hits, ttl = script(keys=[counter, window], args=[counter_ttl, item.get_expiry()])
-    return int(hits), time.time() + int(ttl)
-
-
 def meter(principal: Principal, *, count: bool = True) -> None:
     """Count the request (test vs production, for the test-data statistics) and apply the key's
     rate limit (lower for test traffic): 429 with Retry-After past it. The window is per key in
-    Flask-Limiter's storage: memory, or the app's Redis, where both take one round trip.
+    Flask-Limiter's storage: memory, or the app's Redis, where the count is sent within a second
+    (traffic.count_later) and the window is reserved in blocks (app/api/quota.py), so most
+    requests make no round trip.
 
     Without Redis the count is a database row, committed at once so that its lock is short.
     count=False leaves that to a caller whose transaction must not commit yet: it counts after
@@ -240,8 +216,8 @@ def meter(principal: Principal, *, count: bool = True) -> None:
     item = _limit(rate_limit_for(principal))
     redis = _shared_redis()
     if redis is not None:
-        hits, reset = _hit_in_redis(redis, principal, item)
-        allowed, remaining = hits <= item.amount, max(0, item.amount - hits)
+        traffic.count_later(redis, principal.is_test)
+        allowed, remaining, reset = quota.hit(redis, item, principal.rate_key)
     else:
         if count and traffic.record_request(db.session, principal.is_test):
             commit_now(db.session)

@@ -1,11 +1,20 @@
 """Counting authenticated API requests per UTC day, test vs production.
 
-Hot path: one Redis INCR when REDIS_URL is set, in the same round trip as the key's rate
-limit (app/api/auth.py; a periodic job copies the counters into api_request_days for history); otherwise one UPSERT on the (day, is_test) row, committed
-at once so the row lock is held for microseconds, never for the request's transaction.
+With Redis (REDIS_URL) a request only adds one to this process's pending counts
+(count_later); a daemon thread sends them as INCRBYs at least once a second, so the counters in
+Redis are at most a second behind and the hot path makes no round trip for them. Reading the
+counters (requests_on) sends this process's pending counts first. A periodic job copies the
+Redis counters into api_request_days for history. Without Redis: one UPSERT on the
+(day, is_test) row, committed at once so the row lock is held for microseconds, never for the
+request's transaction.
 """
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from collections import Counter
 from datetime import date
 
 from sqlalchemy import select
@@ -17,6 +26,8 @@ from app.core.redis import connection
 from app.testdata.models import ApiRequestDay
 
 REDIS_TTL = 3 * 86400
+FLUSH_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 def _redis_key(day: date, is_test: bool) -> str:
@@ -43,15 +54,80 @@ def redis_counter(is_test: bool) -> tuple[str, int]:
     return _redis_key(clock.now().date(), is_test), REDIS_TTL
 
 
+class _Pending:
+    """This process's counts not yet in Redis, and the thread that sends them."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.redis = None
+        self.thread: threading.Thread | None = None
+
+    def take(self) -> dict[str, int]:
+        with self.lock:
+            counts, self.counts = dict(self.counts), Counter()
+        return counts
+
+    def give_back(self, counts: dict[str, int]) -> None:
+        with self.lock:
+            self.counts.update(counts)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                flush_pending(self.redis)
+            except Exception as error:  # Redis away: the counts wait for the next round
+                log.warning("API request counters not sent to Redis: %s", type(error).__name__)
+
+
+_pending = _Pending()
+
+
+def _here() -> _Pending:
+    global _pending
+    if _pending.pid != os.getpid():  # a forked worker starts with no counts and no thread
+        _pending = _Pending()
+    return _pending
+
+
+def count_later(redis, is_test: bool) -> None:
+    """Count one request in Redis within FLUSH_SECONDS (the API's hot path: no round trip)."""
+    pending = _here()
+    key, _ = redis_counter(is_test)
+    with pending.lock:
+        pending.counts[key] += 1
+        pending.redis = redis
+        if pending.thread is None:
+            pending.thread = threading.Thread(target=pending.run, name="api-request-counters", daemon=True)
+            pending.thread.start()
+
+
+def flush_pending(redis) -> int:
+    """Send this process's pending counts to `redis`; how many requests they counted."""
+    pending = _here()
+    counts = pending.take()
+    if not counts or redis is None:
+        pending.give_back(counts)
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for key, n in counts.items():
+        pipe.incrby(key, n)
+        pipe.expire(key, REDIS_TTL)
+    try:
+        pipe.execute()
+    except Exception:
+        pending.give_back(counts)
+        raise
+    return sum(counts.values())
+
+
 def record_request(session, is_test: bool) -> bool:
     """Count one request; True when that wrote to the database (the caller commits right away)."""
     redis = connection()
     if redis is not None:
-        key, ttl = redis_counter(is_test)
-        pipe = redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, ttl)
-        pipe.execute()
+        count_later(redis, is_test)
         return False
     _upsert(session, clock.now().date(), is_test, add=1)
     return True
@@ -62,6 +138,7 @@ def requests_on(session, day: date | None = None) -> dict[str, int]:
     day = day or clock.now().date()
     redis = connection()
     if redis is not None:
+        flush_pending(redis)
         test, live = redis.mget(_redis_key(day, True), _redis_key(day, False))
         if test is not None or live is not None:
             return {"test": int(test or 0), "production": int(live or 0)}

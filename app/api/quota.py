@@ -1,0 +1,97 @@
+"""A key's rate limit in Redis without a round trip per request.
+
+Each process reserves hits of the key's fixed window in blocks: one Lua call adds the block
+to the window's counter (the key and expiry the limits library's Redis storage uses, so
+Flask-Limiter's storage and this agree), and the process grants requests from its block
+until it is used up or the window ends. Once Redis says the window is full, further requests
+in it are refused here without asking again.
+
+The block is 1 hit for limits under 100 a window (every request reaches Redis, exact) and 1%
+of the limit above that. A block one process holds unused is not available to another, so
+with P processes a key can be refused at most (P - 1)% of its limit early; never late.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem
+from limits.storage import RedisStorage
+
+# Add ARGV[1] hits to the window KEYS[1], expiring ARGV[2] s after its first hit: {hits, ttl}.
+_RESERVE_LUA = """
+local hits = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {hits, ttl}
+"""
+MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten
+
+
+@dataclass
+class _Block:
+    before: int  # the window's hits before this block was reserved
+    granted: int  # hits of the block this process may hand out
+    taken: int  # hits handed out
+    reset: float  # when the window ends (epoch seconds)
+    full: bool  # the window has no hits left for anyone
+
+
+class _Windows:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.blocks: dict[str, _Block] = {}
+        self.script = None
+
+
+_windows = _Windows()
+
+
+def _here() -> _Windows:
+    global _windows
+    if _windows.pid != os.getpid():  # a forked worker holds no blocks
+        _windows = _Windows()
+    return _windows
+
+
+def block_size(limit: int) -> int:
+    return 1 if limit < 100 else limit // 100
+
+
+def _grant(block: _Block, limit: int) -> tuple[bool, int, float]:
+    block.taken += 1
+    return True, max(0, limit - block.before - block.taken), block.reset
+
+
+def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
+    """One request against the key's window: (allowed, remaining, reset time)."""
+    windows, now = _here(), time.time()
+    window = f"{RedisStorage.PREFIX}:{item.key_for('api', rate_key)}"
+    with windows.lock:
+        block = windows.blocks.get(window)
+        if block is not None and block.reset > now:
+            if block.taken < block.granted:
+                return _grant(block, item.amount)
+            if block.full:
+                return False, 0, block.reset
+    script = windows.script
+    if script is None or script.registered_client is not redis:
+        script = windows.script = redis.register_script(_RESERVE_LUA)
+    size = block_size(item.amount)
+    hits, ttl = (int(v) for v in script(keys=[window], args=[size, item.get_expiry()]))
+    before = hits - size
+    granted = max(0, min(size, item.amount - before))
+    block = _Block(before, granted, 0, now + ttl, before + granted >= item.amount)
+    with windows.lock:
+        if len(windows.blocks) >= MAX_WINDOWS:
+            windows.blocks = {k: b for k, b in windows.blocks.items() if b.reset > now}
+        windows.blocks[window] = block  # a block another thread reserved meanwhile is dropped: never late
+        if block.granted:
+            return _grant(block, item.amount)
+    return False, 0, block.reset
