@@ -92,14 +92,15 @@ class Gunicorn:
     """gunicorn on the benchmark database, Redis for rate limits and request counters."""
 
     def __init__(self, url: str, workers: int, threads: int = 1, redis_db: int = REDIS_DB, module: str = "wsgi:app",
-                 extra_env: dict | None = None):
+                 extra_env: dict | None = None, worker_class: str = "gthread"):
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",
                "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "LOG_FORMAT": "json",
                "API_RATE_LIMIT_LIVE": "1000000 per minute", "JOBS_INLINE": "1", **(extra_env or {})}
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.log = open(RESULTS / "gunicorn.log", "w")
-        cmd = [str(BIN / "gunicorn"), "-w", str(workers), "--threads", str(threads), "-b", f"127.0.0.1:{self.port}",
+        concurrency = ["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", "1000"]
+        cmd = [str(BIN / "gunicorn"), "-k", worker_class, "-w", str(workers), *concurrency, "-b", f"127.0.0.1:{self.port}",
                "--keep-alive", "30", "--backlog", "2048", module]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"

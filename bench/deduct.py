@@ -176,7 +176,9 @@ def main() -> None:
     parser.add_argument("--clients", default="16,32,64")
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes (one per core)")
-    parser.add_argument("--threads", type=int, default=6, help="threads per process (gthread: keep-alive)")
+    parser.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"],
+                        help="gunicorn worker: gevent (the deployment's) or gthread")
+    parser.add_argument("--threads", type=int, default=6, help="threads per process with gthread")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
     parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
@@ -193,7 +195,7 @@ def main() -> None:
     for clients in [int(c) for c in args.clients.split(",")]:
         app_runs, pg_runs = [], []
         for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
-            server = Gunicorn(url, args.workers, args.threads)
+            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
             try:
                 run_wrk(server.base, keys, clients, 3)  # warm-up: imports, pools, prepared statements
                 time.sleep(2)  # the warm-up's last requests finish
@@ -207,7 +209,7 @@ def main() -> None:
             pg_runs.append(run_pgbench(url, sql, lo, hi, clients, args.duration))
         bare = None
         if args.bare:  # the ceiling: a bare Flask endpoint running only this SQL
-            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_app:app",
+            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_app:app", worker_class=args.worker_class,
                               extra_env={"BARE_DB_URL": url, "BARE_PRICE_ID": str(price_id)})
             try:
                 run_wrk(server.base, keys, clients, 3)
@@ -215,7 +217,7 @@ def main() -> None:
             finally:
                 server.stop()
         best, pg = max(app_runs, key=lambda r: r["rps"]), max(pg_runs, key=lambda r: r["tps"])
-        row = {"clients": clients, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
+        row = {"clients": clients, "worker_class": args.worker_class, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
                "app_p99_ms": best["p99_ms"], "pgbench_tps": round(pg["tps"], 1),
                "pgbench_latency_avg_ms": pg["latency_avg_ms"], "ratio": round(best["rps"] / pg["tps"], 3),
                "statuses": best["statuses"], "socket_errors": best["socket_errors"],

@@ -69,22 +69,6 @@ def app(database_url):
         db.engine.dispose()
 
 
-def _bound_session_class():
-    from flask_sqlalchemy.session import Session
-
-    class ConnectionBoundSession(Session):
-        """Flask-SQLAlchemy's get_bind() picks the engine by bind key and ignores Session(bind=...),
-        so without this every ORM statement took a fresh pooled connection and committed for real."""
-
-        def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
-            return bind if bind is not None else self.bind
-
-    return ConnectionBoundSession
-
-
-_ConnectionBoundSession = _bound_session_class()
-
-
 def _fresh_request_globals():
     from flask import g
 
@@ -97,6 +81,7 @@ def _transaction(request, app):
     if "real_db" in request.fixturenames:
         yield
         return
+    from app.core.pg import BoundSession  # one connection for every statement of the test
     from app.extensions import db, limiter
 
     with app.app_context():
@@ -104,7 +89,7 @@ def _transaction(request, app):
         outer = connection.begin()
         original = db.session
         db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
-                                              "class_": _ConnectionBoundSession})
+                                              "class_": BoundSession})
         limiter.reset()
         try:
             yield

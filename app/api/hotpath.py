@@ -9,7 +9,8 @@ same answers in the same order of precedence, as
     the request counter and the key's rate limit, one Redis round trip; the body validated;
     the view's work, whose statement also stores the answer on the claimed record; COMMIT
 
-The claim (and the key's last_used_at, at most once a minute) is written before the key is
+The transaction is pg.transaction()'s: a pooled connection of its own, without the Session's
+transaction machinery. The claim (and the key's last_used_at, at most once a minute) is written before the key is
 checked; a refused request rolls it back and records last_used_at after. Without Redis the
 request counter row is written after the transaction, in a short one of its own. Anything
 else (an OAuth token, a malformed key, no or a malformed Idempotency-Key, SQLite) runs the
@@ -84,16 +85,20 @@ def hot_path(generic):
     @wraps(generic)
     def wrapped(*args, **kwargs):
         usable = _usable(request.headers.get("Authorization", ""))
-        session = db.session
-        if usable is None or pg.driver(session) is None:
+        engine = db.engine
+        if usable is None or engine.dialect.name != "postgresql":
             return generic(*args, **kwargs)
-        return _run(session, view, usable, model, needed)
+        tx = pg.transaction(db.session, engine)
+        try:
+            return _run(tx, db.session, view, usable, model, needed)
+        finally:
+            tx.close()
 
     wrapped.hot_path = True
     return wrapped
 
 
-def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...]):
+def _run(tx, session, view, usable: tuple[str, str], model, needed: tuple[str, ...]):
     secret, key = usable
     now = clock.now()
     fingerprint = idempotency.request_fingerprint()
@@ -109,30 +114,32 @@ def _run(session, view, usable: tuple[str, str], model, needed: tuple[str, ...])
             auth.meter(principal, count=not count_after)
             auth.check_access(principal, None, needed)
         except auth.AuthFailure as failure:
-            session.rollback()
+            tx.rollback()
             return failure.response()
         record_id = row.record_id
         if record_id is None:
             answer = idempotency.after_conflict(principal.user_id, key, fingerprint)
             if not isinstance(answer, int):
-                session.rollback()
+                tx.rollback()
                 return answer
             record_id = answer
         claim = idempotency.Claim(record_id, testmode.active())
         response = current_app.make_response(view(body=parse_body(model), claim=claim))
-        if 200 <= response.status_code < 300 and claim.answer is None:
-            idempotency.store(record_id, response)
-        response = idempotency.commit_if_ok(response)
         committed = 200 <= response.status_code < 300
+        if committed and claim.answer is None:
+            idempotency.store(record_id, response)
+        tx.commit() if committed else tx.rollback()
         return response
     except BaseException:
-        session.rollback()
+        committed = False
+        tx.rollback()
         raise
     finally:
-        _after(session, principal, count_after, principal is not None and principal.touch_due and not committed, now)
+        _after(tx, session, principal, count_after, principal is not None and principal.touch_due and not committed,
+               now)
 
 
-def _after(session, principal, count: bool, touch: bool, now) -> None:
+def _after(tx, session, principal, count: bool, touch: bool, now) -> None:
     """What a refused request still records, and the database counter (not held for the request's
     transaction: every request would queue on its row), in a short transaction of their own."""
     if principal is None or not (count or touch):
@@ -141,4 +148,4 @@ def _after(session, principal, count: bool, touch: bool, now) -> None:
         traffic.record_request(session, principal.is_test)
     if touch:
         auth.touch(session, principal, now)
-    auth.commit_now(session)
+    tx.commit()

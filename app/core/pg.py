@@ -10,18 +10,29 @@ databases it is an ordinary session.execute().
 The statements passed here take every value as a named bindparam and need no type processing
 beyond what psycopg does itself (dicts and lists are sent as JSON). Errors come back as
 SQLAlchemy's exceptions (IntegrityError and the rest), as from session.execute().
+
+`transaction(db.session, db.engine)` gives the API's hot path a transaction on a pooled
+connection of its own without the Session's transaction machinery (~0.15 ms a request):
+run() executes on that connection directly, and db.session is bound to it for the request,
+so the ORM code of a rarer branch (a replay, a re-priced charge) joins the same transaction.
+Where db.session is bound to a connection already (the tests' outer transaction), or some
+code of the request has used db.session before, it is the ordinary session transaction.
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import lru_cache
 
 import psycopg
+from flask_sqlalchemy.session import Session as FlaskSession
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Json
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.exc import DBAPIError
 
 _DIALECT = psycopg_dialect.dialect()
+# The psycopg connection of the request's transaction(), when it has one of its own.
+_own: ContextVar[psycopg.Connection | None] = ContextVar("rephlo_pg_connection", default=None)
 
 
 @lru_cache(maxsize=256)
@@ -43,7 +54,7 @@ def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""
     session.flush()  # as for an ORM query: the statement sees the session's pending changes
-    raw = driver(session)
+    raw = _own.get() or driver(session)
     if raw is None:
         return session.execute(stmt, params)
     sql, defaults = _compiled(stmt)
@@ -54,3 +65,64 @@ def run(session, stmt, params: dict):
     except psycopg.Error as error:
         raise DBAPIError.instance(sql, values, error, psycopg.Error) from error
     return cursor
+
+
+class BoundSession(FlaskSession):
+    """A session on the Connection it is given: Flask-SQLAlchemy's get_bind() picks the engine
+    by bind key and ignores Session(bind=...), which would take a second pooled connection."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind if bind is not None else self.bind
+
+
+class _SessionTransaction:
+    """db.session's own transaction (the general case)."""
+
+    def __init__(self, scoped) -> None:
+        self.scoped = scoped
+
+    def commit(self) -> None:
+        self.scoped.commit()
+
+    def rollback(self) -> None:
+        self.scoped.rollback()
+
+    def close(self) -> None:
+        pass
+
+
+class _OwnConnection:
+    """A pooled connection for the request; db.session is bound to it until close()."""
+
+    def __init__(self, scoped, engine) -> None:
+        self.scoped, self.conn = scoped, engine.connect()
+        self.raw = self.conn.connection.driver_connection
+        scoped.registry.set(BoundSession(**{**scoped.session_factory.kw, "bind": self.conn}))
+        self.token = _own.set(self.raw)
+
+    def commit(self) -> None:
+        session = self.scoped()
+        if session.in_transaction():  # the ORM joined: commit through it (same DBAPI transaction)
+            session.commit()
+        self.raw.commit()  # a no-op when the session committed it already
+
+    def rollback(self) -> None:
+        self.raw.rollback()
+        session = self.scoped()
+        if session.in_transaction():
+            session.rollback()
+
+    def close(self) -> None:
+        _own.reset(self.token)
+        try:
+            self.scoped.remove()
+        finally:
+            self.conn.close()
+
+
+def transaction(scoped, engine):
+    """The hot path's transaction (module docstring): commit(), rollback(), close()."""
+    if (engine.dialect.name != "postgresql" or scoped.session_factory.kw.get("bind") is not None
+            or scoped.registry.has() or _own.get() is not None):
+        return _SessionTransaction(scoped)
+    return _OwnConnection(scoped, engine)

@@ -1,0 +1,106 @@
+"""The hot path on a pooled connection of its own (app/core/pg.py transaction()), as a server
+runs it: real commits, requests from a thread with no app context of the test. Every branch
+answers as the session path does and leaves the database as it does."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core import clock, pg
+from app.credits import balances
+from app.credits.models import CreditDeduction, TokenUsage
+from app.testdata.models import ApiKey, IdempotencyRecord
+from tests.credits.test_concurrency import COST, _setup
+
+pytestmark = pytest.mark.postgres
+URL = "/api/v1/credits/calculate-and-deduct"
+BODY = {"model": "gpt-4-turbo", "input_tokens": 500, "output_tokens": 300}
+
+
+@pytest.fixture
+def own(app, real_db, monkeypatch):
+    """A funded user with a live key; send(rid, idem) posts from a fresh thread; opened counts
+    the requests that took their own connection."""
+    from app.testdata.keys import create_api_key
+    from app.users.models import User
+
+    (user_id,) = _setup(real_db, subscription=COST * 2)
+    key, secret = create_api_key(real_db.session, None, owner=real_db.session.get(User, user_id), name="own",
+                                 key_type="production")
+    real_db.session.commit()
+    opened = []
+    real_init = pg._OwnConnection.__init__
+
+    def counting(self, *args):
+        opened.append(1)
+        real_init(self, *args)
+
+    monkeypatch.setattr(pg._OwnConnection, "__init__", counting)
+
+    def send(rid: str, idem: str | None = None, secret_=secret, body=None):
+        def call():
+            return app.test_client().post(URL, json=body or {**BODY, "request_id": rid},
+                                          headers={"Authorization": f"Bearer {secret_}",
+                                                   "Idempotency-Key": idem or rid})
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(call).result()
+
+    return {"user_id": user_id, "key_id": key.id, "send": send, "opened": opened, "db": real_db}
+
+
+def _count(db, model) -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_charge_replay_and_reuse_with_another_body(own):
+    first = own["send"]("r1", "k1")
+    assert first.status_code == 201 and first.json["balance"]["total"] == COST
+    replay = own["send"]("r1", "k1")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json == first.json
+    reused = own["send"]("r2", "k1")
+    assert (reused.status_code, reused.json["error"]["code"]) == (409, "idempotency_key_reused")
+    assert _count(own["db"], CreditDeduction) == 1 and _count(own["db"], IdempotencyRecord) == 1
+    assert len(own["opened"]) == 3
+
+
+def test_refusal_writes_nothing_and_the_key_can_be_retried_after_funding(own):
+    db = own["db"]
+    assert own["send"]("r1").status_code == 201 and own["send"]("r2").status_code == 201
+    refused = own["send"]("r3", "k3")
+    assert (refused.status_code, refused.json["error"]["code"]) == (402, "insufficient_credits")
+    assert _count(db, IdempotencyRecord) == 2 and _count(db, TokenUsage) == 2
+    balances.allocate(db.session, own["user_id"], COST, "admin_grant")
+    db.session.commit()
+    retried = own["send"]("r3", "k3")
+    assert retried.status_code == 201 and retried.json["balance"]["total"] == 0
+    assert balances.get_balance(db.session, own["user_id"]).total == 0
+
+
+def test_rate_limited_request_still_counts_and_touches_the_key(app, own, monkeypatch):
+    from app.testdata import traffic
+
+    db = own["db"]
+    key = db.session.get(ApiKey, own["key_id"])
+    key.last_used_at = clock.now() - timedelta(hours=1)
+    db.session.commit()
+    before = traffic.requests_on(db.session)["production"]
+    monkeypatch.setitem(app.config, "API_RATE_LIMIT_LIVE", "0 per minute")
+    refused = own["send"]("r1")
+    assert (refused.status_code, refused.json["error"]["code"]) == (429, "rate_limited")
+    db.session.rollback()
+    assert db.session.get(ApiKey, own["key_id"]).last_used_at > clock.now() - timedelta(minutes=1)
+    assert traffic.requests_on(db.session)["production"] == before + 1  # counted in its own short transaction
+    assert _count(db, IdempotencyRecord) == 0 and _count(db, CreditDeduction) == 0
+
+
+def test_bad_body_is_422_and_nothing_stays(own):
+    bad = own["send"]("r1", body={**BODY, "request_id": "r1", "input_tokens": -5})
+    assert (bad.status_code, bad.json["error"]["param"]) == (422, "input_tokens")
+    assert _count(own["db"], IdempotencyRecord) == 0
+    assert own["send"]("r1").status_code == 201
