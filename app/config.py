@@ -54,7 +54,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_DATABASE_URI": _database_url(),
         # No ping on every checkout (a round trip per request): app/__init__.py pings a pooled
         # connection only when it has sat idle for DB_PING_AFTER_IDLE_SECONDS.
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        # DB_POOL_SIZE: connections per web process (gevent serves many requests at once per
+        # process; a request waiting for a pooled connection waits in line, not in the database).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, **(
+            {"pool_size": int(os.environ["DB_POOL_SIZE"]), "max_overflow": 0} if os.environ.get("DB_POOL_SIZE") else {})},
         "DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10")),
         "REDIS_URL": redis_url,
         # Jobs run inline unless a Redis is configured (or forced off for tests).

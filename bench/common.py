@@ -96,7 +96,8 @@ class Gunicorn:
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",
                "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "LOG_FORMAT": "json",
-               "API_RATE_LIMIT_LIVE": "1000000 per minute", "JOBS_INLINE": "1", **(extra_env or {})}
+               "API_RATE_LIMIT_LIVE": "1000000 per minute", "JOBS_INLINE": "1",
+               **({"DB_POOL_SIZE": "32"} if worker_class == "gevent" else {}), **(extra_env or {})}
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.log = open(RESULTS / "gunicorn.log", "w")
         concurrency = ["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", "1000"]

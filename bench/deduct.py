@@ -31,6 +31,7 @@ COST = 49  # gpt-4-turbo 500/300 at the pro tier's 40%
 
 LUA = r"""
 local keys = {%(keys)s}
+local think_ms = %(think_ms)d
 local threads = {}
 local counter = 0
 local last = nil
@@ -43,6 +44,9 @@ end
 function init(args)
   math.randomseed(os.time() * 1000 + tid)
   prefix = "w" .. tid .. "-" .. math.random(1, 1000000000)
+end
+function delay()
+  return think_ms
 end
 function request()
   if last ~= nil and math.random() < 0.05 then
@@ -111,9 +115,12 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
             f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_AND_STORE_PG)[0])};\nCOMMIT;\n")
 
 
-def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int) -> dict:
+def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:
+    """wrk, each connection sending its next request as soon as it has the answer, or `think_ms`
+    after it (a client that does something with the answer: the offered rate is then at most
+    clients / think time, and the latency is the server's at that rate, not at saturation)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
-    script.write_text(LUA % {"keys": ",".join(f'"{k}"' for _, k in keys)})
+    script.write_text(LUA % {"keys": ",".join(f'"{k}"' for _, k in keys), "think_ms": think_ms})
     out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{duration}s", "--latency", "-s", str(script),
                           base], capture_output=True, text=True, check=True).stdout
     script.unlink()
@@ -182,6 +189,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
     parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
+    parser.add_argument("--paced", type=float, default=0.25, metavar="SHARE",
+                        help="also measure latency with clients pacing themselves to SHARE of pgbench's tps "
+                             "(0: skip)")
     args = parser.parse_args()
     url = fresh_database("rephlo_bench_deduct")
     app = app_for(url)
@@ -217,11 +227,30 @@ def main() -> None:
             finally:
                 server.stop()
         best, pg = max(app_runs, key=lambda r: r["rps"]), max(pg_runs, key=lambda r: r["tps"])
+        paced = None
+        if args.paced:  # the latency at the target's rate, below saturation (Little's law: at saturation
+            # the mean latency is clients / throughput, 64 / 500 req/s = 128 ms, whatever the server)
+            think = max(1, round(clients / (args.paced * pg["tps"]) * 1000))
+            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
+            try:
+                run_wrk(server.base, keys, clients, 3, think)
+                time.sleep(1)
+                before = counts(app)
+                paced = run_wrk(server.base, keys, clients, args.duration, think)
+            finally:
+                server.stop()
+            paced["check"] = verify(app, before, paced, clients)
+            paced["think_ms"] = think
         row = {"clients": clients, "worker_class": args.worker_class, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
                "app_p99_ms": best["p99_ms"], "pgbench_tps": round(pg["tps"], 1),
                "pgbench_latency_avg_ms": pg["latency_avg_ms"], "ratio": round(best["rps"] / pg["tps"], 3),
                "statuses": best["statuses"], "socket_errors": best["socket_errors"],
                "load_avg_1m": best["load_avg_1m"], **best["check"],
+               "paced": None if paced is None else {
+                   "target_rps": round(args.paced * pg["tps"], 1), "think_ms": paced["think_ms"],
+                   "rps": round(paced["rps"], 1), "p50_ms": paced["p50_ms"], "p99_ms": paced["p99_ms"],
+                   "mismatches": paced["check"]["balance_ledger_mismatches"],
+                   "duplicates": paced["check"]["duplicate_request_ids"], "accounted": paced["check"]["accounted"]},
                "bare_endpoint_rps": round(bare["rps"], 1) if bare else None,
                "bare_ratio": round(bare["rps"] / pg["tps"], 3) if bare else None,
                "all_rounds": {"app_rps": [round(r["rps"], 1) for r in app_runs],
@@ -236,11 +265,13 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "deduct.json").write_text(json.dumps(results, indent=2))
     print(f"{'clients':>7} {'app req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'pgbench tps':>11} {'ratio':>6} "
-          f"{'mismatches':>10} {'accounted':>9} {'bare req/s':>10} {'bare ratio':>10}")
+          f"{'mismatches':>10} {'accounted':>9} {'bare req/s':>10} {'bare ratio':>10} {'paced req/s':>11} "
+          f"{'paced p50':>9} {'paced p99':>9}")
     for r in results:
         print(f"{r['clients']:>7} {r['app_rps']:>9} {r['app_p50_ms']:>7.2f} {r['app_p99_ms']:>7.2f} "
               f"{r['pgbench_tps']:>11.1f} {r['ratio']:>6} {sum(r['all_rounds']['mismatches']):>10} "
-              f"{str(all(r['all_rounds']['accounted'])):>9} {str(r['bare_endpoint_rps']):>10} {str(r['bare_ratio']):>10}")
+              f"{str(all(r['all_rounds']['accounted'])):>9} {str(r['bare_endpoint_rps']):>10} {str(r['bare_ratio']):>10} "
+              + (f"{r['paced']['rps']:>11} {r['paced']['p50_ms']:>9.2f} {r['paced']['p99_ms']:>9.2f}" if r["paced"] else ""))
 
 
 if __name__ == "__main__":

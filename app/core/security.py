@@ -12,11 +12,21 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
+# JSON answers render nothing: the strictest policy, and no nonce to draw for every API request.
+API_HEADERS = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+               "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
     @app.after_request
     def _headers(response):
+        if request.path.startswith("/api/") and "csp_nonce" not in g:
+            response.headers.update(API_HEADERS)
+            if request.is_secure:
+                response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+            return response
         nonce = csp_nonce()
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
