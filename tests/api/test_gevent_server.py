@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -30,15 +29,10 @@ COST = 49  # gpt-4-turbo, 500 in / 300 out, at the pro tier's 40% margin
 BODY = {"model": "gpt-4-turbo", "input_tokens": 500, "output_tokens": 300}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _populate(url: str) -> dict[str, tuple[int, str]]:
     """Pricing, and three pro users with a live key each (one with a sandbox key too)."""
     sys.path.insert(0, str(ROOT))
+    from app.testdata.models import secret_hash
     from bench.common import app_for, populate  # the benchmark's funded users: the same setup
 
     app = app_for(url.replace("+psycopg", ""))
@@ -50,7 +44,7 @@ def _populate(url: str) -> dict[str, tuple[int, str]]:
         db.session.execute(text(
             "INSERT INTO api_keys (user_id, name, key_type, prefix, key_hash, last4, scopes, is_test, created_at,"
             " updated_at) VALUES (:uid, 'sandbox', 'sandbox', 'rph_test_', :hash, :last4, '[\"*\"]', true, now(),"
-            " now())"), {"uid": keys[2][0], "hash": __import__("hashlib").sha256(sandbox.encode()).hexdigest(),
+            " now())"), {"uid": keys[2][0], "hash": secret_hash(sandbox),
                          "last4": sandbox[-4:]})
         db.session.commit()
         db.session.remove()
@@ -73,9 +67,11 @@ def server():
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env, cwd=ROOT, check=True,
                    capture_output=True)
     keys = _populate(url)
-    port = _free_port()
-    log = open(ROOT / "test-output" / "gevent-server.log", "w") if (ROOT / "test-output").is_dir() else \
-        open(os.devnull, "w")
+    from bench.common import free_port
+
+    port = free_port()
+    (ROOT / "test-output").mkdir(exist_ok=True)
+    log = open(ROOT / "test-output" / "gevent-server.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-k", "gevent", "-w", "2",
                              "--worker-connections", "200", "-b", f"127.0.0.1:{port}", "wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
