@@ -57,11 +57,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app import models  # noqa: F401  (every table on the metadata, for Alembic)
     from app.core import logging as app_logging
-    from app.core import security, web
+    from app.core import green, security, web
     from app.core.sessions import BrowserSessionInterface
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
     app_logging.configure(app)
+    green.install()
     app.session_interface = BrowserSessionInterface()
     db.init_app(app)
     with app.app_context():
@@ -75,7 +76,7 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     web.init_app(app)
 
-    from app.api import load_routes
+    from app.api import load_routes, skip_limiter_middleware
     from app.auth.views import bp as auth_bp
     from app.rbac.views import bp as rbac_bp
     from app.users.views import bp as users_bp
@@ -119,6 +120,7 @@ def create_app(config: dict | None = None) -> Flask:
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+    skip_limiter_middleware(app, limiter)
 
     from app.cli import register_cli
 

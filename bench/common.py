@@ -101,8 +101,9 @@ class Gunicorn:
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.log = open(RESULTS / "gunicorn.log", "w")
         concurrency = ["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", "1000"]
-        cmd = [str(BIN / "gunicorn"), "-k", worker_class, "-w", str(workers), *concurrency, "-b", f"127.0.0.1:{self.port}",
-               "--keep-alive", "30", "--backlog", "2048", module]
+        # The deployment's settings (gunicorn.conf.py: its start-up hook too), this run's on top.
+        cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-k", worker_class, "-w", str(workers),
+               *concurrency, "-b", f"127.0.0.1:{self.port}", "--backlog", "2048", module]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(200):

@@ -46,7 +46,10 @@ function init(args)
   prefix = "w" .. tid .. "-" .. math.random(1, 1000000000)
 end
 function delay()
-  return think_ms
+  -- think time drawn from an exponential distribution: independent clients, arrivals close to
+  -- Poisson (a fixed pause keeps clients in lockstep, arriving in bursts of all of them)
+  if think_ms <= 0 then return 0 end
+  return math.floor(-math.log(1 - math.random()) * think_ms)
 end
 function request()
   if last ~= nil and math.random() < 0.05 then
@@ -116,9 +119,10 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:
-    """wrk, each connection sending its next request as soon as it has the answer, or `think_ms`
-    after it (a client that does something with the answer: the offered rate is then at most
-    clients / think time, and the latency is the server's at that rate, not at saturation)."""
+    """wrk, each connection sending its next request as soon as it has the answer, or a random
+    think time (mean `think_ms`) after it: a client that does something with the answer; the
+    rate is then clients / (think time + latency), and the latency the server's at that rate,
+    not at saturation."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(LUA % {"keys": ",".join(f'"{k}"' for _, k in keys), "think_ms": think_ms})
     out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{duration}s", "--latency", "-s", str(script),
@@ -230,10 +234,14 @@ def main() -> None:
         paced = None
         if args.paced:  # the latency at the target's rate, below saturation (Little's law: at saturation
             # the mean latency is clients / throughput, 64 / 500 req/s = 128 ms, whatever the server)
-            think = max(1, round(clients / (args.paced * pg["tps"]) * 1000))
+            target = args.paced * pg["tps"]
+            think = max(1, round(clients / target * 1000))
             server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
             try:
-                run_wrk(server.base, keys, clients, 3, think)
+                warm = run_wrk(server.base, keys, clients, 3, think)
+                # Little's law: clients = rate x (think + latency); take the latency off the think time
+                latency_ms = max(0.0, clients / warm["rps"] * 1000 - think)
+                think = max(1, round(clients / target * 1000 - latency_ms))
                 time.sleep(1)
                 before = counts(app)
                 paced = run_wrk(server.base, keys, clients, args.duration, think)

@@ -164,7 +164,7 @@ def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, o
                           "deduction_type")
     at = at or clock.now()
     month = month_start(at)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    postgres = pg.bind_of(session).dialect.name == "postgresql"
     if postgres:
         done = _optimistic(session, user_id, model, input_tokens, output_tokens, request_id, deduction_type, at,
                            claim)

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 from sqlalchemy import select, update
 
-from app.core import audit, clock
+from app.core import audit, clock, pg
 from app.core.errors import DomainError, NotFound
 from app.core.money import to_decimal
 from app.credits.formula import Quote, credits_for, customer_cost, resolve_margin, vendor_cost
@@ -79,7 +79,7 @@ _lock = threading.Lock()
 
 def database_key(session) -> str:
     """Which database the session talks to (its engine's URL): per-process caches are kept per database."""
-    bind = session.get_bind()
+    bind = pg.bind_of(session)
     return _url_of(getattr(bind, "engine", bind))
 
 

@@ -133,3 +133,18 @@ def test_redirect_uris_must_be_https_except_localhost(session, make_user, uris):
         oauth.create_client(session, make_user(roles=("admin",)), client_id="bad-uris", name="x",
                             redirect_uris=uris, is_test=True)
     assert refused.value.field == "redirect_uris"
+
+
+def test_the_token_endpoints_own_rate_limit_applies_without_flask_limiters_request_hook(app, client, clients):
+    """Flask-Limiter's before_request hook returns at once for the API (skip_limiter_middleware):
+    a route's own @limiter.limit is checked by its decorator and still refuses."""
+    hooks = [getattr(f, "__name__", "") for f in app.before_request_funcs[None]]
+    assert "check_unless_api" in hooks and "_check_request_limit" not in hooks
+    old = app.config["OAUTH_TOKEN_RATE_LIMIT"]
+    app.config["OAUTH_TOKEN_RATE_LIMIT"] = "2 per minute"
+    try:
+        answers = [client.post(TOKEN, data=_grant()) for _ in range(3)]
+    finally:
+        app.config["OAUTH_TOKEN_RATE_LIMIT"] = old
+    assert [r.status_code for r in answers] == [200, 200, 429]
+    assert answers[2].headers["Retry-After"]

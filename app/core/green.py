@@ -1,0 +1,63 @@
+"""psycopg's socket waits under gevent (the deployment's gunicorn -k gevent workers).
+
+psycopg notices gevent's monkey-patched `select` and then waits with `select.poll()`, which
+gevent emulates in Python: a poll object, a watcher and a timeout per wait. The metering API
+waits four times a request, and those emulated polls were ~8% of a worker's CPU under load
+(py-spy). `install()` gives psycopg a wait made of gevent's own primitives instead: one io
+watcher on the event loop per wait, no polling interval (the hub delivers signals itself).
+Nothing changes without gevent's patches (psycopg's C wait stays), nor if psycopg's internals
+this relies on are missing (psycopg's own wait stays).
+"""
+from __future__ import annotations
+
+import sys
+from time import monotonic
+
+
+def gevent_patched() -> bool:
+    monkey = sys.modules.get("gevent.monkey")
+    return bool(monkey is not None and monkey.is_module_patched("select"))
+
+
+def install() -> bool:
+    """Use wait_gevent for psycopg's waits when gevent has patched `select`; True if it did."""
+    if not gevent_patched():
+        return False
+    from psycopg import errors, waiting
+
+    if not (hasattr(waiting, "wait") and hasattr(errors, "_WaitTimeout")):
+        return False
+    from gevent.socket import wait_read, wait_readwrite, wait_write
+
+    _WAITS.update({waiting.WAIT_R: (wait_read, waiting.READY_R), waiting.WAIT_W: (wait_write, waiting.READY_W),
+                   waiting.WAIT_RW: (wait_readwrite, waiting.READY_RW)})
+    _TIMEOUT[:] = [errors._WaitTimeout]
+    waiting.wait = wait_gevent
+    return True
+
+
+# psycopg's wait requests -> (gevent's wait, the readiness reported back); filled by install().
+_WAITS: dict = {}
+_TIMEOUT: list = []  # psycopg's timeout error class
+
+
+def wait_gevent(gen, fileno: int, interval: float | None = 0.0, timeout: float | None = None):
+    """psycopg's wait(gen, fileno, interval, timeout): run the protocol generator `gen`, waiting
+    on the socket for what it asks for. On a wait for reading and writing the generator is told
+    both are ready (it then reads what there is without blocking and tries to write again)."""
+    deadline = None if timeout is None else monotonic() + timeout
+    try:
+        wanted = next(gen)
+        while True:
+            wait, ready = _WAITS[wanted]
+            if deadline is None:
+                wait(fileno)
+            else:
+                left = deadline - monotonic()
+                expired = _TIMEOUT[0]("wait timeout expired")
+                if left <= 0:
+                    raise expired
+                wait(fileno, timeout=left, timeout_exc=expired)
+            wanted = gen.send(ready)
+    except StopIteration as done:
+        return done.value
