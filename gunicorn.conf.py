@@ -10,6 +10,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # one per core
 worker_connections = 1000
 keepalive = 30
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
+# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly. On one
+# shared socket a gevent worker accepts up to 100 at a wake-up, and client apps' keep-alive
+# connections then stay unevenly spread: measured at 64 clients, one worker answered in 112 ms
+# (p50) while the other idled at 17 ms.
+reuse_port = True
 # No access log of gunicorn's own: the app writes one line per request (app/core/logging.py).
 accesslog = None
 

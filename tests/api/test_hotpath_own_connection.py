@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import traceback
+
 import pytest
 from sqlalchemy import func, select
 
@@ -104,3 +106,31 @@ def test_bad_body_is_422_and_nothing_stays(own):
     assert (bad.status_code, bad.json["error"]["param"]) == (422, "input_tokens")
     assert _count(own["db"], IdempotencyRecord) == 0
     assert own["send"]("r1").status_code == 201
+
+
+def test_a_charge_makes_no_orm_session_and_a_replay_ends_in_a_commit(own, monkeypatch):
+    """The common charge runs on the raw connection only (db.session's session is made when a
+    branch needs the ORM: the replay's lookup); a replay commits rather than rolls back, since
+    psycopg drops the connection's prepared statements at every rollback."""
+    made, rollbacks = [], []
+    real_session, real_rollback = pg.BoundSession.__init__, pg._OwnConnection.rollback
+
+    def making(self, *args, **kwargs):
+        made.append([f.name for f in traceback.extract_stack()])
+        real_session(self, *args, **kwargs)
+
+    def rolling_back(self):
+        rollbacks.append(1)
+        real_rollback(self)
+
+    assert own["send"]("r1", "k1").status_code == 201  # a process's first charge of a user may load pricing
+    monkeypatch.setattr(pg.BoundSession, "__init__", making)
+    monkeypatch.setattr(pg._OwnConnection, "rollback", rolling_back)
+    assert own["send"]("r2", "k2").status_code == 201
+    # (without Redis, as here, the request counter row is written after the charge, through the ORM)
+    assert [stack for stack in made if "_after" not in stack] == [] and rollbacks == []
+    replay = own["send"]("r2", "k2")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert any("after_conflict" in stack for stack in made) and rollbacks == []
+    assert own["send"]("r3", "k3").status_code == 402 and len(rollbacks) == 1  # its claim is undone
+    assert _count(own["db"], IdempotencyRecord) == 2 and _count(own["db"], CreditDeduction) == 2
