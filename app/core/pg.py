@@ -13,10 +13,15 @@ SQLAlchemy's exceptions (IntegrityError and the rest), as from session.execute()
 
 `transaction(db.session, db.engine)` gives the API's hot path a transaction on a pooled
 connection of its own without the Session's transaction machinery (~0.15 ms a request):
-run() executes on that connection directly, and db.session is bound to it for the request,
-so the ORM code of a rarer branch (a replay, a re-priced charge) joins the same transaction.
-Where db.session is bound to a connection already (the tests' outer transaction), or some
-code of the request has used db.session before, it is the ordinary session transaction.
+run() executes on that connection directly; db.session, if code of the request asks for it,
+is made bound to that connection, so the ORM code of a rarer branch (a replay, a re-priced
+charge) joins the same transaction, and a common charge makes no Session at all. Where
+db.session is bound to a connection already (the tests' outer transaction), or some code of
+the request has used db.session before, it is the ordinary session transaction.
+
+psycopg drops a connection's prepared statements at every rollback (the next five executions
+of each statement are planned afresh): the hot path ends requests that wrote nothing to keep
+with a commit.
 """
 from __future__ import annotations
 

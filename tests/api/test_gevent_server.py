@@ -72,7 +72,7 @@ def server():
     port = free_port()
     (ROOT / "test-output").mkdir(exist_ok=True)
     log = open(ROOT / "test-output" / "gevent-server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-k", "gevent", "-w", "2",
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py", "-w", "2",
                              "--worker-connections", "200", "-b", f"127.0.0.1:{port}", "wsgi:app"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
