@@ -2,7 +2,14 @@
 PostgreSQL (API-key auth, a fresh Idempotency-Key per request, 1,000 users), side by side in
 the same run with pgbench running the same SQL transaction.
 
-    .venv/bin/python bench/deduct.py [--clients 16,32,64] [--duration 20] [--rounds 2] [--workers 2] [--threads 6]
+    .venv/bin/python bench/deduct.py [--clients 16,32,64] [--duration 20] [--rounds 2] [--workers 2]
+        [--worker-class gevent|gthread] [--threads 6] [--paced 0.25] [--bare]
+
+gunicorn runs with the deployment's gunicorn.conf.py (gevent workers, a socket per worker,
+the heap frozen after start-up). Saturated runs (each client sends its next request when it has
+the answer) give the throughput; at saturation the mean latency is clients / throughput
+(Little's law), so the latency that matters is the paced run's: clients think a random
+(exponential) time between requests, tuned so they offer `--paced` x pgbench's tps.
 
 wrk drives the app (a Lua script picks a random user's key per request and replays about 5%
 of requests with the same key and body, which must answer from the idempotency record and
