@@ -245,10 +245,11 @@ def main() -> None:
             think = max(1, round(clients / target * 1000))
             server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
             try:
-                warm = run_wrk(server.base, keys, clients, 3, think)
-                # Little's law: clients = rate x (think + latency); take the latency off the think time
-                latency_ms = max(0.0, clients / warm["rps"] * 1000 - think)
-                think = max(1, round(clients / target * 1000 - latency_ms))
+                for _ in range(2):  # warm up, then calibrate once more on the warm server
+                    warm = run_wrk(server.base, keys, clients, 3, think)
+                    # Little's law: clients = rate x (think + latency); take the latency off the think time
+                    latency_ms = max(0.0, clients / warm["rps"] * 1000 - think)
+                    think = max(1, round(clients / target * 1000 - latency_ms))
                 time.sleep(1)
                 before = counts(app)
                 paced = run_wrk(server.base, keys, clients, args.duration, think)
