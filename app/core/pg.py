@@ -67,13 +67,9 @@ def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""
     own = _own.get()
-    if own is None:
+    if own is None or own.session() is not None:
         session.flush()  # as for an ORM query: the statement sees the session's pending changes
-        raw = driver(session)
-    else:
-        if own.session() is not None:
-            session.flush()
-        raw = own.raw
+    raw = driver(session) if own is None else own.raw
     if raw is None:
         return session.execute(stmt, params)
     sql, defaults = _compiled(stmt)
@@ -147,7 +143,7 @@ class _OwnConnection:
     def close(self) -> None:
         _own.reset(self.token)
         try:
-            if self.scoped.registry.has():
+            if self.session() is not None:
                 self.scoped.remove()
         finally:
             (self.conn if self.conn is not None else self.pooled).close()  # back to the pool
