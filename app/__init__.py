@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(config))
 
     from app import models  # noqa: F401  (every table on the metadata, for Alembic)
+    from app.core import world_guard  # noqa: F401  (test mode never changes a production row)
     from app.core import logging as app_logging
     from app.core import green, security, web
     from app.core.sessions import BrowserSessionInterface

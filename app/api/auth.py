@@ -59,6 +59,9 @@ class Principal:
     is_test: bool
     scopes: list[str]
     touch_due: bool = False  # the key's last_used_at is older than LAST_USED_RESOLUTION
+    # A production customer's test credential: the request acts as the customer's test twin
+    # (testdata/twins.py), whose id replaces user_id once resolved (resolve_twin()).
+    twin_needed: bool = False
 
     @property
     def rate_key(self) -> str:
@@ -106,7 +109,7 @@ _K, _U = ApiKey.__table__, User.__table__
 KEY_LOOKUP = (
     select(_K.c.id, _K.c.user_id, _K.c.key_type, _K.c.is_test, _K.c.revoked_at, _K.c.expires_at, _K.c.last_used_at,
            _K.c.scopes, User.is_active.label("owner_active"), _U.c.is_test.label("owner_is_test"),
-           _U.c.test_expires_at.label("owner_test_expires_at"))
+           _U.c.test_expires_at.label("owner_test_expires_at"), _U.c.is_staff.label("owner_is_staff"))
     .join(_U, _U.c.id == _K.c.user_id).where(_K.c.key_hash == bindparam("key_hash")))
 
 
@@ -131,7 +134,28 @@ def principal_for_key(key, now) -> Principal:
     _check_owner(key.owner_active, key.owner_is_test, key.owner_test_expires_at, now)
     is_test = key.is_test or key.key_type != "production" or key.owner_is_test
     touch_due = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
-    return Principal(key.user_id, key, None, is_test, list(key.scopes or []), touch_due=touch_due)
+    return Principal(key.user_id, key, None, is_test, list(key.scopes or []), touch_due=touch_due,
+                     twin_needed=needs_twin(is_test, key.owner_is_test, key.owner_is_staff))
+
+
+def needs_twin(is_test: bool, owner_is_test: bool, owner_is_staff: bool) -> bool:
+    """A test credential of a production customer acts as the customer's test twin. Staff keys
+    act as their owner (admin routes need the owner's permissions) and reach test accounts only."""
+    return is_test and not owner_is_test and not owner_is_staff
+
+
+def resolve_twin(session, principal: Principal) -> None:
+    """Point the principal at the customer's twin, made (and committed) on first use."""
+    if not principal.twin_needed:
+        return
+    from app.testdata import twins
+
+    known = twins.twin_id(session, principal.user_id)
+    if known is None:
+        with testmode.test_mode():
+            known = twins.twin_for(session, principal.user_id)
+        commit_now(session)
+    principal.user_id, principal.twin_needed = known, False
 
 
 def touch(session, principal: Principal, now) -> None:
@@ -142,6 +166,7 @@ def _principal_from_key(session, secret: str, now) -> Principal:
     principal = principal_for_key(pg.run(session, KEY_LOOKUP, {"key_hash": hash_secret(secret)}).fetchone(), now)
     if principal.touch_due:
         touch(session, principal, now)
+    resolve_twin(session, principal)
     return principal
 
 
@@ -157,7 +182,10 @@ def _principal_from_token(session, secret: str, now) -> Principal:
     user = client.service_user
     _check_owner(user.is_active, user.is_test, user.test_expires_at, now)
     is_test = token.is_test or client.is_test or user.is_test
-    return Principal(user.id, None, token, is_test, list(token.scopes or []))
+    principal = Principal(user.id, None, token, is_test, list(token.scopes or []),
+                          twin_needed=needs_twin(is_test, user.is_test, user.is_staff))
+    resolve_twin(session, principal)
+    return principal
 
 
 def authenticate() -> Principal:

@@ -44,10 +44,16 @@ def new_subscription(session, user, tier: SubscriptionTier, cycle: str = "monthl
 def provision_free(session, user) -> Subscription:
     """Every new user starts on the free tier (seed 004); other code calls this when it
     creates a user. Returns the existing live subscription when there is one."""
+    return provision(session, user, tiers.FREE)
+
+
+def provision(session, user, tier_name: str, field: str = "tier") -> Subscription:
+    """A live subscription of the tier with its period's credits at once (a new account, a
+    test account asked for with a tier, a customer's test twin); the existing one if any."""
     existing = live_subscription(session, user.id)
     if existing is not None:
         return existing
-    sub = new_subscription(session, user, tiers.get_tier(session, tiers.FREE))
+    sub = new_subscription(session, user, tiers.get_tier(session, tier_name, field))
     allocation.allocate_period(session, sub)
     return sub
 

@@ -35,6 +35,9 @@ from psycopg.types.json import Json
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
+
+from app.core import testmode
 
 _DIALECT = psycopg_dialect.dialect()
 # The psycopg connection of the request's transaction(), when it has one of its own.
@@ -69,6 +72,10 @@ def run(session, stmt, params: dict):
     own = _own.get()
     if own is None or own.session() is not None:
         session.flush()  # as for an ORM query: the statement sees the session's pending changes
+    if isinstance(stmt, UpdateBase) and testmode.active():
+        from app.core.world_guard import check_statement
+
+        check_statement(session, stmt, params)  # test mode writes only test rows (DESIGN.md §3)
     raw = driver(session) if own is None else own.raw
     if raw is None:
         return session.execute(stmt, params)

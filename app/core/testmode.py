@@ -1,28 +1,61 @@
-"""Test mode for the current unit of work.
+"""Test mode for the current unit of work: which of the two worlds (test, live) it acts in.
 
-A request authenticated by a sandbox/development key or a test account, or a staff
-action on a test account, runs in test mode: every row it writes is marked is_test
-(see IsTestMixin's flush hook), responses carry X-Test-Mode and log lines are tagged.
+A request or action is in test mode when its actor is a test account, a test staff persona,
+a sandbox/development key, a test OAuth client or a test clock. Every row it creates is
+marked is_test (core/models.py); every row it changes or deletes must be a test row, which
+one guard under every write path enforces (core/world_guard.py). Responses carry
+X-Test-Mode and log lines are tagged.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from app.core.errors import DomainError
+
 _active: ContextVar[bool] = ContextVar("rephlo_test_mode", default=False)
+# A test staff persona on the screens may still administer the shared catalogue (tiers, prices,
+# margins, coupons, versions, roles): it has no test copy, and its changes are audited.
+_catalogue: ContextVar[bool] = ContextVar("rephlo_test_mode_catalogue", default=False)
+# The coupons' and campaigns' test-lane counters, written by a test redemption (coupons/redemption.py).
+_test_lane: ContextVar[bool] = ContextVar("rephlo_test_lane", default=False)
+
+
+class TestModeViolation(DomainError):
+    """A test actor tried to change a production row: refused, nothing written."""
+
+    __test__ = False  # not a pytest test class
+    status = 403
+    type = "permission_error"
+
+    def __init__(self, message: str | None = None, field: str | None = None):
+        super().__init__("test_mode_not_allowed", message or (
+            "Test mode cannot change production data: only test accounts, their twins and test rows."), field)
 
 
 def active() -> bool:
     return _active.get()
 
 
-def activate() -> None:
+def activate(*, catalogue: bool = False) -> None:
     """Turn test mode on for the rest of this request (reset at teardown)."""
     _active.set(True)
+    if catalogue:
+        _catalogue.set(True)
 
 
 def clear() -> None:
     _active.set(False)
+    _catalogue.set(False)
+    _test_lane.set(False)
+
+
+def catalogue_writable() -> bool:
+    return _catalogue.get()
+
+
+def in_test_lane() -> bool:
+    return _test_lane.get()
 
 
 @contextmanager
@@ -32,3 +65,19 @@ def test_mode(on: bool = True):
         yield
     finally:
         _active.reset(token)
+
+
+@contextmanager
+def test_lane():
+    """Let a test redemption move the test-lane counters of a production coupon or campaign."""
+    token = _test_lane.set(True)
+    try:
+        yield
+    finally:
+        _test_lane.reset(token)
+
+
+def refuse_production_target(target, what: str = "account") -> None:
+    """In test mode, an action aimed at a production account (or row) is refused before any work."""
+    if active() and target is not None and not getattr(target, "is_test", True):
+        raise TestModeViolation(f"Test mode acts on test accounts only: this {what} is production data.")

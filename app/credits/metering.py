@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core import clock, pg, testmode
 from app.core.errors import Conflict, DomainError
+from app.core.testmode import TestModeViolation
 from app.credits import pricing
 from app.credits.balances import (B, EMPTY, TWELVE_PLACES, _apply, _ledger_is_test, _refusal, _view, check_request_id,
                                   check_tokens, month_start)
@@ -46,6 +47,7 @@ WITH upd AS (
     mtd_tokens = CASE WHEN mtd_month = :month THEN mtd_tokens ELSE 0 END + :tokens,
     updated_at = :at
   WHERE user_id = :user_id AND subscription_credits + bonus_credits >= :amount
+    AND (is_test OR NOT :force_test)
     AND (monthly_cap IS NULL OR CASE WHEN mtd_month = :month THEN mtd_credits ELSE 0 END + :amount <= monthly_cap)
     AND tier = :tier
     AND (SELECT token FROM pricing_state WHERE id = 1) IS NOT DISTINCT FROM :pricing_token
@@ -173,6 +175,8 @@ def calculate_and_deduct(session, user_id: int, model: str, input_tokens: int, o
     for _ in range(ATTEMPTS):
         # Lock the balance row: the tiered margin sees exact month-to-date tokens.
         row = pg.run(session, _LOCK_BALANCE, {"user_id": user_id}).fetchone()
+        if row is not None and testmode.active() and not row.is_test:
+            raise TestModeViolation()  # the charge's WHERE refuses it too (is_test OR NOT :force_test)
         token = row.pricing_token if row is not None else pricing.current_token(session)
         tier = row.tier if row is not None else "free"
         month_tokens = row.mtd_tokens if row is not None and row.mtd_month == month else 0

@@ -43,6 +43,8 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     # The tier a test account was requested with (kept as data until billing assigns one).
     test_tier: Mapped[str | None] = mapped_column(String(40))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # A test twin's production customer: the account a production customer's sandbox key acts as.
+    twin_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     deleted_at: Mapped[datetime | None]
 
     @property

@@ -117,7 +117,11 @@ def test_rows_written_by_a_request_carry_its_mode(app, make_api_key, make_user, 
     creds = make_api_key(make_user(), key_type)
     with app.test_request_context("/api/v1/probe", headers=creds.headers):
         body = api_auth()(_probe)().get_json()
-    assert body == {"is_test": expected, "test_mode": expected, "user": creds.user.id}
+    # A production customer's sandbox key acts as the customer's test twin (DESIGN.md §3).
+    from app.testdata import twins
+
+    acting = twins.twin_of(db.session, creds.user).id if expected else creds.user.id
+    assert body == {"is_test": expected, "test_mode": expected, "user": acting}
     row = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "probe.write"))
     assert row.is_test is expected
 

@@ -30,26 +30,31 @@ BODY = {"model": "gpt-4-turbo", "input_tokens": 500, "output_tokens": 300}
 
 
 def _populate(url: str) -> dict[str, tuple[int, str]]:
-    """Pricing, and three pro users with a live key each (one with a sandbox key too)."""
+    """Pricing, and three pro users with a live key each, and a test account with a sandbox key
+    (a production customer's sandbox key would act as the customer's test twin instead)."""
     sys.path.insert(0, str(ROOT))
     from app.testdata.models import secret_hash
     from bench.common import app_for, populate  # the benchmark's funded users: the same setup
 
     app = app_for(url.replace("+psycopg", ""))
-    keys = populate(app, 3, credits=COST * 30)
+    keys = populate(app, 4, credits=COST * 30)
     from app.extensions import db
 
     sandbox = "rph_test_" + secrets.token_hex(20)
     with app.app_context():
+        for table in ("users", "credit_balances"):  # (its allocation row stays as made: append-only)
+            db.session.execute(text(f"UPDATE {table} SET is_test = true WHERE {'id' if table == 'users' else 'user_id'}"
+                                    " = :uid"), {"uid": keys[3][0]})
+        db.session.execute(text("UPDATE users SET account_type = 'test' WHERE id = :uid"), {"uid": keys[3][0]})
         db.session.execute(text(
             "INSERT INTO api_keys (user_id, name, key_type, prefix, key_hash, last4, scopes, is_test, created_at,"
             " updated_at) VALUES (:uid, 'sandbox', 'sandbox', 'rph_test_', :hash, :last4, '[\"*\"]', true, now(),"
-            " now())"), {"uid": keys[2][0], "hash": secret_hash(sandbox),
+            " now())"), {"uid": keys[3][0], "hash": secret_hash(sandbox),
                          "last4": sandbox[-4:]})
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return {"scarce": keys[0], "idempotent": keys[1], "live": keys[2], "sandbox": (keys[2][0], sandbox)}
+    return {"scarce": keys[0], "idempotent": keys[1], "live": keys[2], "sandbox": (keys[3][0], sandbox)}
 
 
 @pytest.fixture(scope="module")

@@ -85,7 +85,7 @@ def test_a_refused_key_writes_nothing(client, live, change, code):
 
 
 def test_sandbox_key_is_test_traffic_everywhere(client, priced, funded, make_api_key, frozen_clock):  # noqa: F811
-    key = make_api_key(funded(subscription=1_000, tier="pro"), key_type="sandbox")
+    key = make_api_key(funded(subscription=1_000, tier="pro", test=True), key_type="sandbox")
     before = traffic.requests_on(db.session)
     response = charge(client, key)
     assert response.status_code == 201 and response.headers["X-Test-Mode"] == "true"

@@ -80,10 +80,23 @@ def test_calculate_and_deduct(client, pro):
 
 
 def test_sandbox_traffic_is_test_traffic(client, priced, funded, make_api_key):
-    key = make_api_key(funded(subscription=100, tier="free"), key_type="sandbox")
-    response = post(client, "/credits/calculate-and-deduct", key, CHARGE)
+    """A production customer's sandbox key charges the customer's test twin, never the customer."""
+    from app.testdata import twins
+
+    customer = funded(subscription=100, tier="free")
+    key = make_api_key(customer, key_type="sandbox")
+    refused = post(client, "/credits/calculate-and-deduct", key, CHARGE)  # the twin starts with no credits here
+    assert (refused.status_code, refused.json["error"]["code"]) == (402, "insufficient_credits")
+    twin = twins.twin_of(db.session, customer)
+    assert twin.is_test and twin.twin_of_id == customer.id
+    balances.allocate(db.session, twin.id, 100, "promotional_bonus")
+    db.session.commit()
+    response = post(client, "/credits/calculate-and-deduct", key, {**CHARGE, "request_id": "req_twin"})
     assert response.status_code == 201 and response.headers["X-Test-Mode"] == "true"
-    assert db.session.get(TokenUsage, response.json["usage_id"]).is_test is True
+    usage = db.session.get(TokenUsage, response.json["usage_id"])
+    assert usage.is_test is True and usage.user_id == twin.id
+    assert balances.get_balance(db.session, customer.id).total == 100
+    assert balances.get_balance(db.session, twin.id).total == 100 - response.json["credits_deducted"]
 
 
 def test_insufficient_credits_is_402(client, priced, funded, make_api_key):

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core import clock, testmode
+from app.core.testmode import TestModeViolation
 from app.core.errors import DomainError
 from app.credits import balances, metering
 from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
@@ -153,10 +154,12 @@ def test_ledgers_are_marked_test_for_test_users_and_in_test_mode(priced, frozen_
     balances.deduct(priced, tester.id, 1, "inference")
     real = funded(subscription=100)
     balances.deduct(priced, real.id, 1, "inference")
-    with testmode.test_mode():
+    with testmode.test_mode(), pytest.raises(TestModeViolation):  # test mode never moves a real balance
         balances.deduct(priced, real.id, 1, "inference")
-    assert [d.is_test for d in rows(priced, CreditDeduction, tester.id)] == [True]
-    assert [d.is_test for d in rows(priced, CreditDeduction, real.id)] == [False, True]
+    with testmode.test_mode():
+        balances.deduct(priced, tester.id, 1, "inference")
+    assert [d.is_test for d in rows(priced, CreditDeduction, tester.id)] == [True, True]
+    assert [d.is_test for d in rows(priced, CreditDeduction, real.id)] == [False]
     assert [a.is_test for a in rows(priced, CreditAllocation, tester.id)] == [True]
     assert priced.get(CreditBalance, tester.id).is_test and not priced.get(CreditBalance, real.id).is_test
 
