@@ -27,7 +27,7 @@ def seed():
     from app.core import testmode
 
     click.echo("Seeding personas and domain data...")
-    with testmode.test_mode():
+    with testmode.test_mode(catalogue=True):  # test personas and data; the shared catalogue
         for seeder in seeding.SEEDERS:
             seeder(db.session, log=click.echo)
     db.session.commit()

@@ -160,7 +160,7 @@ def make_user(app):
         db.session.flush()
         for name in roles:
             role = db.session.query(Role).filter_by(name=name).one()
-            db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, reason="test fixture"))
+            db.session.add(RoleAssignment(user_id=user.id, role_id=role.id, reason="test fixture", is_test=test))
         # Committed (a savepoint release inside the test's outer transaction), so that a request's
         # rollback on a DomainError cannot take the fixture data with it.
         db.session.commit()

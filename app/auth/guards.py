@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
-from app.core import clock
+from app.core import clock, testmode
 
 SESSION_STARTED = "auth_started_at"
 SESSION_SEEN = "auth_last_seen_at"
@@ -59,6 +59,10 @@ def staff_required(view):
             return _redirect_to(url_for("auth.verify"))
         session[SESSION_SEEN] = clock.now().timestamp()
         g.log_user_id = current_user.id
+        if current_user.is_test:
+            # A test staff persona acts in test mode: it changes test accounts and test rows only,
+            # and may still administer the shared catalogue (DESIGN.md §3; core/world_guard.py).
+            testmode.activate(catalogue=True)
         return view(*args, **kwargs)
 
     return wrapped

@@ -59,11 +59,14 @@ def in_test_lane() -> bool:
 
 
 @contextmanager
-def test_mode(on: bool = True):
+def test_mode(on: bool = True, *, catalogue: bool = False):
+    """Test mode for a block; `catalogue` also lets it load the shared catalogue (the seed)."""
     token = _active.set(on or _active.get())
+    shared = _catalogue.set(catalogue or _catalogue.get())
     try:
         yield
     finally:
+        _catalogue.reset(shared)
         _active.reset(token)
 
 

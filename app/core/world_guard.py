@@ -43,7 +43,11 @@ BOOKKEEPING = frozenset({
     "api_request_days", "audit_log", "cleanup_runs", "credit_daily_totals", "credit_summary_runs",
     "credit_usage_daily", "job_records", "model_daily_totals", "revenue_daily_totals", "stripe_events",
     "token_usage_daily", "recovery_codes", "idempotency_records",
+    "cleanup_stage",  # the cleanup's temporary staging table (testdata/cleanup_stage.py)
 })
+# Rows without is_test of their own that belong to a parent row which has it: they are in the
+# parent's world (column -> parent).
+CHILDREN = {"invoice_lines": "invoice_id"}
 # Columns that name who acted, not whose row it is: a production staff member may act on test data.
 _ACTOR_COLUMNS = frozenset({"created_by_id", "actor_id", "applied_by_id", "reviewed_by_id", "approved_by_id",
                             "requested_by_id", "reversed_by_id", "decided_by_id", "granted_by_id",
@@ -51,11 +55,14 @@ _ACTOR_COLUMNS = frozenset({"created_by_id", "actor_id", "applied_by_id", "revie
 
 
 def world_of(table_name: str) -> str:
-    """'rows' (guarded row by row by is_test), 'catalogue', 'bookkeeping' or 'unclassified'."""
+    """'rows' (guarded row by row by is_test), 'children' (by their parent's), 'catalogue',
+    'bookkeeping' or 'unclassified'."""
     if table_name in BOOKKEEPING:
         return "bookkeeping"
     if table_name in CATALOGUE:
         return "catalogue"
+    if table_name in CHILDREN:
+        return "children"
     table = Base.metadata.tables.get(table_name)
     return "rows" if table is not None and "is_test" in table.c else "unclassified"
 
@@ -118,6 +125,7 @@ def _was_test(obj) -> bool:
 def _guard_flush(session: Session, flush_context, instances) -> None:
     if not testmode.active():
         return
+    refs_of_changed: dict[Table, set] = defaultdict(set)
     for obj in list(session.dirty) + list(session.deleted):
         table = getattr(obj, "__table__", None)
         if table is None or (obj in session.dirty and not session.is_modified(obj, include_collections=False)):
@@ -128,8 +136,13 @@ def _guard_flush(session: Session, flush_context, instances) -> None:
         elif world == "rows" and not _was_test(obj):
             raise TestModeViolation(f"Test mode cannot change a production {table.name.replace('_', ' ')} row "
                                     f"(#{getattr(obj, 'id', '?')}).")
+        elif world == "children":
+            column = CHILDREN[table.name]
+            refs_of_changed[_parent(table)].add(getattr(obj, column, None))
         elif world == "unclassified":
             raise TestModeViolation(f"Test mode cannot change {table.name}.")
+    with session.no_autoflush:
+        _check_owners(session, refs_of_changed)
     refs: dict[Table, set] = defaultdict(set)
     for obj in session.new:
         table = getattr(obj, "__table__", None)
@@ -140,10 +153,16 @@ def _guard_flush(session: Session, flush_context, instances) -> None:
             _refuse_catalogue(table.name)
         elif world == "unclassified":
             raise TestModeViolation(f"Test mode cannot write {table.name}.")
-        if isinstance(obj, IsTestMixin) or world == "bookkeeping":
+        if world != "catalogue":
             for column, referred in owner_columns(table):
                 refs[referred].add(getattr(obj, column, None))
-    _check_owners(session, refs)
+    with session.no_autoflush:
+        _check_owners(session, refs)
+
+
+def _parent(table: Table) -> Table:
+    column = table.c[CHILDREN[table.name]]
+    return next(iter(column.foreign_keys)).column.table
 
 
 def _insert_owner_ids(stmt: Insert, parameters) -> dict[Table, set]:
@@ -180,7 +199,12 @@ def check_statement(session, stmt, parameters=None) -> None:
     if isinstance(stmt, Insert):
         _check_owners(session, _insert_owner_ids(stmt, parameters))
         return
-    probe = select(table.c.is_test).where(table.c.is_test == false()).limit(1)
+    if world == "children":
+        parent = _parent(table)
+        probe = (select(parent.c.is_test).select_from(table.join(parent)).where(parent.c.is_test == false())
+                 .limit(1))
+    else:
+        probe = select(table.c.is_test).where(table.c.is_test == false()).limit(1)
     if stmt.whereclause is not None:
         probe = probe.where(stmt.whereclause)
     rows = parameters if isinstance(parameters, (list, tuple)) else [parameters or {}]

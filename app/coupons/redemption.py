@@ -20,7 +20,7 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.core import audit, clock
+from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
 from app.coupons import benefits, fraud, validation
 from app.coupons.discount import ZERO, Benefit
@@ -72,6 +72,11 @@ def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
     """Take one use of the coupon and `cost` of its campaign's budget, or refuse. These rows are
     shared by every redeemer, so they are taken last: their locks are held only until commit."""
     uses = Coupon.test_uses_count if attempt.is_test else Coupon.uses_count
+    with testmode.test_lane():  # a test redemption moves only the test-lane counters
+        _take_shared(session, coupon, attempt, cost, uses)
+
+
+def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
     taken = session.execute(
         update(Coupon).where(Coupon.id == coupon.id, or_(Coupon.max_uses.is_(None), uses < Coupon.max_uses))
         .values({uses: uses + 1}).returning(uses).execution_options(synchronize_session=False)).first()
@@ -143,12 +148,13 @@ def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
     before = {"status": row.status, "budget_cost": str(row.budget_cost), "credits_granted": row.credits_granted}
     benefits.revert(session, row, actor=actor)  # the customer's rows first, the shared ones last (as redeem)
     uses = Coupon.test_uses_count if row.is_test else Coupon.uses_count
-    session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1})
-                    .execution_options(synchronize_session=False))
-    if row.campaign_id is not None and row.budget_cost > 0:
-        spent = Campaign.test_spent if row.is_test else Campaign.spent
-        session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
-                        .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
+    with testmode.test_lane():
+        session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1})
+                        .execution_options(synchronize_session=False))
+        if row.campaign_id is not None and row.budget_cost > 0:
+            spent = Campaign.test_spent if row.is_test else Campaign.spent
+            session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
+                            .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
     row.status, row.reversed_at = "reversed", clock.now()
     row.reversed_by_id, row.reversal_reason = getattr(actor, "id", None), reason
     session.expire(row.coupon, ["uses_count", "test_uses_count"])

@@ -153,6 +153,8 @@ def create_test_key(body: CreateTestKeyRequest):
     if owner is None:
         raise DomainError("resource_missing", "No such user.", "user_id", status=404)
     testmode.activate()
+    # Keys for production accounts are made on the API-keys screen by staff in live mode (sudo).
+    testmode.refuse_production_target(owner)
     key, plain = key_service.create_api_key(db.session, g.api_user, owner=owner, name=body.name,
                                             key_type=body.key_type, expires_at=body.expires_at)
     data = ApiTestKey.model_validate(key).model_dump()

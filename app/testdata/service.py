@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.service import hash_password, validate_new_password
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
+from app.testdata.twins import provision_test_account
 from app.users.models import User
 
-# The subscription tiers of seed 001; billing owns tiers later, here the name is kept as data.
+# The subscription tiers of seed 001: a test account asked for with one gets its subscription and credits.
 SUBSCRIPTION_TIERS = ("free", "pro", "pro_max", "enterprise_pro", "enterprise_max", "perpetual")
 DEFAULT_EXPIRY_DAYS = 7
 MAX_EXPIRY_DAYS = 30
@@ -119,6 +120,8 @@ def create_test_user(session, actor, *, email: str | None = None, password: str 
         except IntegrityError:
             raise DomainError("email_taken", "An account with this email exists already.", "email",
                               status=409) from None
+        if tier:
+            provision_test_account(session, user, tier)
         audit.record(session, "testdata.test_user_created", actor=actor, target=user,
                      after={"email": email, "tier": tier, "expires_at": expires.isoformat(),
                             "password": "given" if given else "generated"})
@@ -141,6 +144,9 @@ def create_test_users_batch(session, actor, *, count: int, tier: str | None = No
     with testmode.test_mode():
         session.add_all(users)
         session.flush()
+        if tier:
+            for user in users:
+                provision_test_account(session, user, tier)
         audit.record(session, "testdata.test_users_batch_created", actor=actor, target_type="users",
                      target_label=f"{count} test users", is_test=True,
                      after={"count": count, "tier": tier, "expires_at": expires.isoformat(),

@@ -14,7 +14,7 @@ def count(session, model):
 def test_seed_loads_plan_111_once(session):
     from app.core import testmode
 
-    with testmode.test_mode():
+    with testmode.test_mode(catalogue=True):  # test personas and data; the shared catalogue
         for _ in range(2):
             for seeder in SEEDERS:
                 seeder(session, log=lambda *_: None)
