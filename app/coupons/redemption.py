@@ -77,17 +77,20 @@ def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
 
 
 def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
+    # Test traffic is bookkeeping on a production coupon, not an edit of it: updated_at stays.
+    kept = {"updated_at": Coupon.updated_at} if attempt.is_test else {}
     taken = session.execute(
         update(Coupon).where(Coupon.id == coupon.id, or_(Coupon.max_uses.is_(None), uses < Coupon.max_uses))
-        .values({uses: uses + 1}).returning(uses).execution_options(synchronize_session=False)).first()
+        .values({uses: uses + 1, **kept}).returning(uses).execution_options(synchronize_session=False)).first()
     if taken is None:
         raise LimitRefused("max_uses_reached")
     if coupon.campaign_id is not None:
         spent = Campaign.test_spent if attempt.is_test else Campaign.spent
+        kept = {"updated_at": Campaign.updated_at} if attempt.is_test else {}
         charged = session.execute(
             update(Campaign).where(Campaign.id == coupon.campaign_id, spent < Campaign.budget_limit,
                                    spent + cost <= Campaign.budget_limit)
-            .values({spent: spent + cost}).returning(spent).execution_options(synchronize_session=False)).first()
+            .values({spent: spent + cost, **kept}).returning(spent).execution_options(synchronize_session=False)).first()
         if charged is None:
             raise LimitRefused("campaign_budget_exhausted")
 
@@ -149,12 +152,15 @@ def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
     benefits.revert(session, row, actor=actor)  # the customer's rows first, the shared ones last (as redeem)
     uses = Coupon.test_uses_count if row.is_test else Coupon.uses_count
     with testmode.test_lane():
-        session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1})
+        kept = {"updated_at": Coupon.updated_at} if row.is_test else {}
+        session.execute(update(Coupon).where(Coupon.id == row.coupon_id, uses > 0).values({uses: uses - 1, **kept})
                         .execution_options(synchronize_session=False))
         if row.campaign_id is not None and row.budget_cost > 0:
             spent = Campaign.test_spent if row.is_test else Campaign.spent
             session.execute(update(Campaign).where(Campaign.id == row.campaign_id, spent >= row.budget_cost)
-                            .values({spent: spent - row.budget_cost}).execution_options(synchronize_session=False))
+                            .values({spent: spent - row.budget_cost, **({"updated_at": Campaign.updated_at}
+                                                                        if row.is_test else {})})
+                            .execution_options(synchronize_session=False))
     row.status, row.reversed_at = "reversed", clock.now()
     row.reversed_by_id, row.reversal_reason = getattr(actor, "id", None), reason
     session.expire(row.coupon, ["uses_count", "test_uses_count"])
