@@ -41,5 +41,9 @@ def index():
 @bp.route("/admin/users/<int:user_id>")
 @permission_required("users.view")
 def detail(user_id: int):
+    from app.testdata import twins
+
     target = service.get_user(db.session, user_id)
-    return render("users/detail.html", block="access", **access_context(db.session, current_user, target))
+    worlds = {"twin": twins.twin_of(db.session, target),
+              "twin_of": db.session.get(type(target), target.twin_of_id) if target.twin_of_id else None}
+    return render("users/detail.html", block="access", **worlds, **access_context(db.session, current_user, target))

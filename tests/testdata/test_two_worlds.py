@@ -152,3 +152,30 @@ def test_the_guard_refuses_in_every_write_path(world):
             balances.allocate(db.session, customer.id, 5, "admin_grant", reason="x")
     db.session.rollback()
     assert production_fingerprint(db.session) == before
+
+
+def test_the_twin_is_listed_on_the_customers_page(client, world, login_as):
+    call(client, "GET", "/credits/balance", world.sandbox_key)
+    twin = twins.twin_of(db.session, world.user)
+    staff = login_as("support")
+    page = staff.get(f"/admin/users/{world.user.id}").get_data(as_text=True)
+    assert "Test twin" in page and twin.email in page
+    back = staff.get(f"/admin/users/{twin.id}").get_data(as_text=True)
+    assert "Test twin of" in back and world.user.email in back
+
+
+def test_a_test_staff_persona_changes_no_production_customer_on_the_screens(world, make_user, login_as):
+    persona = make_user(roles=("admin",), test=True)
+    staff = login_as(user=persona)
+    before = production_fingerprint(db.session)
+    refused = staff.post(f"/admin/credits/users/{world.user.id}/grant", data={"amount": "1000", "reason": "QA top-up"})
+    assert refused.status_code in (403, 422) and "Test mode" in refused.get_data(as_text=True)
+    assert production_fingerprint(db.session) == before
+    # A test account is the persona's to change.
+    from app.testdata import service as test_accounts
+
+    tester = test_accounts.create_test_user(db.session, persona, tier="pro").user
+    db.session.commit()
+    granted = staff.post(f"/admin/credits/users/{tester.id}/grant", data={"amount": "1000", "reason": "QA top-up"})
+    assert granted.status_code in (200, 302), granted.get_data(as_text=True)[-2000:]
+    assert balances.get_balance(db.session, tester.id).bonus_credits == 1000
