@@ -11,6 +11,8 @@ Create Date: 2026-12-06 05:40:00
 from alembic import op
 import sqlalchemy as sa
 
+from app.core.views_sql import production_views_suspended
+
 
 revision = '0014_main'
 down_revision = '0013_dashboard'
@@ -19,7 +21,7 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('users') as batch:
+    with production_views_suspended(op, 'users'), op.batch_alter_table('users') as batch:
         batch.add_column(sa.Column('twin_of_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch.create_foreign_key(op.f('fk_users_twin_of_id_users'), 'users', ['twin_of_id'], ['id'],
                                  ondelete='CASCADE')
@@ -27,7 +29,7 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('users') as batch:
+    with production_views_suspended(op, 'users'), op.batch_alter_table('users') as batch:
         batch.drop_constraint(op.f('uq_users_twin_of_id'), type_='unique')
         batch.drop_constraint(op.f('fk_users_twin_of_id_users'), type_='foreignkey')
         batch.drop_column('twin_of_id')
