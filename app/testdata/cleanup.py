@@ -296,7 +296,7 @@ def delete_all_test_data(session, *, actor=None, trigger: str = "staff", job_id:
         _mark_interrupted(session)
         run = _start(session, "all", trigger, actor, job_id)
         try:
-            protected = stage.owned_by(session, g, g.by_name[USERS], actor_id) if actor_id is not None else {}
+            protected = stage.owned_by(session, g, g.by_name[USERS], _kept_accounts(session, g, actor_id))
             plans = {t.name: _table_plan(g, t, protected, job_id) for t in tables if g.owns_rows(t)}
             total = sum(_count(session, t, _test_rows(g, t, protected, job_id)(t)) for t in tables)
             total += sum(_count(session, t, g.guard_through(t)) for t in g.tables if g.guard(t) is None
@@ -312,6 +312,14 @@ def delete_all_test_data(session, *, actor=None, trigger: str = "staff", job_id:
             _fail(session, run, actor, "testdata.delete_all", error)
             raise
         return _finish(session, run, actor, "testdata.delete_all")
+
+
+def _kept_accounts(session, g: Graph, actor_id: int | None) -> list[int]:
+    """Staff accounts (test personas included) and the one who asked: people who sign in keep
+    their accounts, roles and keys through a delete-all (issue 14)."""
+    users = g.by_name[USERS]
+    staff = set(session.scalars(select(users.c.id).where(users.c.is_test.is_(True), users.c.is_staff.is_(True))))
+    return sorted(staff | ({actor_id} if actor_id is not None else set()))
 
 
 def _test_rows(g: Graph, table, protected: stage.Protected, job_id: str | None):

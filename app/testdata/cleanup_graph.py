@@ -15,10 +15,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, MetaData, Table, and_, exists, or_, true
+from sqlalchemy import ColumnElement, Integer, MetaData, Table, and_, exists, false, or_, true
 
 REFERENCE_ACTIONS = {"SET NULL", "SET DEFAULT"}
 USERS = "users"
+# Never deleted, even when they concern test data: the audit trail is append-only (its trigger
+# refuses every DELETE) and a record of what test actors did is evidence too.
+KEPT_TABLES = frozenset({"audit_log", "role_change_log"})
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,12 @@ class Graph:
     def guard(table: Table, sel=None) -> ColumnElement | None:
         """The row is marked as test data (None: the table has no is_test column)."""
         sel = table if sel is None else sel
-        if "is_test" not in sel.c:
+        if "is_test" not in sel.c or table.name in KEPT_TABLES:
             return None
         condition = sel.c.is_test == true()
         if table.name == USERS:
-            condition = and_(condition, sel.c.account_type == "test")
+            # Staff accounts, test personas included, are people who sign in: never cleaned up.
+            condition = and_(condition, sel.c.account_type == "test", sel.c.is_staff == false())
         return condition
 
     def guard_through(self, table: Table, sel=None) -> ColumnElement | None:

@@ -250,9 +250,11 @@ def row_id(sel):
     return list(sel.primary_key)[0]
 
 
-def owned_by(session, g: Graph, table: Table, key: int) -> Protected:
-    """Ids of the row and of every staged-kind row hanging from it (unguarded): what must stay."""
-    ids: Protected = {table.name: [key]}
+def owned_by(session, g: Graph, table: Table, keys: list[int]) -> Protected:
+    """Ids of the rows and of every staged-kind row hanging from them (unguarded): what must stay."""
+    ids: Protected = {table.name: sorted(keys)}
+    if not keys:
+        return {}
     for child in g.parents_first(g.descendants(table.name) - {table.name}):
         if not g.owns_rows(child):
             continue

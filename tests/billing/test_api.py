@@ -105,13 +105,23 @@ def test_cancel_then_change_is_refused(client, pro, session):
     assert err.value.code == "subscription_cancelled" and err.value.status == 409
 
 
-def test_sandbox_key_cannot_change_a_production_subscription(client, pro, make_api_key):
+def test_sandbox_key_changes_the_twins_subscription_not_the_customers(client, pro, make_api_key, session):
+    """A production customer's sandbox key plans changes on its test twin (issue 14)."""
+    from app.testdata.twins import twin_of
+
+    live_before = (pro.id, pro.tier_id, pro.status)
     sandbox = make_api_key(pro.user, "sandbox")
     preview = client.post("/api/v1/subscription/preview-change", headers=sandbox.headers,
                           json={"to_tier": "enterprise_pro"})
     assert preview.status_code == 200 and preview.headers["X-Test-Mode"] == "true"
     change = client.post("/api/v1/subscription/change", headers=sandbox.headers, json={"to_tier": "enterprise_pro"})
-    assert change.status_code == 403 and change.get_json()["error"]["code"] == "test_mode_not_allowed"
+    assert change.status_code == 201 and change.headers["X-Test-Mode"] == "true"
+    session.expire_all()
+    assert (pro.id, pro.tier_id, pro.status) == live_before
+    twin = twin_of(session, pro.user)
+    assert twin is not None and twin.is_test
+    from app.billing.subscriptions import live_subscription
+    assert live_subscription(session, twin.id).tier.name == "enterprise_pro"
 
 
 def test_buy_a_credit_pack(client, pro, session):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select, text, true
+from sqlalchemy import event, func, select, text, true
 
 from app.core.audit import AuditEntry
 from app.core.errors import Conflict
@@ -209,8 +209,8 @@ def test_a_second_cleanup_cannot_run_while_one_holds_the_lock(session, world):
 
 
 def test_a_production_audit_row_outlives_the_test_actor_it_names(session, frozen_clock):
-    """A test staff account that signed in has production audit rows: they stay, label intact."""
-    [staff] = insert_users(session, 1, test=True, staff=True, expires_in=timedelta(days=-1))
+    """An expired test account that signed in has production audit rows: they stay, label intact."""
+    [staff] = insert_users(session, 1, test=True, expires_in=timedelta(days=-1))
     audit_log = table("audit_log")
     session.execute(audit_log.insert().values(actor_id=staff, actor_label="qa@example.test",
                                               action="auth.login_succeeded", is_test=False, after={"k": 1}))
@@ -220,6 +220,29 @@ def test_a_production_audit_row_outlives_the_test_actor_it_names(session, frozen
     after = session.execute(select(audit_log).where(audit_log.c.id == before["id"])).mappings().one()
     assert after["actor_id"] is None
     assert {k: v for k, v in after.items() if k != "actor_id"} == {k: v for k, v in before.items() if k != "actor_id"}
+
+
+def test_staff_accounts_are_never_cleaned_up_and_no_audit_row_is_deleted(session, frozen_clock):
+    """Test personas are people who sign in (issue 14): expired or not, cleanup and delete-all
+    keep them, and the audit trail of test actors stays."""
+    [persona] = insert_users(session, 1, test=True, staff=True, expires_in=timedelta(days=-1))
+    [customer] = insert_users(session, 1, test=True, expires_in=timedelta(days=-1))
+    audit_log = table("audit_log")
+    session.execute(audit_log.insert(), [{"actor_id": persona, "actor_label": "p", "action": "credits.grant",
+                                          "is_test": True},
+                                         {"actor_id": customer, "actor_label": "c", "action": "x", "is_test": True}])
+    session.commit()
+    mine = select(func.count()).select_from(audit_log).where(audit_log.c.actor_label.in_(["p", "c"]))
+    assert session.scalar(mine) == 2
+    assert cleanup.cleanup_expired(session).deleted == {"users": 1}
+    cleanup.delete_all_test_data(session)
+    session.commit()
+    assert count(session, "users", id=persona) == 1 and count(session, "users", id=customer) == 0
+    assert session.scalar(mine) == 2
+    nested = session.begin_nested()
+    with pytest.raises(Exception, match="append-only"):
+        session.execute(audit_log.delete().where(audit_log.c.is_test.is_(True)))
+    nested.rollback()
 
 
 @pytest.mark.postgres

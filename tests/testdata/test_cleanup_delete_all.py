@@ -1,4 +1,5 @@
-"""'Delete all test data': every is_test row of every table goes; production rows stay as they were."""
+"""'Delete all test data': every is_test row of every table goes, except staff accounts (test
+personas included) with what they own and the append-only logs; production rows stay as they were."""
 from __future__ import annotations
 
 import uuid
@@ -32,11 +33,14 @@ def test_every_test_row_goes_and_every_production_row_stays(session, frozen_cloc
     calls = []
     run = cleanup.delete_all_test_data(session, batch_size=4, progress=lambda d, t, m: calls.append((d, t)))
 
-    assert remaining_test_rows(session) == {}
-    assert count(session, "recovery_codes", user_id=test_users) == 0
+    personas = test_users[-2:]
+    assert remaining_test_rows(session) == {"users": 2, "role_assignments": 4, "permission_overrides": 4}
+    assert count(session, "users", id=personas) == 2
+    assert count(session, "recovery_codes", user_id=test_users[:-2]) == 0
+    assert count(session, "audit_log", is_test=True) == 16  # the trail of test actors is kept
     assert run.status == "finished" and run.kind == "all" and run.kept == 0
-    assert run.deleted == {"users": 8, "role_assignments": 16, "permission_overrides": 16, "recovery_codes": 16,
-                           "audit_log": 16, "job_records": 16, "role_change_log": 16}
+    assert run.deleted == {"users": 6, "role_assignments": 12, "permission_overrides": 12, "recovery_codes": 12,
+                           "job_records": 16}
     assert calls[-1][0] == calls[-1][1] == run.total_deleted
     assert_production_unchanged(before, production_snapshot(session), audit_log=1)  # the cleanup's own entry
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "testdata.delete_all")).one()
@@ -57,12 +61,13 @@ def test_the_staff_member_who_asked_and_the_running_job_are_kept(session, frozen
 
     run = cleanup.delete_all_test_data(session, actor=session.get(User, actor), job_id=job.id)
     left = remaining_test_rows(session)
-    assert left == {"users": 1, "role_assignments": 2, "permission_overrides": 1, "job_records": 1}
+    # The actor and the two other personas stay with their roles; the running job stays.
+    assert left == {"users": 3, "role_assignments": 6, "permission_overrides": 5, "job_records": 1}
     assert count(session, "users", id=actor) == 1 and session.get(JobRecord, job.id) is not None
-    # Rows that merely name the actor (its test audit rows, its old job records) are not its own: gone.
-    assert count(session, "audit_log", actor_id=actor, is_test=True) == 0
+    # Its old job records merely name it: gone. Its audit rows stay (the audit log is append-only).
+    assert count(session, "audit_log", actor_id=actor, is_test=True) == 1
     assert count(session, "audit_log", actor_id=actor, action="testdata.delete_all") == 1
-    assert run.actor_id == actor and run.deleted["users"] == 8
+    assert run.actor_id == actor and run.deleted["users"] == 6
 
 
 def test_a_test_row_owning_a_production_row_is_kept(session, frozen_clock):
