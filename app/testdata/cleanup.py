@@ -314,6 +314,33 @@ def delete_all_test_data(session, *, actor=None, trigger: str = "staff", job_id:
         return _finish(session, run, actor, "testdata.delete_all")
 
 
+def delete_all_preview(session, *, actor=None) -> dict[str, int]:
+    """What delete-all would delete now, per table (the same conditions as the run, so the
+    confirmation page and the run's summary show the same counts)."""
+    g = graph()
+    protected = stage.owned_by(session, g, g.by_name[USERS], _kept_accounts(session, g, getattr(actor, "id", None)))
+    counts: dict[str, int] = {}
+    for table in g.children_first():
+        if g.guard(table) is not None:
+            n = _count(session, table, _test_rows(g, table, protected, None)(table))
+        elif g.owners[table.name] and (through := _owned_by_deleted(g, table, protected)) is not None:
+            n = _count(session, table, through)
+        else:
+            continue
+        if n:
+            counts[table.name] = n
+    return counts
+
+
+def _owned_by_deleted(g: Graph, table, protected: stage.Protected):
+    """Rows without is_test that go with the test rows owning them (not with kept owners)."""
+    through = g.guard_through(table)
+    if through is None:
+        return None
+    kept = stage.protected_row(g, protected, table, table)
+    return through if kept is None else and_(through, ~kept)
+
+
 def _kept_accounts(session, g: Graph, actor_id: int | None) -> list[int]:
     """Staff accounts (test personas included) and the one who asked: people who sign in keep
     their accounts, roles and keys through a delete-all (issue 14)."""

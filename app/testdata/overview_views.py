@@ -1,8 +1,6 @@
 """The Test data screen: seed 000's success metrics, production statistics and the cleanups."""
 from __future__ import annotations
 
-from functools import wraps
-
 from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, url_for
@@ -10,28 +8,20 @@ from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import audit, nav
-from app.core.errors import Conflict, DomainError, PermissionDenied
+from app.core.errors import Conflict, DomainError
 from app.core.jobs import enqueue
 from app.core.web import apply_domain_error, include_test_data, render
 from app.extensions import db
-from app.rbac.service import is_super_admin
-from app.testdata import cleanup, jobs, statistics, test_clocks
+from app.testdata import cleanup, cleanup_labels, jobs, statistics, test_clocks
 from app.testdata.cleanup_forms import ClockAdvanceForm, ClockCreateForm, CleanupNowForm, DeleteAllForm
 
 bp = Blueprint("testdata_overview", __name__)
 nav.register("Test data", "testdata_overview.overview", "users.view", order=60)
 
 
-def super_admin_required(view):
-    """Checked before sudo mode, so nobody is asked for a code only to be refused."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not is_super_admin(db.session, current_user.id):
-            raise PermissionDenied("Only a super administrator can delete all test data.")
-        return view(*args, **kwargs)
-
-    return wrapped
+@bp.app_template_global()
+def deleted_rows(counts: dict | None) -> list[tuple[str, str, int]]:
+    return cleanup_labels.rows(counts or {})
 
 
 def _refuse_if_busy() -> None:
@@ -52,7 +42,6 @@ def overview():
                   running=cleanup.active_cleanup_job(db.session, jobs.KINDS),
                   share_target=statistics.TEST_SHARE_TARGET,
                   cleanup_form=CleanupNowForm(),
-                  super_admin=is_super_admin(db.session, current_user.id),
                   can_cleanup=user_can("users.delete"))
 
 
@@ -71,7 +60,6 @@ def cleanup_now():
 
 @bp.route("/admin/test-data/delete-all", methods=["GET", "POST"])
 @permission_required("users.delete")
-@super_admin_required
 @sudo_required
 def delete_all():
     form = DeleteAllForm()
@@ -81,7 +69,8 @@ def delete_all():
                      is_test=False)
         record = enqueue(jobs.DELETE_ALL_KIND, jobs.delete_all_test_data, current_user.id, requested_by=current_user)
         return redirect(url_for(".job", job_id=record.id))
-    return render("testdata/delete_all.html", form=form, status=422 if form.errors else 200)
+    return render("testdata/delete_all.html", form=form, preview=cleanup.delete_all_preview(db.session, actor=current_user),
+                  status=422 if form.errors else 200)
 
 
 @bp.route("/admin/test-data/jobs/<job_id>")

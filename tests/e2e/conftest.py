@@ -242,13 +242,23 @@ def create_sandbox_key(page, owner_email: str, name: str) -> str:
     return key
 
 
-def delete_all_test_data(page, totp_secret: str, reason: str, timeout: float = 60.0) -> list[str]:
+def counts_table(page, selector: str) -> dict[str, str]:
+    """{what: rows} of a delete-all counts table (the preview or the summary)."""
+    rows = page.locator(f"{selector} tbody tr")
+    return {rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(1).inner_text()
+            for i in range(rows.count())}
+
+
+def delete_all_test_data(page, totp_secret: str, reason: str, timeout: float = 60.0,
+                         preview: dict | None = None) -> list[str]:
     """From the Test data screen, as a super admin: "delete all test data" (through sudo), then
     watch the job's progress bar, polled in place by HTMX, until it reaches 100 and the summary
     shows. Returns the successive values the bar showed."""
     page.click("#delete-all-link")
     confirm_sudo(page, totp_secret)
     page.wait_for_url("**/admin/test-data/delete-all*")
+    if preview is not None:
+        preview.update(counts_table(page, "#delete-all-preview-counts"))
     page.check("input[name=confirm]")
     page.fill("textarea[name=reason]", reason)
     page.click("#delete-all-submit")

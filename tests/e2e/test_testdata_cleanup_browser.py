@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from tests.e2e.conftest import OUTPUT, delete_all_test_data, open_page, own_server, sign_in_staff
+from tests.e2e.conftest import (ADMIN_TOTP_SECRET, OUTPUT, counts_table, delete_all_test_data, open_page, own_server,
+                                sign_in, sign_in_staff)
 from tests.testdata.cleanup_factories import insert_owned_rows, insert_users
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
@@ -52,16 +53,25 @@ def test_super_admin_deletes_all_test_data_and_watches_the_progress(cleanup_page
         test_users = conn.execute(text("SELECT count(*) FROM users WHERE account_type = 'test'")).scalar()
     assert test_users >= 49
     assert page.locator("#metric-test-share .figure").inner_text().startswith(str(test_users))
-    seen = delete_all_test_data(page, secret, "Fresh start before the release test")
+    preview: dict = {}
+    seen = delete_all_test_data(page, secret, "Fresh start before the release test", preview=preview)
+    assert preview["Test accounts (customers and twins)"] == "40"  # the QA users; the personas stay
+    assert counts_table(page, "#cleanup-summary-counts") == preview  # what it showed is what went
     assert any(v not in ("0", "100") for v in seen), f"the bar never moved between 0 and 100: {seen}"
     summary = page.locator("#cleanup-summary").inner_text()
     assert "rows deleted" in summary and "users" in summary and "super.admin@rephlo.ai" in summary
     assert page.console_errors == []
 
     with cleanup_server["engine"].connect() as conn:
-        left = conn.execute(text("SELECT email FROM users WHERE is_test")).scalars().all()
-    assert left == ["super.admin@rephlo.ai"]
+        left = conn.execute(text("SELECT email FROM users WHERE is_test AND NOT is_staff")).scalars().all()
+        staff = conn.execute(text("SELECT count(*) FROM users WHERE is_test AND is_staff")).scalar()
+    assert left == [] and staff >= 6  # test customers went; staff personas stay (issue 14)
     page.goto("/admin/test-data")
     assert page.locator("#metric-last-run").inner_text().startswith("Last cleanup")
     assert "all test data" in page.locator("#cleanup-runs").inner_text()
+    # Staff can still sign in afterwards.
+    page.click("nav button:has-text('Sign out')")
+    sign_in(page, "admin.test@rephlo.ai", "AdminPassword123!", ADMIN_TOTP_SECRET)
+    page.goto("/admin/test-data")
+    assert page.locator("#metric-last-run").is_visible()
 

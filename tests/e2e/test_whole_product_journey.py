@@ -44,6 +44,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14"
 SHOTS = OUTPUT / "journey"
 COUPON = journey_customer.COUPON  # 20% off the Pro plan, monthly, one per user
 GRANTED = 5_000
+PRO_MONTHLY_CREDITS = 10_000  # a test account made on tier pro is funded at once (issue 14)
 # The dashboard's figures (data-figure) an administrator sees.
 FIGURES = {"new_users_today", "new_users_30d", "active_subscriptions", "active_subscriptions_pro", "mrr",
            "failed_payments", "credits_issued_30d", "credits_spent_30d", "license_activations_30d",
@@ -253,7 +254,7 @@ def test_whole_product_journey(journey_page, journey_server):
     assert after["license_activations_30d"] == with_test["license_activations_30d"] + 1
     assert after["coupon_redemptions_30d"] == with_test["coupon_redemptions_30d"] + 1
     assert after["credits_spent_30d"] == with_test["credits_spent_30d"] + spent_in_test
-    assert after["credits_issued_30d"] == with_test["credits_issued_30d"] + GRANTED
+    assert after["credits_issued_30d"] == with_test["credits_issued_30d"] + GRANTED + PRO_MONTHLY_CREDITS
     assert after["top_models"]["gpt-4-turbo"].split("\t")[1:3] == ["2", str(spent_in_production + spent_in_test)]
     screens_with_test = other_screens(page, email, include_test=True, name="10-with-test-data")
     assert screens_with_test["test_license_listed"]
@@ -277,8 +278,9 @@ def test_whole_product_journey(journey_page, journey_server):
     shot(page, "13-test-account-gone")
     with journey_server["engine"].connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM users WHERE email = :e"), {"e": email}).scalar() == 0
-        left = conn.execute(text("SELECT email FROM users WHERE is_test")).scalars().all()
-    assert left == ["super.admin@rephlo.ai"]
+        left = conn.execute(text("SELECT email FROM users WHERE is_test AND NOT is_staff")).scalars().all()
+        staff = conn.execute(text("SELECT email FROM users WHERE is_test AND is_staff")).scalars().all()
+    assert left == [] and {"super.admin@rephlo.ai", "admin.test@rephlo.ai"} <= set(staff)  # personas stay
     # Row by row, production is as it was: the only new production rows are the staff's own audit
     # entries (the admin's sign-out, the super admin's sudo, the request and the run of the
     # deletion) and the deletion job's record.

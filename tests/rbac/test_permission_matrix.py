@@ -12,7 +12,7 @@ from app.rbac.catalogue import SYSTEM_ROLES
 
 ROLE_PERMISSIONS = {spec["name"]: set(spec["permissions"]) for spec in SYSTEM_ROLES}
 STAFF_ONLY = {"core.dashboard"}  # any signed-in staff member
-SUPER_ADMIN_ONLY = {"testdata_overview.delete_all"}  # a permission and the super_admin role
+SUPER_ADMIN_ONLY: set[str] = set()  # delete-all is users.delete + sudo since issue 14
 PINNED = {
     "users.index": ("users.view",),
     "users.detail": ("users.view",),

@@ -31,7 +31,9 @@ def test_every_test_row_goes_and_every_production_row_stays(session, frozen_cloc
     assert remaining_test_rows(session)["users"] == 8
 
     calls = []
+    preview = cleanup.delete_all_preview(session)
     run = cleanup.delete_all_test_data(session, batch_size=4, progress=lambda d, t, m: calls.append((d, t)))
+    assert preview == run.deleted  # what the confirmation page showed is what went
 
     personas = test_users[-2:]
     assert remaining_test_rows(session) == {"users": 2, "role_assignments": 4, "permission_overrides": 4}
@@ -59,7 +61,9 @@ def test_the_staff_member_who_asked_and_the_running_job_are_kept(session, frozen
     session.commit()
     from app.users.models import User
 
+    preview = cleanup.delete_all_preview(session, actor=session.get(User, actor))
     run = cleanup.delete_all_test_data(session, actor=session.get(User, actor), job_id=job.id)
+    assert {**preview, "job_records": preview["job_records"] - 1} == run.deleted  # less the running job
     left = remaining_test_rows(session)
     # The actor and the two other personas stay with their roles; the running job stays.
     assert left == {"users": 3, "role_assignments": 6, "permission_overrides": 5, "job_records": 1}

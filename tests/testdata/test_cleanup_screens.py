@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.core.audit import AuditEntry
 from app.core.jobs import JobRecord
 from app.testdata.cleanup_models import CleanupRun
+from app.testdata import cleanup, cleanup_labels
 from tests.testdata.cleanup_factories import count, insert_owned_rows, insert_users, remaining_test_rows
 
 
@@ -28,7 +29,7 @@ def test_the_screen_needs_users_view_and_is_in_the_navigation(login_as, data):
     client = login_as("support")
     page = client.get("/admin/test-data").get_data(as_text=True)
     assert 'href="/admin/test-data"' in page  # the navigation entry
-    assert "Delete all test data" not in page  # super admins only
+    assert "Delete all test data" not in page  # needs users.delete
     assert "Delete expired test accounts now" not in page  # needs users.delete
 
 
@@ -72,7 +73,7 @@ def test_staff_can_run_the_nightly_cleanup_now(login_as, data, session):
     assert response.status_code == 302 and "/admin/test-data/jobs/" in response.location
     assert count(session, "users", id=data) == 0
     page = client.get(response.location).get_data(as_text=True)
-    assert 'value="100"' in page and 'id="cleanup-summary"' in page and "<code>users</code>" in page
+    assert 'value="100"' in page and 'id="cleanup-summary"' in page and "<td>Test accounts (customers and twins)</td><td>2</td>" in page
     run = session.scalars(select(CleanupRun)).one()
     assert run.trigger == "staff" and run.actor_id == client.user.id
     actions = session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == client.user.id)
@@ -80,21 +81,27 @@ def test_staff_can_run_the_nightly_cleanup_now(login_as, data, session):
     assert actions == ["testdata.cleanup_requested", "testdata.cleanup_expired"]
 
 
-def test_delete_all_is_for_super_admins_in_sudo_mode(login_as, sudo, data, session):
-    admin = sudo(login_as("admin"))
-    assert admin.get("/admin/test-data/delete-all").status_code == 403
-    boss = login_as("super_admin")
+def test_delete_all_needs_users_delete_in_sudo_mode_and_shows_what_it_will_delete(login_as, sudo, data, session):
+    assert sudo(login_as("support")).get("/admin/test-data/delete-all").status_code == 403
+    boss = login_as("admin")  # users.delete, not a super admin (issue 14)
     response = boss.get("/admin/test-data/delete-all")
     assert response.status_code == 302 and "/auth/sudo" in response.location
     sudo(boss)
+    preview = cleanup.delete_all_preview(session, actor=boss.user)
+    page = boss.get("/admin/test-data/delete-all").get_data(as_text=True)
+    assert 'id="delete-all-preview-counts"' in page and preview["users"] == 3
+    assert '<tr data-table="users"><td>Test accounts (customers and twins)</td><td>3</td></tr>' in page
     response = boss.post("/admin/test-data/delete-all", data={"reason": "spring clean"})
     assert response.status_code == 422 and "Tick the box" in response.get_data(as_text=True)
     assert remaining_test_rows(session)["users"] == 3  # nothing happened
 
     response = boss.post("/admin/test-data/delete-all", data={"confirm": "y", "reason": "spring clean"})
     assert response.status_code == 302
-    assert remaining_test_rows(session) == {}
+    assert "users" not in remaining_test_rows(session)
     page = boss.get(response.location).get_data(as_text=True)
+    summary = page[page.index('id="cleanup-summary-counts"'):]
+    assert all(f'<tr data-table="{t}"><td>{cleanup_labels.label(t)}</td><td>{n:,}</td>' in summary
+               for t, n in preview.items())  # the same counts as the preview
     assert 'value="100"' in page and "hx-trigger" not in page and 'id="cleanup-summary"' in page
     requested = session.scalars(select(AuditEntry).where(AuditEntry.action == "testdata.delete_all_requested")).one()
     assert requested.reason == "spring clean" and requested.actor_id == boss.user.id
