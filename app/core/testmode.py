@@ -80,6 +80,18 @@ def test_lane():
         _test_lane.reset(token)
 
 
+@contextmanager
+def test_data_tool():
+    """The test-data tools (deleting test accounts, cleanup) run as live: every statement they
+    make carries the is_test guard itself, and clearing the references production rows hold to
+    a deleted test account (SET NULL, emulated on SQLite) is theirs to do in either world."""
+    token = _active.set(False)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
 def refuse_production_target(target, what: str = "account") -> None:
     """In test mode, an action aimed at a production account (or row) is refused before any work."""
     if active() and target is not None and not getattr(target, "is_test", True):

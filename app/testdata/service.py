@@ -225,9 +225,10 @@ def delete_test_users(session, actor, user_ids: list[int], reason: str | None = 
     for user in users:
         session.expunge(user)
     # The cleanup's dependency-ordered delete: every statement carries the is_test guard.
-    counts = cleanup.delete_user_batch(
-        session, cleanup.graph(), ids,
-        lambda u: and_(u.c.is_staff.is_(False), u.c.auth_provider != SERVICE_PROVIDER))
+    with testmode.test_data_tool():
+        counts = cleanup.delete_user_batch(
+            session, cleanup.graph(), ids,
+            lambda u: and_(u.c.is_staff.is_(False), u.c.auth_provider != SERVICE_PROVIDER))
     if counts.get("users", 0) != len(ids):
         raise DomainError("delete_refused", "Some accounts could not be deleted; nothing was changed.", "ids",
                           status=409)

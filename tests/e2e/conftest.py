@@ -86,9 +86,19 @@ def live_server(server_env):
     base = f"http://127.0.0.1:{port}"
     _wait_for(base, proc, "server.log")
     yield base
-    proc.terminate()
-    proc.wait(10)
+    stop(proc)
     log.close()
+
+
+def stop(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited in `grace` seconds (an RQ worker mid-job
+    waits for its job before a warm shutdown; the test is over, nothing needs to finish)."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def require_redis(url: str) -> None:
@@ -138,8 +148,7 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
         yield {"base": base, "engine": engine, "env": env}
     finally:
         for proc in (worker, server):
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
         log.close()
         engine.dispose()
         dbs.drop_database(name)

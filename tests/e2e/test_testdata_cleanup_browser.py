@@ -53,9 +53,11 @@ def test_super_admin_deletes_all_test_data_and_watches_the_progress(cleanup_page
         test_users = conn.execute(text("SELECT count(*) FROM users WHERE account_type = 'test'")).scalar()
     assert test_users >= 49
     assert page.locator("#metric-test-share .figure").inner_text().startswith(str(test_users))
+    with cleanup_server["engine"].connect() as conn:
+        customers = conn.execute(text("SELECT count(*) FROM users WHERE is_test AND NOT is_staff")).scalar()
     preview: dict = {}
     seen = delete_all_test_data(page, secret, "Fresh start before the release test", preview=preview)
-    assert preview["Test accounts (customers and twins)"] == "40"  # the QA users; the personas stay
+    assert preview["Test accounts (customers and twins)"] == str(customers)  # QA and seeded customers; staff stay
     assert counts_table(page, "#cleanup-summary-counts") == preview  # what it showed is what went
     assert any(v not in ("0", "100") for v in seen), f"the bar never moved between 0 and 100: {seen}"
     summary = page.locator("#cleanup-summary").inner_text()

@@ -51,9 +51,15 @@ def truncate_all(engine, keep: set[str]) -> None:
             if tables:
                 conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
+            # Like TRUNCATE on PostgreSQL, emptying bypasses the append-only triggers.
+            triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+            for name, _ in triggers:
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
             conn.execute(text("PRAGMA foreign_keys=OFF"))
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+            for _, sql in triggers:
+                conn.execute(text(sql))
 
 
 def drop_database(name: str) -> None:
