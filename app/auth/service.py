@@ -137,5 +137,21 @@ def change_password(session, user: User, current: str, new: str) -> None:
     validate_new_password(new)
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.now()
-    user.session_version += 1  # ends every other session of this user
+    end_sessions(session, user)
     audit.record(session, "auth.password_changed", actor=user, target=user)
+
+
+def end_sessions(session, user: User) -> None:
+    """End every session of the user on the server: cookies carry the session version
+    (User.get_id) and the user loader refuses a stale one at the next request.
+
+    One SQL increment, so two sign-outs at once cannot both write the same version."""
+    user.session_version = User.session_version + 1
+    session.flush()  # the attribute is reloaded on next access
+
+
+def sign_out(session, user: User, *, everywhere: bool = False) -> None:
+    """Sign-out ends the session server-side (a saved cookie no longer opens anything)."""
+    end_sessions(session, user)
+    audit.record(session, "auth.logout_everywhere" if everywhere else "auth.logout", actor=user, target=user,
+                 is_test=False)

@@ -140,11 +140,23 @@ def sudo():
 @bp.route("/auth/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        audit.record(db.session, "auth.logout", actor=current_user, target=current_user, is_test=False)
+        service.sign_out(db.session, current_user)
         db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/admin/account/sign-out-everywhere", methods=["POST"])
+@staff_required
+def logout_everywhere():
+    """Every session of this account ends, on every device, this one included."""
+    service.sign_out(db.session, current_user, everywhere=True)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out on every device.", "info")
     return redirect(url_for("auth.login"))
 
 
