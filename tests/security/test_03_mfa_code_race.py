@@ -20,10 +20,18 @@ RACERS = 6
 
 
 @pytest.fixture
-def staff_member(app, real_db, frozen_clock):
-    """A committed staff user with TOTP and recovery codes: (user id, TOTP secret, recovery codes)."""
+def staff_member(app, real_db, frozen_clock, monkeypatch):
+    """A committed staff user with TOTP and recovery codes: (user id, TOTP secret, cookie id, recovery codes).
+
+    The losers' wrong codes must not trip the throttle or lockout of item 2: this is about the race."""
     from app.auth.service import new_recovery_codes
+    from app.extensions import limiter
     from app.users.models import User
+
+    for key in ("MFA_LIMIT_PER_ACCOUNT", "MFA_LIMIT_PER_IP"):
+        monkeypatch.setitem(app.config, key, "1000 per minute")
+    monkeypatch.setitem(app.config, "MFA_LOCKOUT_FAILURES", 1000)
+    limiter.reset()
 
     user = User(email=f"race-{uuid.uuid4().hex[:8]}@example.com", is_staff=True, totp_enabled=True,
                 totp_secret=pyotp.random_base32())
