@@ -87,6 +87,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "SUDO_WINDOW": timedelta(minutes=int(os.environ.get("SUDO_MINUTES", "10"))),
         "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
         "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
+        # The second factor (/auth/verify, /auth/sudo): wrong codes per account and per IP (429
+        # past them), wrong codes in a row that lock the factor until an admin unlocks it, and
+        # how long a password-only session may wait for its code (app/auth/mfa_guard.py).
+        "MFA_LIMIT_PER_ACCOUNT": os.environ.get("MFA_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
+        "MFA_LIMIT_PER_IP": os.environ.get("MFA_LIMIT_PER_IP", "20 per 15 minutes"),
+        "MFA_LOCKOUT_FAILURES": int(os.environ.get("MFA_LOCKOUT_FAILURES", "10")),
+        "MFA_PENDING_TIMEOUT": timedelta(minutes=int(os.environ.get("MFA_PENDING_MINUTES", "5"))),
         "WTF_CSRF_TIME_LIMIT": None,
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "587")),

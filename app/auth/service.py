@@ -8,7 +8,8 @@ import secrets
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.auth.models import RecoveryCode
 from app.core import audit, clock
@@ -79,15 +80,22 @@ def _matching_step(secret: str, code: str) -> int | None:
 
 
 def verify_totp(session, user: User, code: str, secret: str | None = None) -> bool:
-    """Accept a code once: the time step of every accepted code is stored and never reused."""
+    """Accept a code once: the time step of every accepted code is stored and never reused.
+
+    The claim is one conditional UPDATE (the step must be newer than the stored one), so of
+    requests racing with one code exactly one changes the row and wins."""
     secret = secret or user.totp_secret
     if not secret:
         return False
     step = _matching_step(secret, code)
-    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+    if step is None:
         return False
-    user.totp_last_step = step
-    return True
+    claimed = session.execute(
+        update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step).execution_options(synchronize_session=False)).rowcount == 1
+    if claimed:
+        set_committed_value(user, "totp_last_step", step)
+    return claimed
 
 
 def _code_hash(code: str) -> str:
@@ -107,13 +115,13 @@ def new_recovery_codes(session, user: User) -> list[str]:
 
 
 def use_recovery_code(session, user: User, code: str) -> bool:
+    """Spend a recovery code: a conditional UPDATE, so a code raced by many requests is used once."""
     digest = _code_hash(code or "")
-    row = session.scalar(select(RecoveryCode).where(
-        RecoveryCode.user_id == user.id, RecoveryCode.code_hash == digest, RecoveryCode.used_at.is_(None)))
-    if row is None:
-        return False
-    row.used_at = clock.now()
-    return True
+    result = session.execute(
+        update(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.code_hash == digest,
+                                   RecoveryCode.used_at.is_(None))
+        .values(used_at=clock.now()).execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 def remaining_recovery_codes(session, user: User) -> int:
@@ -137,5 +145,21 @@ def change_password(session, user: User, current: str, new: str) -> None:
     validate_new_password(new)
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.now()
-    user.session_version += 1  # ends every other session of this user
+    end_sessions(session, user)
     audit.record(session, "auth.password_changed", actor=user, target=user)
+
+
+def end_sessions(session, user: User) -> None:
+    """End every session of the user on the server: cookies carry the session version
+    (User.get_id) and the user loader refuses a stale one at the next request.
+
+    One SQL increment, so two sign-outs at once cannot both write the same version."""
+    user.session_version = User.session_version + 1
+    session.flush()  # the attribute is reloaded on next access
+
+
+def sign_out(session, user: User, *, everywhere: bool = False) -> None:
+    """Sign-out ends the session server-side (a saved cookie no longer opens anything)."""
+    end_sessions(session, user)
+    audit.record(session, "auth.logout_everywhere" if everywhere else "auth.logout", actor=user, target=user,
+                 is_test=False)

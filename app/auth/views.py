@@ -7,9 +7,10 @@ import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import service
+from app.auth import mfa_guard, service
 from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
-from app.auth.guards import SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, staff_required, sudo_required
+from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, permission_required,
+                             staff_required, sudo_required)
 from app.core import audit, clock
 from app.core.errors import DomainError
 from app.core.web import apply_domain_error, render
@@ -71,27 +72,49 @@ def login():
     return render("auth/login.html", form=form, expired=expired, status=status)
 
 
+def _pending_over():
+    """A password-only session that waited too long for its code starts over (mfa_guard)."""
+    if session.get(SESSION_MFA) or not mfa_guard.pending_expired(SESSION_STARTED):
+        return None
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login", expired="mfa"))
+
+
+def _locked(template: str, form):
+    form.code.errors = [mfa_guard.LOCKED_MESSAGE]
+    return render(template, form=form, status=403)
+
+
 @bp.route("/auth/verify", methods=["GET", "POST"])
+@mfa_guard.throttled
 @login_required
 def verify():
     if not current_user.totp_enabled:
         return redirect(url_for("auth.enrol"))
+    over = _pending_over()
+    if over is not None:
+        return over
     form = CodeForm()
+    if mfa_guard.is_locked(current_user):
+        return _locked("auth/verify.html", form)
     if form.validate_on_submit():
         code = form.code.data.strip()
         ok = service.verify_totp(db.session, current_user, code) or (
             len(code.replace("-", "")) == 10 and service.use_recovery_code(db.session, current_user, code))
         if ok:
+            failures = mfa_guard.record_success(db.session, current_user)
             session[SESSION_MFA] = True
             session[SESSION_SEEN] = clock.now().timestamp()
             current_user.last_login_at = clock.now()
             audit.record(db.session, "auth.login_succeeded", actor=current_user, target=current_user,
-                         is_test=False)
+                         is_test=False, after={"wrong_codes_before": failures} if failures else None)
             db.session.commit()
             return redirect(_safe_next(session.pop("next", None)))
-        audit.record(db.session, "auth.login_failed", actor=current_user, target=current_user,
-                     after={"stage": "totp"}, is_test=False)
+        mfa_guard.record_failure(db.session, current_user, "totp")
         db.session.commit()
+        if mfa_guard.is_locked(current_user):
+            return _locked("auth/verify.html", form)
         form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
         return render("auth/verify.html", form=form, status=401)
     return render("auth/verify.html", form=form, status=422 if form.errors else 200)
@@ -102,6 +125,9 @@ def verify():
 def enrol():
     if current_user.totp_enabled:
         return redirect(url_for("auth.verify"))
+    over = _pending_over()
+    if over is not None:
+        return over
     secret = session.get(PENDING_SECRET) or service.new_totp_secret()
     session[PENDING_SECRET] = secret
     form = CodeForm()
@@ -122,16 +148,23 @@ def enrol():
 
 
 @bp.route("/auth/sudo", methods=["GET", "POST"])
+@mfa_guard.throttled
 @staff_required
 def sudo():
     form = CodeForm(next=request.args.get("next", ""))
+    if mfa_guard.is_locked(current_user):
+        return _locked("auth/sudo.html", form)
     if form.validate_on_submit():
         if service.verify_totp(db.session, current_user, form.code.data):
+            mfa_guard.record_success(db.session, current_user)
             session[SESSION_SUDO] = clock.now().timestamp() + current_app.config["SUDO_WINDOW"].total_seconds()
             audit.record(db.session, "auth.sudo_granted", actor=current_user, target=current_user, is_test=False)
             db.session.commit()
             return redirect(_safe_next(form.next.data))
+        mfa_guard.record_failure(db.session, current_user, "sudo")
         db.session.commit()
+        if mfa_guard.is_locked(current_user):
+            return _locked("auth/sudo.html", form)
         form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
         return render("auth/sudo.html", form=form, status=401)
     return render("auth/sudo.html", form=form, status=422 if form.errors else 200)
@@ -140,11 +173,23 @@ def sudo():
 @bp.route("/auth/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        audit.record(db.session, "auth.logout", actor=current_user, target=current_user, is_test=False)
+        service.sign_out(db.session, current_user)
         db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/admin/account/sign-out-everywhere", methods=["POST"])
+@staff_required
+def logout_everywhere():
+    """Every session of this account ends, on every device, this one included."""
+    service.sign_out(db.session, current_user, everywhere=True)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out on every device.", "info")
     return redirect(url_for("auth.login"))
 
 
@@ -183,3 +228,17 @@ def regenerate_codes():
     audit.record(db.session, "auth.recovery_codes_regenerated", actor=current_user, target=current_user)
     db.session.commit()
     return render("auth/recovery_codes.html", codes=codes)
+
+
+@bp.route("/admin/users/<int:user_id>/mfa/unlock", methods=["POST"])
+@permission_required("users.unsuspend")
+@sudo_required
+def unlock_mfa(user_id: int):
+    """Lift a two-factor lockout (mfa_guard): audited with the reason."""
+    from app.users import service as users
+
+    target = users.get_user(db.session, user_id)
+    mfa_guard.unlock(db.session, current_user, target, request.form.get("reason"))
+    db.session.commit()
+    flash(f"Two-factor sign-in of {target.email} is unlocked.", "info")
+    return redirect(url_for("users.detail", user_id=target.id))

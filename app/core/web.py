@@ -26,6 +26,10 @@ def is_fragment_request() -> bool:
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
+    """`status` is the HTTP status only: a filter named status must travel under another name
+    (a string here once became the status line, CR/LF and all: response splitting)."""
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise TypeError(f"render() status must be an HTTP status code, not {status!r}")
     if block and is_fragment_request():
         body = render_block(template, block, **context)
     else:

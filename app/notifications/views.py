@@ -20,15 +20,15 @@ nav.register("Outbox", "notifications.outbox", "users.view", order=80)
 @bp.get("")
 @permission_required("users.view")
 def outbox():
-    status = request.args.get("status") or None
+    status_filter = request.args.get("status") if request.args.get("status") in STATUSES else None
     stmt = select(OutboxMessage)
-    if status in STATUSES:
-        stmt = stmt.where(OutboxMessage.status == status)
+    if status_filter:
+        stmt = stmt.where(OutboxMessage.status == status_filter)
     if not include_test_data():
         stmt = stmt.where(OutboxMessage.is_test.is_(False))
     page = keyset_page(db.session, stmt, OutboxMessage, parse_limit(request.args.get("limit"), 50),
                        request.args.get("cursor"))
-    return render("notifications/outbox.html", block="rows", page=page, status=status, statuses=STATUSES,
+    return render("notifications/outbox.html", block="rows", page=page, status_filter=status_filter, statuses=STATUSES,
                   smtp=service.smtp_configured(), retrying=service.retrying_count(db.session, include_test_data()))
 
 

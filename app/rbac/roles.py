@@ -9,7 +9,7 @@ from app.core import audit
 from app.core.errors import DomainError, PermissionDenied
 from app.rbac.catalogue import ALL_PERMISSIONS
 from app.rbac.models import Permission, Role
-from app.rbac.service import has_permission, is_super_admin
+from app.rbac.service import has_permission, is_super_admin, permissions_not_held
 
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{2,59}$")
 
@@ -40,6 +40,12 @@ def create_custom_role(session, actor, *, name: str, display_name: str, hierarch
     unknown = [p for p in permissions if p not in ALL_PERMISSIONS]
     if unknown or not permissions:
         raise DomainError("invalid_permissions", "Pick one or more permissions from the catalogue.", "permissions")
+    missing = permissions_not_held(session, actor, permissions)
+    if missing:
+        error = PermissionDenied(f"You cannot put permissions you do not hold into a role: {', '.join(missing)}.",
+                                 code="permission_not_held", permission=missing[0])
+        error.field = "permissions"
+        raise error
     perms = session.scalars(select(Permission).where(Permission.name.in_(permissions))).all()
     role = Role(name=name, display_name=display_name, description=description,
                 hierarchy=hierarchy, is_system=False, permissions=list(perms))

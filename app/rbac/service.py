@@ -7,7 +7,8 @@ working at once; the expiry job only tidies the rows and writes the log.
 Who may change whom: the actor holds roles.assign, is not the target, and outranks the
 target (the target's best role is strictly below the actor's best role; super_admin
 outranks everyone). Roles handed out must be strictly below the actor's best role
-(super_admin: any), and an override may only touch a permission the actor holds.
+(super_admin: any) and hold only permissions the actor holds, and an override may only
+touch a permission the actor holds.
 """
 from __future__ import annotations
 
@@ -95,8 +96,8 @@ def is_super_admin(session, user_id: int) -> bool:
     return any(a.role.name == "super_admin" for a in active_assignments(session, user_id))
 
 
-def assignable_roles(session, actor) -> list[Role]:
-    """Roles the actor may hand out: strictly below its best role (super_admin: any)."""
+def _roles_below(session, actor) -> list[Role]:
+    """Roles strictly below the actor's best role (super_admin: any)."""
     roles = session.scalars(select(Role).order_by(Role.hierarchy, Role.name)).all()
     if is_super_admin(session, actor.id):
         return list(roles)
@@ -104,6 +105,17 @@ def assignable_roles(session, actor) -> list[Role]:
     if best is None:
         return []
     return [r for r in roles if r.hierarchy > best]
+
+
+def permissions_not_held(session, actor, permissions) -> list[str]:
+    """What of `permissions` the actor lacks: a role or override may hand out only what one holds."""
+    return sorted(set(permissions) - effective_permissions(session, actor.id))
+
+
+def assignable_roles(session, actor) -> list[Role]:
+    """Roles the actor may hand out: below its best role, and every permission in them held."""
+    held = effective_permissions(session, actor.id)
+    return [r for r in _roles_below(session, actor) if set(r.permission_names) <= held]
 
 
 def _primary(assignments: list[RoleAssignment]) -> RoleAssignment | None:
@@ -171,11 +183,21 @@ def _check_can_manage(session, actor, target, role: Role | None = None) -> None:
     if not _outranks(session, actor, target):
         raise PermissionDenied(f"{target.email} holds a role at or above your own; you cannot change their access.",
                                code="hierarchy_violation")
-    if role is not None and role not in assignable_roles(session, actor):
+    if role is not None and role not in _roles_below(session, actor):
         raise PermissionDenied(
             f"You can only assign roles below your own; {role.display_name} is not one of them.",
             code="hierarchy_violation",
         )
+
+
+def _check_holds_role(session, actor, role: Role) -> None:
+    """Handing out a role must not hand out power the actor lacks (as for overrides)."""
+    missing = permissions_not_held(session, actor, role.permission_names)
+    if missing:
+        error = PermissionDenied(f"You cannot assign {role.display_name}: you do not hold {', '.join(missing)}.",
+                                 code="permission_not_held", permission=missing[0])
+        error.field = "role_id"  # shown next to the role picker
+        raise error
 
 
 def _check_holds(session, actor, permission: str, verb: str) -> None:
@@ -205,6 +227,7 @@ def assign_role(session, actor, target, role_id: int, *, reason: str, expires_at
     if role is None:
         raise NotFound("role", "role_id")
     _check_can_manage(session, actor, target, role)
+    _check_holds_role(session, actor, role)
     old = None
     if replace_assignment_id is not None:
         old = session.get(RoleAssignment, replace_assignment_id)

@@ -21,10 +21,10 @@ nav.register("OAuth clients", "oauth_clients.index", "users.view", order=32)
 @bp.get("")
 @permission_required("users.view")
 def index():
-    status = request.args.get("status") if request.args.get("status") in ("active", "revoked") else None
-    clients = db.session.scalars(oauth.clients_stmt(status=status).order_by(OAuthClient.created_at.desc(),
+    status_filter = request.args.get("status") if request.args.get("status") in ("active", "revoked") else None
+    clients = db.session.scalars(oauth.clients_stmt(status=status_filter).order_by(OAuthClient.created_at.desc(),
                                                                             OAuthClient.id.desc())).all()
-    return render("testdata/oauth_clients.html", block="results", clients=clients, status=status)
+    return render("testdata/oauth_clients.html", block="results", clients=clients, status_filter=status_filter)
 
 
 @bp.route("/new", methods=["GET", "POST"])

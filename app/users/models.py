@@ -36,6 +36,9 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_enabled: Mapped[bool] = mapped_column(default=False)
     totp_last_step: Mapped[int | None] = mapped_column(BigId)
+    # Wrong MFA codes in a row, and when that locked the second factor (app/auth/mfa_guard.py).
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mfa_locked_at: Mapped[datetime | None]
     # Bumped to end every session of the user (password change, sign-out everywhere).
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     last_login_at: Mapped[datetime | None]
