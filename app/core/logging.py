@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import time
 
@@ -30,6 +31,10 @@ class JsonFormatter(logging.Formatter):
             data["exc"] = self.formatException(record.exc_info)
         return json.dumps(data)
 
+
+# A caller's X-Request-Id is kept (to trace a request across services) only when it cannot
+# forge or garble a log line: letters, digits and . _ : - only, at most 64 characters.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 _ids = {"pid": None, "prefix": "", "counter": itertools.count()}
 
@@ -65,7 +70,8 @@ def configure(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or new_request_id()
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if SAFE_REQUEST_ID.fullmatch(sent) else new_request_id()
         g.request_started = time.perf_counter()
 
     @app.after_request
