@@ -125,6 +125,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
     skip_limiter_middleware(app, limiter)
+    security.trust_proxies(app)  # outermost: everything inside sees the client's address
 
     from app.cli import register_cli
 
