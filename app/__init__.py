@@ -54,6 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"))
     app.config.update(load_config(config))
+    from app.core import bounds
+
+    bounds.init_app(app)  # before any blueprint: its <int:...> rules use the bounded converter
 
     from app import models  # noqa: F401  (every table on the metadata, for Alembic)
     from app.core import world_guard  # noqa: F401  (test mode never changes a production row)
@@ -122,6 +125,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
     skip_limiter_middleware(app, limiter)
+    security.trust_proxies(app)  # outermost: everything inside sees the client's address
 
     from app.cli import register_cli
 

@@ -80,13 +80,20 @@ def load_config(overrides: dict | None = None) -> dict:
         "DUNNING_GRACE_DAYS": int(os.environ.get("DUNNING_GRACE_DAYS", "7")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
+        # Secure unless plain HTTP on this machine is said explicitly (scripts/run.sh, the browser tests).
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
+        # Proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto are believed (ProxyFix),
+        # so rate limits and audit rows see the client, not the proxy. 0: the peer is the client.
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "SESSION_IDLE_TIMEOUT": timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30"))),
         "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))),
         "SUDO_WINDOW": timedelta(minutes=int(os.environ.get("SUDO_MINUTES", "10"))),
-        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5 per 15 minutes"),
-        "LOGIN_LIMIT_PER_IP": os.environ.get("LOGIN_LIMIT_PER_IP", "20 per 15 minutes"),
+        # Failed sign-ins: per account from anywhere (a distributed guess), and per address per account
+        # (one source guessing; no limit per address alone, so others' failures behind one NAT or
+        # proxy never lock a correct password out of it).
+        "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "20 per 15 minutes"),
+        "LOGIN_LIMIT_PER_IP_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_IP_ACCOUNT", "5 per 15 minutes"),
         # The second factor (/auth/verify, /auth/sudo): wrong codes per account and per IP (429
         # past them), wrong codes in a row that lock the factor until an admin unlocks it, and
         # how long a password-only session may wait for its code (app/auth/mfa_guard.py).
@@ -95,6 +102,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "MFA_LOCKOUT_FAILURES": int(os.environ.get("MFA_LOCKOUT_FAILURES", "10")),
         "MFA_PENDING_TIMEOUT": timedelta(minutes=int(os.environ.get("MFA_PENDING_MINUTES", "5"))),
         "WTF_CSRF_TIME_LIMIT": None,
+        # Largest request body (bytes): a bigger one is a 413 before anything reads it. The largest
+        # legitimate body, a bulk allocation of 1,000 rows with long reasons, stays under 4 MiB.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 2**20))),
         "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "587")),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),

@@ -24,6 +24,8 @@ for _ in range(50):
     except OSError:
         time.sleep(0.2)
 PY
+# Plain HTTP on this machine, said explicitly: elsewhere the staff cookie is Secure (HTTPS only).
+export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-0}"
 $BIN/flask db upgrade
 $BIN/flask seed
 echo "Rephlo Admin on http://127.0.0.1:$PORT/admin  (Stripe emulator on $STRIPE_API_BASE)"

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select
 
 from app.api.schemas import dump
+from app.core import bounds
 from app.core.errors import DomainError
 from app.core.pagination import encode_cursor, keyset_page, parse_limit
 
@@ -21,6 +22,8 @@ def _cursor_from(session, stmt: Select, model, raw: str | None) -> str | None:
         return None
     try:
         object_id = model.id.type.python_type(raw)
+        if isinstance(object_id, int) and not bounds.int_ok(object_id):
+            raise ValueError
     except (TypeError, ValueError):
         raise DomainError("invalid_starting_after", "starting_after must be the id of an object in this list.",
                           "starting_after") from None

@@ -4,14 +4,14 @@ document is built from (the same models validate, serialise and document: they c
 - `RequestModel`: strict (no float for an int, no string for a bool), unknown fields refused.
 - `DecimalStr`: money and prices travel as decimal strings ("99.99"), never JSON numbers.
 - `@validate_body(Model)`: parses the JSON body and passes `body=` to the view; malformed
-  JSON is 400 `invalid_json`, a bad field is 422 with `param` = the first bad field; the view
+  JSON (or JSON nested too deep) is 400 `invalid_json`, a bad field (an integer past BIGINT, a
+  date outside app/core/bounds.py's range) is 422 with `param` = the first bad field; the view
   does not run, so nothing is written.
 - `@api_doc(summary=..., responses={201: Model}, list_of=Model)`: documents a route.
 - `respond(Model, obj, status)`: serialises through the response model.
 """
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from functools import wraps
@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from flask import jsonify, request
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
+from app.core import bounds
 from app.core.errors import DomainError
 
 _DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
@@ -108,23 +109,28 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the JSON body against model; raises DomainError (400 or 422)."""
     raw = request.get_data(cache=True) or b"{}"
     try:
-        data = json.loads(raw)
+        data = bounds.loads_json(raw)
     except (ValueError, UnicodeDecodeError):
-        raise DomainError("invalid_json", "The request body is not valid JSON.", None, status=400) from None
+        raise DomainError("invalid_json", "The request body is not valid JSON (or nested more than "
+                          f"{bounds.MAX_JSON_DEPTH} deep).", None, status=400) from None
     if not isinstance(data, dict):
         raise DomainError("invalid_json", "The request body must be a JSON object.", None, status=400)
     try:
-        return model.model_validate_json(raw)
+        body = model.model_validate_json(raw)
     except ValidationError as error:
         raise _first_error(error) from None
+    bounds.check_values(body)  # every integer fits a BIGINT, every date a sane calendar range
+    return body
 
 
 def validate_data(model: type[BaseModel], data: dict) -> BaseModel:
     """Validate already-parsed data (a form, query args) with the same error shape."""
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as error:
         raise _first_error(error) from None
+    bounds.check_values(parsed)
+    return parsed
 
 
 def validate_body(model: type[BaseModel]):

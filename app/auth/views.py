@@ -44,12 +44,17 @@ def _login_email_key() -> str:
     return "login:" + (request.form.get("email") or "").strip().lower()
 
 
+def _login_ip_email_key() -> str:
+    return f"login-ip:{request.remote_addr}:" + (request.form.get("email") or "").strip().lower()
+
+
 def _failed(response) -> bool:
     return response.status_code >= 400
 
 
 @bp.route("/auth/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP"], methods=["POST"], deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_IP_ACCOUNT"], key_func=_login_ip_email_key,
+               methods=["POST"], deduct_when=_failed)
 @limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_login_email_key,
                methods=["POST"], deduct_when=_failed)
 def login():

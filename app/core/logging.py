@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import time
 
@@ -31,6 +32,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data)
 
 
+# A caller's X-Request-Id is kept (to trace a request across services) only when it cannot
+# forge or garble a log line: letters, digits and . _ : - only, at most 64 characters.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+# License keys never reach a log line, whoever logs it (the dev server's request line, a proxy
+# line relayed by gunicorn, the app): redacted when the record is made, before any handler.
+_LICENSE_SECRETS = re.compile(r"(?i)(license_key=)[^&\s\"']+|\b(PERM)-[A-Z0-9]{4}(?:-[A-Z0-9]{4}){3}\b")
+
+
+def _redact(match: re.Match) -> str:
+    return f"{match.group(1)}[redacted]" if match.group(1) else f"{match.group(2)}-[redacted]"
+
+
+def _redacting_factory(make):
+    def factory(*args, **kwargs):
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: let the handler report it as it would
+            return record
+        redacted = _LICENSE_SECRETS.sub(_redact, message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return record
+
+    factory.redacts_license_keys = True
+    return factory
+
+
+def redact_license_keys() -> None:
+    make = logging.getLogRecordFactory()
+    if not getattr(make, "redacts_license_keys", False):
+        logging.setLogRecordFactory(_redacting_factory(make))
+
+
 _ids = {"pid": None, "prefix": "", "counter": itertools.count()}
 
 
@@ -48,6 +84,7 @@ def configure(app: Flask) -> None:
     # included (the logging module's documented optimisation).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    redact_license_keys()
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     if app.config["LOG_FORMAT"] == "json":
@@ -65,7 +102,8 @@ def configure(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        g.request_id = request.headers.get("X-Request-Id", "")[:64] or new_request_id()
+        sent = request.headers.get("X-Request-Id", "")
+        g.request_id = sent if SAFE_REQUEST_ID.fullmatch(sent) else new_request_id()
         g.request_started = time.perf_counter()
 
     @app.after_request

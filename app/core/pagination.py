@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_
 
+from app.core import bounds
 from app.core.errors import DomainError
 
 
@@ -28,8 +29,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(stamp), int(row_id)
-    except (ValueError, TypeError, json.JSONDecodeError):
+        stamp, row_id = datetime.fromisoformat(stamp), int(row_id)
+        if not bounds.int_ok(row_id):  # past BIGINT: the driver would fail, not find nothing
+            raise ValueError
+        return stamp, row_id
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
         raise DomainError("invalid_cursor", "The page cursor is not valid.", "cursor") from None
 
 

@@ -17,6 +17,16 @@ API_HEADERS = {"Content-Security-Policy": "default-src 'none'; frame-ancestors '
                "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin"}
 
 
+def trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For/-Proto from TRUSTED_PROXIES proxies (request.remote_addr, hence the
+    limiter's keys and audit rows, becomes the client; request.is_secure the proxy's https)."""
+    hops = app.config.get("TRUSTED_PROXIES") or 0
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 

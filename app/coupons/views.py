@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
-from app.core import nav
+from app.core import bounds, nav
 from app.core.errors import DomainError
 from app.core.pagination import keyset_page, parse_limit
 from app.core.web import apply_domain_error, include_test_data, render
@@ -47,7 +47,7 @@ def fill_from(form, coupon: Coupon) -> None:
 @permission_required("coupons.view")
 def index():
     q = (request.args.get("q") or "").strip()
-    campaign_id = request.args.get("campaign_id", type=int)
+    campaign_id = bounds.parse_id(request.args.get("campaign_id"), "campaign_id")
     state = request.args.get("state") or ""
     stmt = coupons.search(db.session, q or None, campaign_id, {"active": True, "inactive": False}.get(state))
     page = keyset_page(db.session, stmt, Coupon, parse_limit(request.args.get("limit"), 50), request.args.get("cursor"))

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, literal_column, select, tuple_
 
+from app.core import bounds
 from app.core.errors import DomainError
 from app.credits.formula import six
 from app.credits.models import (ALLOCATION_SOURCES, DEDUCTION_TYPES, CreditAllocation, CreditDeduction,
@@ -42,6 +43,8 @@ def _decode(cursor: str) -> tuple[datetime, int, int]:
         at = datetime.fromisoformat(stamp)
         if at.tzinfo is None or src not in (ALLOCATION, DEDUCTION):
             raise ValueError
+        if not bounds.int_ok(int(row_id)):
+            raise ValueError
         return at, int(src), int(row_id)
     except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError):
         raise DomainError("invalid_cursor", "The page cursor is not valid.", "starting_after") from None
@@ -63,9 +66,10 @@ def parse_day(raw, field_name: str) -> date | None:
     if raw in (None, ""):
         return None
     try:
-        return date.fromisoformat(str(raw))
+        day = date.fromisoformat(str(raw))
     except ValueError:
         raise DomainError("invalid_date", f"{field_name} is a date such as 2025-11-08.", field_name) from None
+    return bounds.check_date(day, field_name)
 
 
 def _after(model, src: int, cursor):
@@ -108,7 +112,8 @@ def cursor_for(session, user_id: int, object_id: str) -> str:
     """The cursor after a transaction given by its API id (alloc_12, ded_34), in this user's list."""
     prefix, _, raw = (object_id or "").partition("_")
     model = {"alloc": CreditAllocation, "ded": CreditDeduction}.get(prefix)
-    row = session.get(model, int(raw)) if model is not None and raw.isdigit() else None
+    row_id = bounds.parse_id(raw, "starting_after")
+    row = session.get(model, row_id) if model is not None and row_id else None
     if row is None or row.user_id != user_id:
         raise DomainError("invalid_starting_after", "starting_after must be the id of a transaction in this list.",
                           "starting_after")

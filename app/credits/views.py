@@ -4,7 +4,8 @@ service, render. Pricing and margins have their own blueprint (views_pricing.py)
 
 Permissions: the system page needs analytics.view_usage; a user's page credits.view_balance
 (and credits.view_history for the ledger); grants credits.grant (capped per role), staff
-deductions credits.deduct, BYOK key changes users.edit_profile.
+deductions credits.deduct, BYOK key changes users.edit_profile; rebuilding a day's summaries
+(a job that rewrites rows) credits.adjust_expiration, a write no read-only role holds.
 """
 from __future__ import annotations
 
@@ -202,7 +203,7 @@ def delete_vendor_key(user_id: int, key_id: int):
 
 
 @bp.post("/summaries/rebuild")
-@permission_required("analytics.view_usage")
+@permission_required("analytics.view_usage", "credits.adjust_expiration")
 def rebuild_summaries():
     form = RebuildForm()
     if not form.validate_on_submit():

@@ -47,10 +47,15 @@ per_ip = limiter.limit(_rate_limit, exempt_when=_has_bearer)
 
 
 def _credentials(from_query: bool) -> tuple[object, object]:
-    """The license key and fingerprint: JSON body for POSTs, headers (or query) for GETs."""
+    """The license key and fingerprint: JSON body for POSTs, the X-License-Key and
+    X-License-Fingerprint headers for GETs. Never the URL: request lines end up in logs (the dev
+    server's, a proxy's), so a key sent there is refused and the client learns the header."""
+    if "license_key" in request.args:
+        raise DomainError("license_key_in_url", "Send the license key in the X-License-Key header, never in the "
+                          "URL (URLs are logged); the fingerprint goes in X-License-Fingerprint.", "license_key",
+                          status=400)
     if from_query:
-        return (request.headers.get("X-License-Key") or request.args.get("license_key"),
-                request.headers.get("X-License-Fingerprint") or request.args.get("fingerprint"))
+        return request.headers.get("X-License-Key"), request.headers.get("X-License-Fingerprint")
     data = request.get_json(silent=True, cache=True)
     if not isinstance(data, dict):
         raise DomainError("invalid_json", "The request body must be a JSON object.", None, status=400)
@@ -186,7 +191,8 @@ annotate(validate_license, security=True, scopes=[READ])
 @license_auth(READ, device_required=True, from_query=True)
 @api_doc("Price the upgrade of a license to a version", responses={200: QuoteAnswer}, tags=["licenses"],
          description="Query: to=2.0.0. License key and fingerprint in the X-License-Key and "
-         "X-License-Fingerprint headers (or license_key/fingerprint query parameters), or an API key. "
+         "X-License-Fingerprint headers (never in the URL: 400 license_key_in_url), or an API key "
+         "(with X-License-Key naming the license). "
          "422 invalid_version, unknown_version, version_not_released, upgrade_not_newer, upgrade_skips_major.")
 def upgrade_quote():
     to = request.args.get("to")

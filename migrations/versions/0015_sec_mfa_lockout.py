@@ -15,7 +15,7 @@ from app.core.views_sql import production_views_suspended
 
 
 revision = '0015_sec'
-down_revision = '0014_main'
+down_revision = '0014_purge'
 branch_labels = None
 depends_on = None
 

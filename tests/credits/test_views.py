@@ -129,7 +129,7 @@ def test_byok_keys_on_the_user_page(login_as, priced, funded, session):
 
 
 def test_rebuilding_a_day_of_summaries(login_as, priced, session):
-    analyst = login_as("analyst")
-    response = analyst.post("/admin/credits/summaries/rebuild", data={"day": "2025-11-08"}, follow_redirects=True)
+    admin = login_as("admin")
+    response = admin.post("/admin/credits/summaries/rebuild", data={"day": "2025-11-08"}, follow_redirects=True)
     assert b"Summaries for 2025-11-08: finished" in response.data
-    assert audited(session, "credits.summaries_rebuild_requested")[0].actor_id == analyst.user.id
+    assert audited(session, "credits.summaries_rebuild_requested")[0].actor_id == admin.user.id

@@ -50,7 +50,8 @@ def server_env():
     name = f"rephlo_e2e_{os.getpid()}"
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
-           "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text"}
+           "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text",
+           "SESSION_COOKIE_SECURE": "0"}  # plain HTTP on 127.0.0.1
     _migrate_and_seed(env)
     yield env
     dbs.drop_database(name)
@@ -128,7 +129,7 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
     name = f"rephlo_e2e_{label}_{os.getpid()}"
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": f"e2e-{label}", "JOBS_INLINE": "0",
-           "REDIS_URL": redis_url, "LOG_FORMAT": "text", **(extra_env or {})}
+           "REDIS_URL": redis_url, "LOG_FORMAT": "text", "SESSION_COOKIE_SECURE": "0", **(extra_env or {})}
     _migrate_and_seed(env)
     flask = [sys.executable, "-m", "flask"]
     engine = create_engine(url)

@@ -61,7 +61,7 @@ def test_super_admin_deletes_all_test_data_and_watches_the_progress(cleanup_page
     assert counts_table(page, "#cleanup-summary-counts") == preview  # what it showed is what went
     assert any(v not in ("0", "100") for v in seen), f"the bar never moved between 0 and 100: {seen}"
     summary = page.locator("#cleanup-summary").inner_text()
-    assert "rows deleted" in summary and "users" in summary and "super.admin@rephlo.ai" in summary
+    assert "rows deleted" in summary and "Test accounts" in summary and "super.admin@rephlo.ai" in summary
     assert page.console_errors == []
 
     with cleanup_server["engine"].connect() as conn:

@@ -282,8 +282,8 @@ def test_whole_product_journey(journey_page, journey_server):
         staff = conn.execute(text("SELECT email FROM users WHERE is_test AND is_staff")).scalars().all()
     assert left == [] and {"super.admin@rephlo.ai", "admin.test@rephlo.ai"} <= set(staff)  # personas stay
     # Row by row, production is as it was: the only new production rows are the request and the
-    # run of the deletion (the personas' sign-out and sudo are test-mode rows) and the job's record.
-    assert_production_unchanged(rows_before, production_rows(journey_server["engine"]), audit_log=2, job_records=1)
+    # run of the deletion (the personas' sign-out and sudo, and the job a persona started, are test rows).
+    assert_production_unchanged(rows_before, production_rows(journey_server["engine"]), audit_log=2)
     after_cleanup = dashboard(page, include_test=False, name="14-dashboard-production-after-cleanup")
     assert {name: after_cleanup[name] for name in production} == production  # the super admin sees more cards
     assert other_screens(page, email, include_test=False, name="15-production-after-cleanup") == before_screens

@@ -222,7 +222,7 @@ def test_an_api_key_quotes_and_buys_without_a_device(session, client, versions, 
     lic = make_license(owner, purchased_version="1.0.0")
     headers = api_key(owner)
     session.commit()
-    r = client.get(f"/api/v1/licenses/upgrade-quote?to=2.5.0&license_key={lic.license_key}", headers=headers)
+    r = client.get("/api/v1/licenses/upgrade-quote?to=2.5.0", headers={**headers, "X-License-Key": lic.license_key})
     assert r.status_code == 200 and r.json["price_usd"] == "99.00"
     r = client.post("/api/v1/licenses/upgrade", json={"license_key": lic.license_key, "to_version": "2.5.0"},
                     headers=headers)
