@@ -47,7 +47,7 @@ def test_the_screen_refuses_a_key_for_a_colleague(session, make_user, login_as):
     assert _keys_of(session, ops) == 0
 
 
-def test_admin_api_audit_rows_name_the_key_and_its_creator(client, session, make_user, make_api_key):
+def test_admin_api_audit_rows_name_the_key_and_its_creator(client, session, make_user, make_api_key, login_as):
     admin = make_user(roles=("admin",), test=True)
     ops = make_user(roles=("ops",), test=True)
     # A key minted for ops by admin before this rule existed (the service now refuses it).
@@ -63,6 +63,9 @@ def test_admin_api_audit_rows_name_the_key_and_its_creator(client, session, make
                          .order_by(AuditEntry.id.desc()))
     assert row is not None and row.actor_id == ops.id
     assert (row.api_key_id, row.key_creator_id, row.key_creator_label) == (legacy.key.id, admin.id, admin.email)
+    auditor = login_as("auditor")
+    page = auditor.get("/admin/audit?action=testdata.test_user_created&include_test=1").get_data(as_text=True)
+    assert f"through API key #{legacy.key.id},\n          made by {admin.email}" in page
 
 
 def _active_keys(session, user) -> int:
