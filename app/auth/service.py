@@ -146,6 +146,7 @@ def change_password(session, user: User, current: str, new: str) -> None:
     user.password_hash = hash_password(new)
     user.password_changed_at = clock.now()
     end_sessions(session, user)
+    revoke_staff_keys(session, user, "Owner changed their password")
     audit.record(session, "auth.password_changed", actor=user, target=user)
 
 
@@ -161,5 +162,16 @@ def end_sessions(session, user: User) -> None:
 def sign_out(session, user: User, *, everywhere: bool = False) -> None:
     """Sign-out ends the session server-side (a saved cookie no longer opens anything)."""
     end_sessions(session, user)
+    if everywhere:
+        revoke_staff_keys(session, user, "Owner signed out everywhere")
     audit.record(session, "auth.logout_everywhere" if everywhere else "auth.logout", actor=user, target=user,
                  is_test=False)
+
+
+def revoke_staff_keys(session, user: User, reason: str) -> int:
+    """A staff member's API keys end with their sessions: a key is a session that never expires."""
+    if not user.is_staff:
+        return 0
+    from app.testdata.keys import revoke_keys_of
+
+    return revoke_keys_of(session, user, user, reason)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from flask import g, has_request_context
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import clock
@@ -30,6 +31,30 @@ class AuditEntry(IsTestMixin, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))
+    # An API request's key and the key's creator (who may not be its owner, the actor above).
+    api_key_id: Mapped[int | None] = mapped_column(BigInteger)
+    key_creator_id: Mapped[int | None] = mapped_column(BigInteger)
+    key_creator_label: Mapped[str | None] = mapped_column(String(255))
+
+
+def _key_origin(session) -> tuple[int, int | None, str] | None:
+    """(key id, creator id, creator label) of the API key the request acts through, once per request."""
+    if not has_request_context():
+        return None
+    key = g.get("api_key")
+    if key is None:
+        return None
+    origin = g.get("audit_key_origin")
+    if origin is None or origin[0] != key.id:
+        keys, users = Base.metadata.tables["api_keys"], Base.metadata.tables["users"]
+        with session.no_autoflush:
+            row = session.execute(select(keys.c.created_by_id, users.c.email)
+                                  .select_from(keys.outerjoin(users, users.c.id == keys.c.created_by_id))
+                                  .where(keys.c.id == key.id)).first()
+        creator_id = row.created_by_id if row else None
+        label = (row.email if row and row.email else None) or (SYSTEM if creator_id is None else f"user #{creator_id}")
+        origin = g.audit_key_origin = (key.id, creator_id, label)
+    return origin
 
 
 def record(
@@ -64,6 +89,9 @@ def record(
         ip_address=client_ip() if actor is not None else SYSTEM,
         user_agent=user_agent() if actor is not None else "background-job",
     )
+    origin = _key_origin(session)
+    if origin is not None:
+        entry.api_key_id, entry.key_creator_id, entry.key_creator_label = origin
     if is_test is None:
         is_test = bool(getattr(target, "is_test", False))
     if is_test:

@@ -109,7 +109,7 @@ def _json(value) -> str:
 
 
 AUDIT_HEADER = ["created_at", "actor", "action", "target_type", "target_id", "target", "reason",
-                "ip_address", "user_agent", "before", "after", "is_test"]
+                "ip_address", "user_agent", "before", "after", "is_test", "api_key_id", "key_creator"]
 CHANGE_HEADER = ["created_at", "changed_by", "action", "target", "old_role", "new_role", "override",
                  "old_permissions", "new_permissions", "reason", "ip_address", "user_agent", "is_test"]
 
@@ -117,7 +117,8 @@ CHANGE_HEADER = ["created_at", "changed_by", "action", "target", "old_role", "ne
 def audit_rows(session, filters: LogFilters) -> Iterator[list]:
     for e in _all(session, audit_query(filters.check()), AuditEntry):
         yield [e.created_at.isoformat(), e.actor_label, e.action, e.target_type, e.target_id, e.target_label,
-               e.reason, e.ip_address, e.user_agent, _json(e.before), _json(e.after), e.is_test]
+               e.reason, e.ip_address, e.user_agent, _json(e.before), _json(e.after), e.is_test,
+               e.api_key_id or "", e.key_creator_label or ""]
 
 
 def change_rows(session, filters: LogFilters) -> Iterator[list]:

@@ -1,8 +1,9 @@
 """API keys: create (shown once, stored hashed), list, revoke.
 
 Rules: production keys need sudo mode; test accounts only get sandbox or development keys;
-a staff member may only create keys for owners whose permissions they hold themselves
-(a key acts for its owner, so it must not be a way to borrow power).
+a staff member creates keys for customers and for themselves only (a key acts for its owner,
+so it must not be a way to act as a colleague); a staff member's keys are revoked when they
+sign out everywhere or change their password (app/auth/service.py).
 """
 from __future__ import annotations
 
@@ -39,14 +40,13 @@ def _check_scopes(scopes: list[str] | None) -> list[str]:
 
 
 def _check_actor_may_act_for(session, actor, owner: User) -> None:
+    """A key acts, and is audited, as its owner: staff make keys for customers and for themselves,
+    never for a colleague (a key minted for a colleague lets one act as them)."""
     if actor is None or actor.id == owner.id:
         return
-    from app.rbac.service import effective_permissions
-
-    missing = effective_permissions(session, owner.id) - effective_permissions(session, actor.id)
-    if missing:
-        raise DomainError("owner_outranks_actor",
-                          "This person holds permissions you do not have, so you cannot create a key for them.",
+    if owner.is_staff:
+        raise DomainError("staff_key_for_colleague",
+                          f"Keys of staff are made by their owner: {owner.email} must create their own.",
                           "owner", status=403)
 
 
@@ -95,6 +95,14 @@ def revoke_api_key(session, actor, key: ApiKey, reason: str | None) -> ApiKey:
     audit.record(session, "api_keys.revoked", actor=actor, target=key, before={"status": "active"},
                  after={"status": "revoked", **key.describe()}, reason=reason)
     return key
+
+
+def revoke_keys_of(session, actor, owner: User, reason: str) -> int:
+    """Revoke every active key of `owner`; returns how many (each audited)."""
+    keys = session.scalars(keys_stmt(owner_id=owner.id, status="active")).all()
+    for key in keys:
+        revoke_api_key(session, actor, key, reason)
+    return len(keys)
 
 
 def get_key(session, key_id: int) -> ApiKey:

@@ -40,11 +40,13 @@ def test_production_keys_need_sudo(session, make_user):
     assert entry.actor_id == admin.id and entry.after["masked"] == key.masked
 
 
-def test_no_key_for_someone_who_outranks_you(session, make_user):
+def test_no_key_for_a_colleague_above_or_below(session, make_user):
+    """A key acts as its owner: staff make keys for customers and themselves only (issue 15 item 5)."""
     support, admin = make_user(roles=("support",)), make_user(roles=("admin",))
-    error = _refusal(keys.create_api_key, session, support, owner=admin, name="x", key_type="sandbox")
-    assert error.code == "owner_outranks_actor"
-    assert keys.create_api_key(session, admin, owner=support, name="x", key_type="sandbox")[0].user_id == support.id
+    for actor, owner in ((support, admin), (admin, support)):
+        error = _refusal(keys.create_api_key, session, actor, owner=owner, name="x", key_type="sandbox")
+        assert error.code == "staff_key_for_colleague"
+    assert keys.create_api_key(session, admin, owner=admin, name="x", key_type="sandbox")[0].user_id == admin.id
 
 
 @pytest.mark.parametrize("kwargs, code", [
