@@ -86,6 +86,7 @@ def load_config(overrides: dict | None = None) -> dict:
         # so rate limits and audit rows see the client, not the proxy. 0: the peer is the client.
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", True),
         "SESSION_IDLE_TIMEOUT": timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30"))),
         "SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))),
         "SUDO_WINDOW": timedelta(minutes=int(os.environ.get("SUDO_MINUTES", "10"))),

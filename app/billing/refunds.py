@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.billing import payments
 from app.billing.gateway import GatewayError
@@ -32,22 +32,37 @@ def get_payment(session, payment_id) -> PaymentTransaction:
     return payment
 
 
+def committed_refunds(session, payment: PaymentTransaction) -> Decimal:
+    """Money going back on this payment: its refunds (in flight too, so two refunds at once each
+    see the other) and the requests still waiting for approval."""
+    refunded = session.scalar(select(func.coalesce(func.sum(PaymentTransaction.amount), 0)).where(
+        PaymentTransaction.refund_of_id == payment.id, PaymentTransaction.kind == "refund",
+        PaymentTransaction.status.in_(("pending", "processing", "succeeded"))))
+    waiting = session.scalar(select(func.coalesce(func.sum(RefundRequest.amount), 0)).where(
+        RefundRequest.payment_id == payment.id, RefundRequest.status == "pending"))
+    return (Decimal(str(refunded)) + Decimal(str(waiting))).quantize(Decimal("0.01"))
+
+
 def request_refund(session, actor, payment: PaymentTransaction, amount, *, reason: str):
-    """Refund now, or (above the threshold) file an approval request; returns the refund
-    row or the request. Nothing is written when the input is refused."""
+    """Refund now, or file an approval request when the refunds of this payment, this one
+    included, pass the threshold (so splitting a large refund into small ones still needs the
+    second admin); returns the refund row or the request. Nothing is written when refused."""
     reason = (reason or "").strip()
     if not reason:
         raise DomainError("reason_required", "Say why the money goes back.", "reason")
     if not rbac.has_permission(session, actor, "subscriptions.refund"):
         raise PermissionDenied("You need the subscriptions.refund permission.", permission="subscriptions.refund")
     amount = payments.validate_refund(payment, amount)
-    if amount > threshold():
+    payment = payments.lock(session, payment)  # one refund decision at a time per payment
+    before = committed_refunds(session, payment)
+    if before + amount > threshold():
         request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
                                 reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
         session.add(request)
         session.flush()
         audit.record(session, "billing.refund_requested", actor=actor, target=request, target_type="refund_request",
-                     after={"payment": payment.id, "amount": str(amount), "threshold": str(threshold())},
+                     after={"payment": payment.id, "amount": str(amount), "threshold": str(threshold()),
+                            "refunded_before": str(before)},
                      reason=reason, is_test=payment.is_test)
         session.commit()
         return request

@@ -89,3 +89,26 @@ def test_a_body_past_max_content_length_is_413(app, client, customer_key):
 def test_huge_ids_and_dates_in_admin_urls_are_not_500(login_as, path):
     response = login_as("super_admin").get(path)
     assert 200 <= response.status_code < 500 and response.status_code != 500, (path, response.status_code)
+
+
+HUGE_CURSOR = "WyIyMDI1LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgOTk5OTk5OTk5OTk5OTk5OTk5OTld"  # [date, 99999999999999999999]
+HOSTILE_QUERY = "&".join(f"{name}={value}" for name, value in {
+    "cursor": HUGE_CURSOR, "starting_after": HUGE_DIGITS, "limit": HUGE_DIGITS, "start": "0001-01-01",
+    "end": "9999-12-31", "date_from": "0001-01-01", "date_to": "9999-12-31", "campaign_id": HUGE_DIGITS,
+    "user_id": HUGE_DIGITS, "owner": HUGE_DIGITS, "days": HUGE_DIGITS, "actor": HUGE_DIGITS,
+    "target": HUGE_DIGITS, "tier": HUGE_DIGITS, "to": HUGE_DIGITS, "history": HUGE_DIGITS}.items())
+
+
+def test_every_get_route_answers_hostile_query_strings_without_a_500(app, login_as, admin_key, sudo):
+    """Every admin screen and API list, with every query parameter they read set past its range."""
+    staff = sudo(login_as("super_admin"))
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.arguments or not rule.rule.startswith(("/admin", "/api/v1")):
+            continue
+        client = staff if rule.rule.startswith("/admin") else app.test_client()
+        headers = admin_key.headers if rule.rule.startswith("/api/") else {}
+        response = client.get(f"{rule.rule}?{HOSTILE_QUERY}", headers=headers)
+        if response.status_code >= 500:
+            failures.append((rule.rule, response.status_code))
+    assert failures == []

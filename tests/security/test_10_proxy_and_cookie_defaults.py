@@ -48,7 +48,8 @@ def test_config_reads_trusted_proxies_and_defaults_to_secure_cookies(monkeypatch
     for name in ("TRUSTED_PROXIES", "SESSION_COOKIE_SECURE"):
         monkeypatch.delenv(name, raising=False)
     config = load_config()
-    assert config["SESSION_COOKIE_SECURE"] is True and config["TRUSTED_PROXIES"] == 0
+    assert config["SESSION_COOKIE_SECURE"] is True and config["REMEMBER_COOKIE_SECURE"] is True
+    assert config["TRUSTED_PROXIES"] == 0
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")  # plain HTTP on this machine, said explicitly
     monkeypatch.setenv("TRUSTED_PROXIES", "2")
     config = load_config()
