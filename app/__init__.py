@@ -61,7 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app import models  # noqa: F401  (every table on the metadata, for Alembic)
     from app.core import world_guard  # noqa: F401  (test mode never changes a production row)
     from app.core import logging as app_logging
-    from app.core import green, security, web
+    from app.core import db_timeouts, green, outage, security, web
     from app.core.sessions import BrowserSessionInterface
     from app.extensions import csrf, db, htmx, limiter, login_manager, migrate
 
@@ -72,6 +72,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         _sqlite_transactions(db.engine)
         _ping_idle_connections(db.engine, app.config["DB_PING_AFTER_IDLE_SECONDS"])
+        db_timeouts.install(app, db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -79,6 +80,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     security.init_app(app)
     web.init_app(app)
+    outage.init_app(app)
 
     from app.api import load_routes, skip_limiter_middleware
     from app.auth.views import bp as auth_bp

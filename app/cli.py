@@ -5,7 +5,7 @@ import getpass
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from app.credits.cli import credits_cli
@@ -129,6 +129,7 @@ def jobs_worker(queues: str, burst: bool):
     """Start an RQ worker inside the app context, so every job has one."""
     from rq import Worker
 
+    from app.core.db_timeouts import use_job_timeouts
     from app.core.redis import connection
 
     _load_job_modules()
@@ -136,7 +137,7 @@ def jobs_worker(queues: str, burst: bool):
     if conn is None:
         raise click.ClickException("Set REDIS_URL to run a worker.")
     worker = Worker(queues.split(","), connection=conn)
-    db.engine.dispose()
+    use_job_timeouts(current_app._get_current_object())  # (closes the connections made so far)
     worker.work(burst=burst, with_scheduler=True)  # the scheduler runs delayed retries
 
 

@@ -59,11 +59,20 @@ def load_config(overrides: dict | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, **(
             {"pool_size": int(os.environ["DB_POOL_SIZE"]), "max_overflow": 0} if os.environ.get("DB_POOL_SIZE") else {})},
         "DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10")),
+        # PostgreSQL timeouts of request transactions (app/core/db_timeouts.py): a request waiting
+        # on a row lock gives up after DB_LOCK_TIMEOUT_MS and answers 503 with Retry-After; jobs
+        # (`flask jobs ...`) wait longer, and a job's statement may run for up to 10 minutes.
+        "DB_LOCK_TIMEOUT_MS": int(os.environ.get("DB_LOCK_TIMEOUT_MS", "2000")),
+        "DB_STATEMENT_TIMEOUT_MS": int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "15000")),
+        "DB_JOB_LOCK_TIMEOUT_MS": int(os.environ.get("DB_JOB_LOCK_TIMEOUT_MS", "30000")),
+        "DB_JOB_STATEMENT_TIMEOUT_MS": int(os.environ.get("DB_JOB_STATEMENT_TIMEOUT_MS", "600000")),
         "REDIS_URL": redis_url,
         # Jobs run inline unless a Redis is configured (or forced off for tests).
         "JOBS_INLINE": _bool("JOBS_INLINE", default=redis_url is None),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis away: Flask-Limiter's limits (sign-in and the rest) count in memory meanwhile.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "STRIPE_API_KEY": os.environ.get("STRIPE_API_KEY", "sk_test_local"),
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", ""),
         "STRIPE_WEBHOOK_SECRET": os.environ.get("STRIPE_WEBHOOK_SECRET", ""),

@@ -107,6 +107,10 @@ def run_migrations_online():
         )
 
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":  # a migration may rewrite a big table
+                cfg = current_app.config
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(cfg['DB_JOB_LOCK_TIMEOUT_MS'])}")
+                connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
 
 

@@ -22,13 +22,11 @@ def purge_api_records(ctx) -> dict:
     return {"idempotency_records": records, "oauth_tokens": tokens}
 
 
-@periodic("flush-api-request-counts", "*/5 * * * *",
-          "Copy the API request counters of today and yesterday from Redis into the database")
+@periodic("flush-api-request-counts", "* * * * *",
+          "Move the API request counts of today and yesterday from Redis into the database")
 def flush_api_request_counts(ctx) -> dict:
     from app.extensions import db
     from app.testdata.traffic import flush_redis_counters
 
     today = clock.now().date()
-    copied = flush_redis_counters(db.session, [today - timedelta(days=1), today])
-    db.session.commit()
-    return {"counters": copied}
+    return {"requests": flush_redis_counters(db.session, [today - timedelta(days=1), today])}

@@ -9,6 +9,15 @@ in it are refused here without asking again.
 The block is 1 hit for limits under 100 a window (every request reaches Redis, exact) and 1%
 of the limit above that. A block one process holds unused is not available to another, so
 with P processes a key can be refused at most (P - 1)% of its limit early; never late.
+
+While Redis is unreachable a process keeps serving within its last known allowance: the hits
+of the window that Redis last reported plus what this process granted since, up to the limit
+(a window it knows nothing of gets the whole limit, of its own). A key that was refused stays
+refused till its window ends; one that had room keeps it. The cost is a bounded overshoot
+(each of P processes may grant the remainder: at most P times the limit a window during the
+outage) rather than refusing every metered request for as long as Redis is away: the limit
+guards against abuse, while the money (balances, ledgers) is in PostgreSQL and unaffected.
+After a failure Redis is asked again after OFFLINE_RETRY_SECONDS, not on every request.
 """
 from __future__ import annotations
 
@@ -19,6 +28,8 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem
 from limits.storage import RedisStorage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 # Add ARGV[1] hits to the window KEYS[1], expiring ARGV[2] s after its first hit: {hits, ttl}.
 _RESERVE_LUA = """
@@ -31,6 +42,7 @@ end
 return {hits, ttl}
 """
 MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten
+OFFLINE_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -48,6 +60,7 @@ class _Windows:
         self.lock = threading.Lock()
         self.blocks: dict[str, _Block] = {}
         self.script = None
+        self.offline_until = 0.0  # Redis failed: serve from the last known allowance till then
 
 
 _windows = _Windows()
@@ -80,11 +93,17 @@ def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
                 return _grant(block, item.amount)
             if block.full:
                 return False, 0, block.reset
+    if now < windows.offline_until:
+        return _offline(windows, window, item, now)
     script = windows.script
     if script is None or script.registered_client is not redis:
         script = windows.script = redis.register_script(_RESERVE_LUA)
     size = block_size(item.amount)
-    hits, ttl = (int(v) for v in script(keys=[window], args=[size, item.get_expiry()]))
+    try:
+        hits, ttl = (int(v) for v in script(keys=[window], args=[size, item.get_expiry()]))
+    except (RedisConnectionError, RedisTimeoutError):
+        windows.offline_until = time.time() + OFFLINE_RETRY_SECONDS
+        return _offline(windows, window, item, now)
     before = hits - size
     granted = max(0, min(size, item.amount - before))
     block = _Block(before, granted, 0, now + ttl, before + granted >= item.amount)
@@ -93,5 +112,18 @@ def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
             windows.blocks = {k: b for k, b in windows.blocks.items() if b.reset > now}
         windows.blocks[window] = block  # a block another thread reserved meanwhile is dropped: never late
         if block.granted:
+            return _grant(block, item.amount)
+    return False, 0, block.reset
+
+
+def _offline(windows: _Windows, window: str, item: RateLimitItem, now: float) -> tuple[bool, int, float]:
+    """The key's window while Redis is away: its last known allowance (module docstring)."""
+    with windows.lock:
+        block = windows.blocks.get(window)
+        if block is None or block.reset <= now:
+            block = windows.blocks[window] = _Block(0, item.amount, 0, now + item.get_expiry(), True)
+        elif not block.full:
+            block.granted, block.full = max(block.granted, item.amount - block.before), True
+        if block.taken < block.granted:
             return _grant(block, item.amount)
     return False, 0, block.reset

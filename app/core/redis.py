@@ -14,7 +14,9 @@ def connection() -> Redis | None:
         return None
     conn = current_app.extensions.get("rephlo_redis")
     if conn is None:
-        conn = current_app.extensions["rephlo_redis"] = Redis.from_url(url)
+        # A connect timeout, so an unreachable Redis fails a request in seconds, not the OS's minutes
+        # (no read timeout: RQ workers block on the queues for longer).
+        conn = current_app.extensions["rephlo_redis"] = Redis.from_url(url, socket_connect_timeout=2)
     return conn
 
 

@@ -2,9 +2,14 @@
 
 With Redis (REDIS_URL) a request only adds one to this process's pending counts
 (count_later); a daemon thread sends them as INCRBYs at least once a second, so the counters in
-Redis are at most a second behind and the hot path makes no round trip for them. Reading the
-counters (requests_on) sends this process's pending counts first. A periodic job copies the
-Redis counters into api_request_days for history. Without Redis: one UPSERT on the
+Redis are at most a second behind and the hot path makes no round trip for them. A periodic job
+(every minute) moves the Redis counters into api_request_days: it reads and resets each one
+atomically (one Lua call) and adds what it took to the row, so each request is counted in the
+database exactly once and the row never goes backwards. Redis runs without persistence: a
+restart loses at most what it held, the requests of the last minute, never the history (a
+flush that copied absolute values would write the restarted counter's small number over it).
+If the database refuses the addition, the counts go back to Redis for the next run. Reading
+(requests_on) adds the row and what Redis holds. Without Redis: one UPSERT on the
 (day, is_test) row, committed at once so the row lock is held for microseconds, never for the
 request's transaction.
 """
@@ -17,6 +22,8 @@ import time
 from collections import Counter
 from datetime import date
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,13 +41,21 @@ def _redis_key(day: date, is_test: bool) -> str:
     return f"rephlo:api_requests:{day.isoformat()}:{'test' if is_test else 'live'}"
 
 
-def _upsert(session, day: date, is_test: bool, *, add: int = 0, set_to: int | None = None) -> None:
+# Read a counter and delete it in one step (GETDEL, on any Redis version): an INCRBY sent
+# meanwhile lands either before (taken now) or after (a new counter, taken next time).
+_TAKE_LUA = """
+local n = redis.call('GET', KEYS[1])
+if n then redis.call('DEL', KEYS[1]) end
+return n
+"""
+
+
+def _upsert(session, day: date, is_test: bool, add: int) -> None:
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    value = set_to if set_to is not None else add
-    stmt = insert(ApiRequestDay).values(day=day, is_test=is_test, count=value)
-    new_count = stmt.excluded.count if set_to is not None else ApiRequestDay.count + stmt.excluded.count
-    session.execute(stmt.on_conflict_do_update(index_elements=["day", "is_test"], set_={"count": new_count}))
+    stmt = insert(ApiRequestDay).values(day=day, is_test=is_test, count=add)
+    session.execute(stmt.on_conflict_do_update(index_elements=["day", "is_test"],
+                                               set_={"count": ApiRequestDay.count + stmt.excluded.count}))
 
 
 def counts_in_database() -> bool:
@@ -134,30 +149,53 @@ def record_request(session, is_test: bool) -> bool:
 
 
 def requests_on(session, day: date | None = None) -> dict[str, int]:
-    """{'test': n, 'production': n} for a UTC day (today by default)."""
+    """{'test': n, 'production': n} for a UTC day (today by default): the row plus what Redis
+    holds that the flush has not moved yet."""
     day = day or clock.now().date()
-    redis = connection()
-    if redis is not None:
-        flush_pending(redis)
-        test, live = redis.mget(_redis_key(day, True), _redis_key(day, False))
-        if test is not None or live is not None:
-            return {"test": int(test or 0), "production": int(live or 0)}
     rows = dict(session.execute(select(ApiRequestDay.is_test, ApiRequestDay.count)
                                 .where(ApiRequestDay.day == day)).all())
-    return {"test": int(rows.get(True, 0)), "production": int(rows.get(False, 0))}
+    counts = {"test": int(rows.get(True, 0)), "production": int(rows.get(False, 0))}
+    redis = connection()
+    if redis is not None:
+        try:
+            flush_pending(redis)
+            test, live = redis.mget(_redis_key(day, True), _redis_key(day, False))
+        except (RedisConnectionError, RedisTimeoutError):  # Redis away: the database's count
+            return counts
+        counts["test"] += int(test or 0)
+        counts["production"] += int(live or 0)
+    return counts
 
 
 def flush_redis_counters(session, days: list[date]) -> int:
-    """Copy the Redis counters of the given days into api_request_days (absolute values)."""
+    """Move the Redis counters of the given days into api_request_days (increments, committed
+    here); how many requests were moved."""
     redis = connection()
     if redis is None:
         return 0
-    copied = 0
-    for day in days:
-        for is_test in (True, False):
-            raw = redis.get(_redis_key(day, is_test))
-            if raw is not None:
-                _upsert(session, day, is_test, set_to=int(raw))
-                copied += 1
-    return copied
+    take = redis.register_script(_TAKE_LUA)
+    taken: dict[tuple[date, bool], int] = {}
+    try:
+        for day in days:
+            for is_test in (True, False):
+                raw = take(keys=[_redis_key(day, is_test)])
+                if raw is not None and int(raw):
+                    taken[(day, is_test)] = int(raw)
+                    _upsert(session, day, is_test, add=int(raw))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        _give_back(redis, taken)
+        raise
+    return sum(taken.values())
 
+
+def _give_back(redis, taken: dict[tuple[date, bool], int]) -> None:
+    """Return counts the database did not take to Redis, for the next flush."""
+    try:
+        for (day, is_test), n in taken.items():
+            key = _redis_key(day, is_test)
+            redis.incrby(key, n)
+            redis.expire(key, REDIS_TTL)
+    except Exception as error:
+        log.error("API request counts lost (%s): %s", type(error).__name__, taken)

@@ -1,4 +1,4 @@
-"""The test-vs-production request counter: UPSERT without Redis, INCR with it, flushed by a job."""
+"""The test-vs-production request counter: UPSERT without Redis, INCR with it, moved to the table by a job."""
 from __future__ import annotations
 
 import pytest
@@ -33,10 +33,13 @@ def test_redis_counters_are_flushed_to_the_table(app, session, frozen_clock, mon
         assert traffic.requests_on(session) == {"test": 1, "production": 2}
         assert session.scalar(select(ApiRequestDay)) is None  # nothing written on the hot path
         assert redis.ttl(keys[0]) > 0
-        assert traffic.flush_redis_counters(session, [day]) == 2
-        traffic.flush_redis_counters(session, [day])  # absolute values: re-running changes nothing
+        assert traffic.flush_redis_counters(session, [day]) == 3
+        assert traffic.flush_redis_counters(session, [day]) == 0  # moved, not copied: nothing left
+        assert redis.get(keys[0]) is None and redis.get(keys[1]) is None
         rows = session.execute(select(ApiRequestDay.is_test, ApiRequestDay.count)).all()
         assert sorted(rows) == [(False, 2), (True, 1)]
+        traffic.record_request(session, False)
+        assert traffic.requests_on(session) == {"test": 1, "production": 3}  # the row and Redis
     finally:
         connection().delete(*keys)
         app.extensions.pop("rephlo_redis", None)
