@@ -3,12 +3,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.config import ROOT, load_config
+from app.config import INSTANCE, ROOT, load_config
 
 
 def _sqlite_transactions(engine) -> None:
-    """pysqlite defers BEGIN and breaks SAVEPOINT; let SQLAlchemy issue BEGIN itself (the
-    documented recipe), so nested transactions (idempotency, tests' rollback) work on SQLite."""
+    """SQLite that holds concurrent writers (the embedded default serves threads at once).
+
+    pysqlite defers BEGIN and breaks SAVEPOINT, so SQLAlchemy issues BEGIN itself (the documented
+    recipe), which also keeps nested transactions (idempotency, tests' rollback) working. The
+    BEGIN is IMMEDIATE: a transaction takes the write lock up front, so a second writer waits
+    (busy_timeout) instead of failing with "database is locked" when a deferred reader tries
+    to upgrade. WAL lets lone reads (AUTOCOMMIT connections) run beside the writer.
+    PostgreSQL is untouched."""
     if engine.dialect.name != "sqlite":
         return
     from sqlalchemy import event
@@ -16,10 +22,22 @@ def _sqlite_transactions(engine) -> None:
     @event.listens_for(engine, "connect")
     def _no_driver_transactions(dbapi_connection, record):
         dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; the WAL default
+        cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # a lone read outside any transaction (licensing/validation.py)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# How long a SQLite writer waits for the write lock before the request fails.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _ping_idle_connections(engine, idle_seconds: float) -> None:
@@ -52,7 +70,7 @@ def _ping_idle_connections(engine, idle_seconds: float) -> None:
 
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
-                instance_path=str(ROOT / "instance"))
+                instance_path=str(INSTANCE))
     app.config.update(load_config(config))
     from app.core import bounds
 
@@ -130,6 +148,8 @@ def create_app(config: dict | None = None) -> Flask:
     security.trust_proxies(app)  # outermost: everything inside sees the client's address
 
     from app.cli import register_cli
+    from app.ops import scheduler
 
     register_cli(app)
+    scheduler.init_app(app)
     return app

@@ -18,6 +18,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(jobs)
     app.cli.add_command(credits_cli)
+    app.cli.add_command(welcome)
 
 
 @click.command("seed")
@@ -34,6 +35,34 @@ def seed():
     click.echo("Seeded. Staff sign-in: admin.test@rephlo.ai / AdminPassword123! (TOTP below)")
     click.echo(f"  TOTP secret: {seeding.ADMIN_TOTP_SECRET}")
     click.echo(f"  otpauth URI: {seeding.admin_totp_uri()}")
+
+
+@click.command("welcome")
+@click.option("--url", default="http://127.0.0.1:5000", help="Where the app answers.")
+def welcome(url: str):
+    """What a new user needs to sign in and call the API (printed by scripts/run.sh)."""
+    import time
+
+    import pyotp
+
+    from app import seed as seeding
+    from app.testdata.seed import SEED_SANDBOX_KEY, SEED_SANDBOX_KEY_OWNER
+    from app.users.models import User
+
+    admin = db.session.scalar(select(User).where(User.email == "admin.test@rephlo.ai"))
+    click.echo(f"\nRephlo Admin is running: {url}/admin")
+    click.echo("  Staff sign-in   admin.test@rephlo.ai / AdminPassword123!")
+    if admin is not None and admin.totp_secret == seeding.ADMIN_TOTP_SECRET:
+        totp = pyotp.TOTP(seeding.ADMIN_TOTP_SECRET)
+        left = totp.interval - int(time.time()) % totp.interval
+        click.echo(f"  TOTP code       {totp.now()} (for {left} more seconds; codes come from the secret)")
+        click.echo(f"  TOTP secret     {seeding.ADMIN_TOTP_SECRET}  ({seeding.admin_totp_uri()})")
+    else:
+        click.echo("  TOTP code       from the authenticator you enrolled")
+    click.echo(f"  Sandbox API key {SEED_SANDBOX_KEY}  (test mode, acts as {SEED_SANDBOX_KEY_OWNER})")
+    click.echo(f"  Try it          curl -H 'Authorization: Bearer {SEED_SANDBOX_KEY}' {url}/api/v1/credits/balance")
+    jobs = "on RQ" if current_app.config["REDIS_URL"] else "on a worker thread; periodic jobs on the app's scheduler"
+    click.echo(f"  Database        {db.engine.url.render_as_string(hide_password=True)}; background jobs {jobs}\n")
 
 
 @click.command("reset-test-data")

@@ -14,7 +14,8 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = ROOT / "instance"
+# INSTANCE_DIR moves the SQLite file, the secret key and the emulator's log (scripts/run.sh).
+INSTANCE = Path(os.environ.get("INSTANCE_DIR") or ROOT / "instance").resolve()
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -147,4 +148,12 @@ def load_config(overrides: dict | None = None) -> dict:
     }
     if overrides:
         cfg.update(overrides)
+    # The embedded default (no Redis): background jobs run on a worker thread, so a request
+    # answers at once and its progress bar moves, and the app process runs the periodic jobs
+    # itself (app/ops/scheduler.py). Whoever sets JOBS_INLINE (tests, benches) drives jobs
+    # by hand: inline in the request, no scheduler, unless JOBS_THREAD/EMBEDDED_SCHEDULER say so.
+    asked_inline = "JOBS_INLINE" in os.environ or "JOBS_INLINE" in (overrides or {})
+    embedded = not cfg["REDIS_URL"] and not cfg["TESTING"] and not asked_inline
+    cfg.setdefault("JOBS_THREAD", _bool("JOBS_THREAD", default=embedded))
+    cfg.setdefault("EMBEDDED_SCHEDULER", _bool("EMBEDDED_SCHEDULER", default=embedded))
     return cfg

@@ -9,6 +9,7 @@ from sqlalchemy import Index
 from app.auth.models import RecoveryCode  # noqa: F401
 from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
+from app.ops.models import SchedulerLease  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
 from app.testdata.cleanup_models import CleanupRun  # noqa: F401
 from app.testdata.clock_models import TestClock  # noqa: F401

@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# Start the app on its embedded default: SQLite under instance/, jobs inline, demo data
-# seeded, and a local Stripe emulator (localstripe, dev-only) on a free loopback port.
+# Start the app on its embedded default: SQLite (WAL) under instance/, background jobs on a
+# worker thread and the periodic jobs on the app's own scheduler (no Redis needed), demo data
+# seeded on today's calendar, and a local Stripe emulator (localstripe, dev-only) on a free
+# loopback port. Ends by printing the URL, the admin sign-in (with a current TOTP code) and the
+# sandbox API key.
+#   PORT          the app's port (5000)
+#   INSTANCE_DIR  where the SQLite file, the secret key and the logs live (instance/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export FLASK_APP=wsgi
-mkdir -p instance
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's app, wherever the venv points
+export INSTANCE_DIR="${INSTANCE_DIR:-$PWD/instance}"
+mkdir -p "$INSTANCE_DIR"
 PORT="${PORT:-5000}"
 STRIPE_PORT="$($BIN/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-$BIN/localstripe --port "$STRIPE_PORT" >instance/localstripe.log 2>&1 &
+$BIN/localstripe --port "$STRIPE_PORT" >"$INSTANCE_DIR/localstripe.log" 2>&1 &
 STRIPE_PID=$!
-trap 'kill $STRIPE_PID 2>/dev/null || true' EXIT
+APP_PID=""
+trap 'kill $APP_PID $STRIPE_PID 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
 export STRIPE_API_BASE="${STRIPE_API_BASE:-http://127.0.0.1:$STRIPE_PORT}"
 # localstripe sends signed webhooks once told where: register /webhooks/stripe with a local secret.
 export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_local_$($BIN/python -c 'import secrets; print(secrets.token_hex(16))')}"
@@ -28,5 +37,17 @@ PY
 export SESSION_COOKIE_SECURE="${SESSION_COOKIE_SECURE:-0}"
 $BIN/flask db upgrade
 $BIN/flask seed
-echo "Rephlo Admin on http://127.0.0.1:$PORT/admin  (Stripe emulator on $STRIPE_API_BASE)"
-$BIN/flask run --host 127.0.0.1 --port "$PORT"
+$BIN/flask run --host 127.0.0.1 --port "$PORT" --with-threads --no-reload &
+APP_PID=$!
+# The first request also starts the embedded scheduler (app/ops/scheduler.py).
+$BIN/python - <<PY
+import time, urllib.request
+for _ in range(600):
+    try:
+        urllib.request.urlopen("http://127.0.0.1:$PORT/api/v1/health", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+PY
+$BIN/flask welcome --url "http://127.0.0.1:$PORT"
+wait "$APP_PID"

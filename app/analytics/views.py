@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_login import current_user
 
-from app.analytics import service
+from app.analytics import empty, service
 from app.auth.guards import user_can
 from app.core import nav
 from app.core.web import include_test_data, render
@@ -13,8 +13,10 @@ from app.rbac import service as rbac
 
 
 def dashboard():
-    board = service.dashboard(db.session, user_can, include_test=include_test_data())
-    return render("analytics/dashboard.html", board=board,
+    include_test = include_test_data()
+    board = service.dashboard(db.session, user_can, include_test=include_test)
+    notice = empty.production_notice(db.session) if board.cards and not include_test else None
+    return render("analytics/dashboard.html", board=board, empty_notice=notice,
                   assignments=rbac.active_assignments(db.session, current_user.id),
                   overrides=rbac.active_overrides(db.session, current_user.id),
                   perms=sorted(rbac.effective_permissions(db.session, current_user.id)), links=nav.visible_items())

@@ -1,4 +1,5 @@
-"""One way to run background work: enqueue() runs inline without Redis, else on RQ.
+"""One way to run background work: enqueue() runs on RQ with Redis, else on the app's worker
+thread (core/job_thread.py), or inline in the request when JOBS_INLINE is asked for (tests).
 
 Every job gets a JobRecord row (kind, who asked, status, progress) so that screens can
 show progress bars whichever way it ran. Job functions live in each domain's jobs.py,
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -98,7 +99,12 @@ def enqueue(kind: str, func: Callable | str, *args, requested_by=None, queue: st
     record = JobRecord(kind=kind, queue=queue, requested_by_id=getattr(requested_by, "id", None))
     db.session.add(record)
     db.session.commit()
-    if current_app.config["JOBS_INLINE"]:
+    # Off a request (a CLI command, the scheduler's own thread) the caller is the background.
+    if current_app.config["JOBS_INLINE"] and current_app.config.get("JOBS_THREAD") and has_request_context():
+        from app.core import job_thread
+
+        job_thread.submit(current_app._get_current_object(), record.id, _path(func), list(args), kwargs)
+    elif current_app.config["JOBS_INLINE"]:
         execute(record.id, _path(func), list(args), kwargs)
     else:
         from app.core.redis import rq_queue

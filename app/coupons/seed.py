@@ -12,20 +12,24 @@ coupons' and campaigns' test counters; the campaigns' production `spent` is the 
 total_spent_usd. Redemption 3 (FRIEND50, 5,000 credits) is stored as 5,000 credits granted
 and reversed, with 0.00 off a 0.00 charge: the seed's "discount 5000.00 USD, final -5000.00"
 reads credits as dollars. Redemption and detection rows are loaded once (skipped when present).
+Every date is moved to today's calendar (core/seedtime.py): BF2025-30OFF is valid on the day
+of the seed and its redemption two days old.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from app.core import seedtime
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule
 from app.users.models import User
 
 
 def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    """Seed dates on today's calendar: the coupons are valid and the traffic recent today."""
+    return seedtime.at(text)
 
 
 CAMPAIGNS = [

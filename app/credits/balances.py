@@ -273,6 +273,8 @@ def allocate_period(session, user_id: int, amount: int, max_rollover: int, perio
     if carried:
         allocate(session, user_id, carried, "rollover", actor=actor, reason="Rolled over from the previous period",
                  period_start=period_start, period_end=period_end, at=at)
+    if amount <= 0:  # a tier without monthly credits (perpetual/BYOK): the lapse is the whole change
+        return get_balance(session, user_id, at)
     _, view = allocate(session, user_id, amount, "monthly_allocation", actor=actor, period_start=period_start,
                        period_end=period_end, reason="Period allocation", at=at)
     return view

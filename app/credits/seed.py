@@ -9,12 +9,13 @@ figures), so they are recorded at 0% as the seed shows them.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
 from app.auth.service import hash_password
+from app.core import seedtime
 from app.credits import balances, margins, metering, summaries
 from app.credits.formula import Quote, credits_for, customer_cost, vendor_cost
 from app.credits.models import CreditAllocation, CreditDeduction, MarginConfig, ModelPrice, Provider, TokenUsage
@@ -115,7 +116,9 @@ def _pricing(session, users, log) -> None:
 
 
 def _ledgers(session, users, log) -> None:
-    period = (_utc(NOV_1), _utc("2025-11-30T23:59:59Z"))
+    """Balances, usage and deductions on today's calendar (core/seedtime.py): the seed's
+    November period holds today and its usage is recent, so every 30-day view has data."""
+    period = (seedtime.at(NOV_1), seedtime.at("2025-11-30T23:59:59Z"))
     for email, tier, monthly, bonus in BALANCES:
         user = users.get(email)
         if user is None or session.scalar(select(func.count()).select_from(CreditAllocation)
@@ -140,15 +143,16 @@ def _ledgers(session, users, log) -> None:
         q = Quote(model, price.provider.vendor_name, price.id, inp, out, cost, margin, customer_cost(cost, margin),
                   credits_for(cost, margin))
         tier = dict((e, t) for e, t, _, _ in BALANCES)[email]
-        metering.charge(session, user.id, q, request_id, "inference", _utc(at), tier)
+        metering.charge(session, user.id, q, request_id, "inference", seedtime.at(at), tier)
     for email, amount, kind, related, at in DEDUCTIONS:
         user = users[email]
         if session.scalar(select(CreditDeduction.id).where(CreditDeduction.user_id == user.id,
                                                            CreditDeduction.related_usage_id == related)):
             continue
-        balances.deduct(session, user.id, amount, kind, related_usage_id=related, at=_utc(at))
-    summaries.build_day(session, date(2025, 11, 8))
-    log("  credits: balances, allocations, usage 1-4, deductions 2-4, summaries for 2025-11-08")
+        balances.deduct(session, user.id, amount, kind, related_usage_id=related, at=seedtime.at(at))
+    day = seedtime.day("2025-11-08")
+    summaries.build_day(session, day)
+    log(f"  credits: balances, allocations, usage 1-4, deductions 2-4, summaries for {day}")
 
 
 def seed_credits(session, log=print) -> None:

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from app.core import seedtime
 from app.licensing import upgrades
 from app.licensing.models import Activation, AppVersion, License
 from app.users.models import User
@@ -89,17 +90,29 @@ def fingerprint(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
 
 
-def seed_versions(session) -> None:
+def seed_versions(session, today: bool = False) -> None:
+    """The seed's releases; on today's calendar (core/seedtime.py) for `flask seed`, at their
+    own 2025 dates for tests that reproduce the seed's early-bird windows on a test clock."""
     for version, released, notes in VERSIONS:
         if session.scalar(select(AppVersion).where(AppVersion.version == version)) is None:
-            row = AppVersion(release_date=date.fromisoformat(released), notes=notes)
+            day = date.fromisoformat(released)
+            row = AppVersion(release_date=seedtime.day(day) if today else day, notes=notes)
             row.set_version(version)
             session.add(row)
     session.flush()
 
 
+def _on_release_calendar(session, to_version: str, at: str) -> datetime:
+    """An upgrade's seed time kept as far from its target's release as in the seed, whichever
+    calendar the releases are on (so the early-bird and loyalty prices come out as seeded)."""
+    released = session.scalar(select(AppVersion.release_date).where(AppVersion.version == to_version))
+    seeded = date.fromisoformat(next(r for v, r, _ in VERSIONS if v == to_version))
+    return _utc(at) + (released - seeded)
+
+
 def seed_licensing(session, log=print) -> None:
-    seed_versions(session)
+    """Licenses and devices on today's calendar (core/seedtime.py): activations seen lately."""
+    seed_versions(session, today=True)
     owners = {}
     for email, first, last in OWNERS:
         user = session.scalar(select(User).where(User.email == email))
@@ -118,9 +131,9 @@ def seed_licensing(session, log=print) -> None:
         owner = owners[spec["owner"]]
         lic = License(license_key=spec["key"], user_id=owner.id, owner=owner, status=spec["status"],
                       purchase_price=Decimal(spec["price"]), max_activations=spec["max"],
-                      purchased_at=_utc(spec["purchased_at"]), activated_at=_utc(spec["activated_at"]),
-                      expires_at=_utc(spec["expires_at"]), status_changed_at=_utc(spec["purchased_at"]),
-                      created_at=_utc(spec["purchased_at"]), is_test=True)
+                      purchased_at=seedtime.at(spec["purchased_at"]), activated_at=seedtime.at(spec["activated_at"]),
+                      expires_at=seedtime.at(spec["expires_at"]), status_changed_at=seedtime.at(spec["purchased_at"]),
+                      created_at=seedtime.at(spec["purchased_at"]), is_test=True)
         lic.set_versions(spec["purchased"], spec["until"])
         session.add(lic)
         session.flush()
@@ -130,15 +143,17 @@ def seed_licensing(session, log=print) -> None:
             session.add(Activation(
                 license_id=lic.id, license=lic, fingerprint=fingerprint(device["source"]), status=device["status"],
                 device_name=device["device_name"], os_type=device["os_type"], os_version=device["os_version"],
-                cpu_info=device["cpu_info"], activated_at=_utc(device["activated_at"]),
-                last_seen_at=_utc(device["last_seen_at"]) or _utc(device["activated_at"]),
-                deactivated_at=_utc(device["deactivated_at"]), created_at=_utc(device["activated_at"]), is_test=True))
+                cpu_info=device["cpu_info"], activated_at=seedtime.at(device["activated_at"]),
+                last_seen_at=seedtime.at(device["last_seen_at"]) or seedtime.at(device["activated_at"]),
+                deactivated_at=seedtime.at(device["deactivated_at"]), created_at=seedtime.at(device["activated_at"]),
+                is_test=True))
         session.flush()
         for key, to_version, at, price, reference in sorted(
                 (u for u in UPGRADES if u[0] == spec["key"]), key=lambda u: u[2]):
-            upgrade = upgrades.create_upgrade(session, lic, to_version, at=_utc(at))
+            at = _on_release_calendar(session, to_version, at)
+            upgrade = upgrades.create_upgrade(session, lic, to_version, at=at)
             if upgrade.price != Decimal(price):
                 raise RuntimeError(f"seed 001 prices {key} -> {to_version} at {price}, the rules say {upgrade.price}")
             if reference:
-                upgrades.complete_upgrade(session, upgrade, reference, at=_utc(at))
+                upgrades.complete_upgrade(session, upgrade, reference, at=at)
     session.flush()

@@ -114,3 +114,25 @@ def test_charts_carry_30_days_of_data_and_load_chart_js_with_the_nonce(staff_cli
         spec = json.loads(html.unescape(re.search(rf'id="{canvas}"[^>]*data-chart=\'([^\']+)\'', body).group(1)))
         assert len(spec["labels"]) == 30 and spec["labels"][-1] == "2025-11-09"
         assert all(len(d["data"]) == 30 for d in spec["datasets"])
+
+
+def test_empty_production_says_so_with_the_hidden_test_rows_and_the_switch(staff_client, make_user):
+    """A fresh install: only test data (the seed's, as it must be), so production is all zeros."""
+    from app.extensions import db
+    from app.users.models import User
+
+    client = staff_client("admin")  # the signed-in staff member is not a production customer
+    before = db.session.query(User).filter_by(is_test=True).count()
+    make_user(test=True), make_user(test=True)
+    body = client.get("/admin").get_data(as_text=True)
+    notice = body[body.index('id="production-empty"'):body.index('id="dashboard-cards"')]
+    assert "No production data yet" in notice and f"{before + 2} test rows" in notice
+    assert 'id="production-empty-include-test" role="button" href="?include_test=1"' in notice
+    assert 'id="production-empty"' not in client.get("/admin?include_test=1").get_data(as_text=True)
+    client.get("/admin?include_test=0")
+    make_user()  # the first production customer
+    assert 'id="production-empty"' not in client.get("/admin").get_data(as_text=True)
+
+
+def test_production_with_data_shows_no_empty_notice(staff_client, month_of_activity):
+    assert 'id="production-empty"' not in staff_client("admin").get("/admin").get_data(as_text=True)

@@ -20,3 +20,16 @@ def slow_once(job, key: str):
     if runs == 1:
         time.sleep(60)
     return {"runs": runs}
+
+
+def tick_tock(job):
+    """A periodic job of the scheduler tests: reports progress and returns."""
+    job.progress(1, 2, "half way")
+    return {"ticked": True}
+
+
+def where_am_i(job):
+    """Names the thread it ran on (the worker thread test)."""
+    import threading
+
+    return {"thread": threading.current_thread().name}
