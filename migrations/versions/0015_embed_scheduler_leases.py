@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_embed'
-down_revision = '0014_main'
+down_revision = '0015_sec2'
 branch_labels = None
 depends_on = None
 

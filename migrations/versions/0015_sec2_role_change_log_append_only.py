@@ -15,7 +15,7 @@ Revises: 0014_main
 from alembic import op
 
 revision = '0015_sec2'
-down_revision = '0014_main'
+down_revision = '0015_sec_2'
 branch_labels = None
 depends_on = None
 
