@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.billing import collection, invoices, subscriptions
 from app.billing.invoices import Line
 from app.billing.models import CreditPack, CreditPackPurchase
-from app.core import audit
+from app.core import audit, bounds
 from app.core.errors import Conflict, DomainError
 from app.core.money import money
 
@@ -26,10 +26,8 @@ def all_packs(session, active_only: bool = False) -> list[CreditPack]:
 
 
 def get_pack(session, pack_id) -> CreditPack:
-    try:
-        pack = session.get(CreditPack, int(pack_id))
-    except (TypeError, ValueError):
-        pack = None
+    row_id = bounds.parse_id(pack_id, "pack")
+    pack = session.get(CreditPack, row_id) if row_id else None
     if pack is None:
         raise DomainError("resource_missing", "No such credit pack.", "pack", status=404)
     return pack

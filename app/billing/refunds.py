@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.billing import payments
 from app.billing.gateway import GatewayError
 from app.billing.models import Invoice, PaymentTransaction, RefundRequest, Subscription
-from app.core import audit, clock
+from app.core import audit, bounds, clock
 from app.core.errors import Conflict, DomainError, PermissionDenied
 from app.core.money import money
 from app.rbac import service as rbac
@@ -23,10 +23,8 @@ def threshold() -> Decimal:
 
 
 def get_payment(session, payment_id) -> PaymentTransaction:
-    try:
-        payment = session.get(PaymentTransaction, int(payment_id))
-    except (TypeError, ValueError):
-        payment = None
+    row_id = bounds.parse_id(payment_id, "payment")
+    payment = session.get(PaymentTransaction, row_id) if row_id else None
     if payment is None:
         raise DomainError("resource_missing", "No such payment.", "payment", status=404)
     return payment

@@ -41,6 +41,14 @@ def check_date(value: date, param: str | None) -> date:
     return value
 
 
+def sane_date(form, field) -> None:
+    """WTForms validator: a DateField's day within DATE_MIN..DATE_MAX."""
+    from wtforms.validators import ValidationError
+
+    if field.data is not None and not DATE_MIN <= field.data <= DATE_MAX:
+        raise ValidationError(f"Pick a day between {DATE_MIN} and {DATE_MAX}.")
+
+
 def parse_id(raw, param: str | None) -> int | None:
     """A positive database id from text, or None when it cannot be one (the caller says 'not found')."""
     text = str(raw or "").strip()

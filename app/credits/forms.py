@@ -6,6 +6,7 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, 
                      SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.core import bounds
 from app.credits.models import STRATEGIES, TIERS
 
 
@@ -88,4 +89,4 @@ class CalculatorForm(FlaskForm):
 
 
 class RebuildForm(FlaskForm):
-    day = DateField("Day (UTC)", validators=[InputRequired()])
+    day = DateField("Day (UTC)", validators=[InputRequired(), bounds.sane_date])

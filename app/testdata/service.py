@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.service import hash_password, validate_new_password
-from app.core import audit, clock, testmode
+from app.core import audit, bounds, clock, testmode
 from app.core.errors import DomainError, NotFound
 from app.testdata.twins import provision_test_account
 from app.users.models import User
@@ -72,6 +72,7 @@ def resolve_expiry(*, days: int | None = None, at: datetime | None = None,
         days = DEFAULT_EXPIRY_DAYS if days is None else days
         if isinstance(days, bool) or not isinstance(days, int):
             raise DomainError("invalid_expiry", "The expiry must be a whole number of days.", field)
+        days = max(min(days, MAX_EXPIRY_DAYS + 1), -1)  # a huge count must not overflow timedelta
         expires = now + timedelta(days=days)
     if expires <= now:
         raise DomainError("expiry_in_past", "The expiry must be in the future.", field)
@@ -185,7 +186,7 @@ def creators(session) -> list[User]:
 
 def get_test_user(session, user_id: int) -> User:
     """A customer test account, or a clear refusal (production and staff accounts are out of reach)."""
-    user = session.get(User, user_id)
+    user = session.get(User, user_id) if bounds.int_ok(user_id) else None
     if user is None or user.deleted_at is not None:
         raise NotFound("user")
     if user.account_type != "test":

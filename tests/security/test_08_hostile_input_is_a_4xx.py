@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from tests.rbac.test_permission_matrix import _url, sample_ids  # noqa: F401  (a value for every URL variable)
+
 HUGE = 2**63  # one past the largest BIGINT
 HUGE_DIGITS = "99999999999999999999"
 
@@ -112,3 +114,31 @@ def test_every_get_route_answers_hostile_query_strings_without_a_500(app, login_
         if response.status_code >= 500:
             failures.append((rule.rule, response.status_code))
     assert failures == []
+
+
+HOSTILE_FORM = {name: HUGE_DIGITS for name in (
+    "amount", "count", "expires_in_days", "ids", "max_activations", "hierarchy", "credits", "user_id", "role_id",
+    "payment_id", "pack_id", "campaign_id", "days", "hours", "input_tokens", "output_tokens", "month_tokens",
+    "monthly_credits", "max_rollover", "max_uses", "max_uses_per_user", "quantity", "tier_id", "provider_id",
+    "assignment_id")}
+HOSTILE_FORM.update({"reason": "probe", "note": "probe", "expires_on": "9999-12-31", "day": "9999-12-31",
+                     "effective_date": "9999-12-31", "valid_from": "0001-01-01", "valid_until": "9999-12-31",
+                     "starts_at": "0001-01-01", "ends_at": "9999-12-31", "frozen_time": "9999-12-31T23:59"})
+
+
+def test_every_admin_form_answers_huge_numbers_and_dates_without_a_500(app, login_as, sudo, sample_ids, session):
+    """Every admin POST, as super_admin with real ids in its URL, with every numeric field past BIGINT and
+    every date at an end of the calendar (a refund's payment, a pack, a test account's expiry, the
+    ids of a bulk delete, the summaries day answered 500 or failed the job)."""
+    from app.core.jobs import JobRecord
+
+    staff = sudo(login_as("super_admin"))
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if "POST" not in rule.methods or not rule.rule.startswith("/admin") or rule.endpoint == "testdata_overview.delete_all":
+            continue
+        response = staff.post(_url(rule, sample_ids), data=HOSTILE_FORM)
+        if response.status_code >= 500:
+            failures.append((rule.rule, response.status_code))
+    assert failures == []
+    assert session.scalars(select(JobRecord.kind).where(JobRecord.status == "failed")).all() == []
