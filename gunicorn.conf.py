@@ -4,17 +4,19 @@ Flags on the command line override these (the benchmark's `-k gthread`, a test's
 """
 import gc
 import os
+import sys
 
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))  # one per core
 worker_connections = 1000
 keepalive = 30
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8000')}"]
-# A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections evenly. On one
-# shared socket a gevent worker accepts up to 100 at a wake-up, and client apps' keep-alive
-# connections then stay unevenly spread: measured at 64 clients, one worker answered in 112 ms
-# (p50) while the other idled at 17 ms.
-reuse_port = True
+# One listening socket shared by the workers (no reuse_port): a worker accepts only once it has
+# loaded the app, so a worker that restarts (killed, OOM, max_requests) takes no connection it
+# cannot serve. With a socket per worker (SO_REUSEPORT) the kernel gave the restarting worker's
+# socket its share of new connections before the app was loaded: they waited seconds
+# (bench/worker_kill.py; docs/deployment.md has the figures of both).
+reuse_port = False
 # No access log of gunicorn's own: the app writes one line per request (app/core/logging.py).
 accesslog = None
 
@@ -26,3 +28,7 @@ def post_worker_init(worker) -> None:
     load, a full collection stalled every request in flight for ~155 ms before, 10-40 ms after."""
     gc.collect()
     gc.freeze()
+    if worker is not None:  # the app is loaded; the worker accepts from here on (bench/worker_kill.py)
+        # (Not worker.log: the app's logging setup turns off logging.logProcesses, which
+        # gunicorn's own "[%(process)d]" format then fails on.)
+        print(f"[{os.getpid()}] worker ready to serve", file=sys.stderr, flush=True)

@@ -61,8 +61,8 @@ def load_config(overrides: dict | None = None) -> dict:
             {"pool_size": int(os.environ["DB_POOL_SIZE"]), "max_overflow": 0} if os.environ.get("DB_POOL_SIZE") else {})},
         "DB_PING_AFTER_IDLE_SECONDS": float(os.environ.get("DB_PING_AFTER_IDLE_SECONDS", "10")),
         # PostgreSQL timeouts of request transactions (app/core/db_timeouts.py): a request waiting
-        # on a row lock gives up after DB_LOCK_TIMEOUT_MS and answers 503 with Retry-After; jobs
-        # (`flask jobs ...`) wait longer, and a job's statement may run for up to 10 minutes.
+        # on a row lock gives up after DB_LOCK_TIMEOUT_MS and answers 503 with Retry-After; RQ
+        # workers (`flask jobs worker`) wait longer, and a job's statement may run for 10 minutes.
         "DB_LOCK_TIMEOUT_MS": int(os.environ.get("DB_LOCK_TIMEOUT_MS", "2000")),
         "DB_STATEMENT_TIMEOUT_MS": int(os.environ.get("DB_STATEMENT_TIMEOUT_MS", "15000")),
         "DB_JOB_LOCK_TIMEOUT_MS": int(os.environ.get("DB_JOB_LOCK_TIMEOUT_MS", "30000")),

@@ -92,7 +92,7 @@ class Gunicorn:
     """gunicorn on the benchmark database, Redis for rate limits and request counters."""
 
     def __init__(self, url: str, workers: int, threads: int = 1, redis_db: int = REDIS_DB, module: str = "wsgi:app",
-                 extra_env: dict | None = None, worker_class: str = "gthread"):
+                 extra_env: dict | None = None, worker_class: str = "gthread", extra_args: tuple[str, ...] = ()):
         self.port = free_port()
         env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",
                "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "LOG_FORMAT": "json",
@@ -103,7 +103,7 @@ class Gunicorn:
         concurrency = ["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", "1000"]
         # The deployment's settings (gunicorn.conf.py: its start-up hook too), this run's on top.
         cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-k", worker_class, "-w", str(workers),
-               *concurrency, "-b", f"127.0.0.1:{self.port}", "--backlog", "2048", module]
+               *concurrency, "-b", f"127.0.0.1:{self.port}", "--backlog", "2048", *extra_args, module]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(200):

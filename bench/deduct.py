@@ -3,11 +3,11 @@ PostgreSQL (API-key auth, a fresh Idempotency-Key per request, 1,000 users), sid
 the same run with pgbench running the same SQL transaction.
 
     .venv/bin/python bench/deduct.py [--clients 16,32,64] [--duration 20] [--rounds 2] [--workers 2]
-        [--worker-class gevent|gthread] [--threads 6] [--paced 0.25] [--bare]
+        [--worker-class gevent|gthread] [--threads 6] [--paced 0.25] [--bare] [--reuse-port]
 
-gunicorn runs with the deployment's gunicorn.conf.py (gevent workers, a socket per worker,
-the heap frozen after start-up). Saturated runs (each client sends its next request when it has
-the answer) give the throughput; at saturation the mean latency is clients / throughput
+gunicorn runs with the deployment's gunicorn.conf.py (gevent workers, one shared listening
+socket, the heap frozen after start-up); --reuse-port gives each worker a socket of its own.
+Saturated runs (each client sends its next request when it has the answer) give the throughput; at saturation the mean latency is clients / throughput
 (Little's law), so the latency that matters is the paced run's: clients think a random
 (exponential) time between requests, tuned so they offer `--paced` x pgbench's tps.
 
@@ -198,6 +198,8 @@ def main() -> None:
                         help="gunicorn worker: gevent (the deployment's) or gthread")
     parser.add_argument("--threads", type=int, default=6, help="threads per process with gthread")
     parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--reuse-port", action="store_true",
+                        help="a listening socket per worker (SO_REUSEPORT) instead of the deployment's shared one")
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
     parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
     parser.add_argument("--paced", type=float, default=0.25, metavar="SHARE",
@@ -211,12 +213,13 @@ def main() -> None:
     price_id = int(psql("SELECT id FROM model_prices WHERE model_name = 'gpt-4-turbo'", "rephlo_bench_deduct"))
     token = psql("SELECT token FROM pricing_state WHERE id = 1", "rephlo_bench_deduct")
     sql = pgbench_script(price_id, token, time.strftime("%Y-%m-01", time.gmtime()))
+    reuse = ("--reuse-port",) if args.reuse_port else ()
     subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True)
     results = []
     for clients in [int(c) for c in args.clients.split(",")]:
         app_runs, pg_runs = [], []
         for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both sides alike
-            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
+            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class, extra_args=reuse)
             try:
                 run_wrk(server.base, keys, clients, 3)  # warm-up: imports, pools, prepared statements
                 time.sleep(2)  # the warm-up's last requests finish
@@ -243,7 +246,7 @@ def main() -> None:
             # the mean latency is clients / throughput, 64 / 500 req/s = 128 ms, whatever the server)
             target = args.paced * pg["tps"]
             think = max(1, round(clients / target * 1000))
-            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
+            server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class, extra_args=reuse)
             try:
                 for _ in range(2):  # warm up, then calibrate once more on the warm server
                     warm = run_wrk(server.base, keys, clients, 3, think)
@@ -257,7 +260,7 @@ def main() -> None:
                 server.stop()
             paced["check"] = verify(app, before, paced, clients)
             paced["think_ms"] = think
-        row = {"clients": clients, "worker_class": args.worker_class, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
+        row = {"clients": clients, "worker_class": args.worker_class, "reuse_port": args.reuse_port, "app_rps": round(best["rps"], 1), "app_p50_ms": best["p50_ms"],
                "app_p99_ms": best["p99_ms"], "pgbench_tps": round(pg["tps"], 1),
                "pgbench_latency_avg_ms": pg["latency_avg_ms"], "ratio": round(best["rps"] / pg["tps"], 3),
                "statuses": best["statuses"], "socket_errors": best["socket_errors"],

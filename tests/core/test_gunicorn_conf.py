@@ -16,7 +16,9 @@ def test_gunicorn_reads_the_deployments_settings():
         if name in cfg.settings:
             cfg.set(name, value)
     assert cfg.worker_class_str == "gevent" and cfg.worker_connections == 1000 and cfg.keepalive == 30
-    assert cfg.reuse_port and cfg.accesslog is None
+    # One shared listening socket: a restarting worker accepts only once it can serve
+    # (tests/reliability/test_worker_restart.py).
+    assert not cfg.reuse_port and cfg.accesslog is None
 
 
 def test_a_worker_freezes_what_the_app_allocated_at_start_up():
