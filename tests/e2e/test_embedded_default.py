@@ -184,9 +184,16 @@ def embedded_page(browser, embedded, request):
         yield page
 
 
-def test_delete_all_runs_in_the_background_and_its_progress_bar_moves(embedded_page):
+def test_empty_production_explains_itself_and_delete_all_progress_moves(embedded_page):
     page = embedded_page
     secret = sign_in_staff(page, "super.admin@rephlo.ai", "SuperAdminPassword123!")
+    # A fresh install has only test data: the production dashboard says so, with the switch.
+    page.goto("/admin")
+    notice = page.locator("#production-empty")
+    assert "No production data yet" in notice.inner_text() and "test rows" in notice.inner_text()
+    page.click("#production-empty-include-test")
+    page.wait_for_selector(".test-banner")
+    assert page.locator("#production-empty").count() == 0
     page.click("nav >> text=Test data")
     page.wait_for_url("**/admin/test-data")
     seen = delete_all_test_data(page, secret, "Fresh start on the embedded default")
