@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.core import seedtime
+from app.core import clock, seedtime
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule
 from app.users.models import User
 
@@ -98,6 +98,17 @@ def _user(session, email: str, first: str = "Test", last: str = "Customer", log=
     return user
 
 
+def _realign(row, start_attr: str, end_attr: str, start: datetime, end: datetime) -> bool:
+    """A seeded window that has ended, on a day the seed's own window is open (`make run` seeds
+    at every start, weeks later): moved to today's calendar again, so the demo stays alive."""
+    now = clock.now()
+    if getattr(row, end_attr) >= now or not start <= now <= end:
+        return False
+    setattr(row, start_attr, start)
+    setattr(row, end_attr, end)
+    return True
+
+
 def _subscription_id(session, user: User) -> int | None:
     """Billing's seeded subscription of the user (seed 001's sub-pro-001), when there is one."""
     from app.billing.subscriptions import live_subscription
@@ -119,6 +130,8 @@ def seed_coupons(session, log=print) -> None:
                                 is_active=active, created_by_id=admin.id)
             session.add(campaign)
             log(f"  campaign {name}")
+        elif _realign(campaign, "starts_at", "ends_at", _utc(start), _utc(end)):
+            log(f"  campaign {name}: moved to today's calendar")
         campaigns[name] = campaign
     session.flush()
     coupons = {}
@@ -133,6 +146,8 @@ def seed_coupons(session, log=print) -> None:
                             is_active=True, created_by_id=admin.id)
             session.add(coupon)
             log(f"  coupon {spec['code']}")
+        elif _realign(coupon, "valid_from", "valid_until", _utc(spec["valid_from"]), _utc(spec["valid_until"])):
+            log(f"  coupon {spec['code']}: moved to today's calendar")
         coupons[spec["code"]] = coupon
     session.flush()
     for code, rule_type, value in RULES:

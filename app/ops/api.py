@@ -1,7 +1,7 @@
 """GET /api/v1/health/redis: per-queue pending/processing/dead-letter, workers, cron runs."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 
 from app.api import api_bp
 from app.core.redis import connection
@@ -14,7 +14,10 @@ def redis_health():
     periodic = queues.periodic_last_runs(db.session)
     conn = connection()
     if conn is None:
-        return jsonify({"status": "ok", "redis": "not_configured", "jobs": "inline", "cron": periodic})
+        return jsonify({"status": "ok", "redis": "not_configured",
+                        "jobs": "thread" if current_app.config.get("JOBS_THREAD") else "inline",
+                        "scheduler": "embedded" if current_app.config.get("EMBEDDED_SCHEDULER") else "off",
+                        "cron": periodic})
     try:
         conn.ping()
         stats = queues.queue_stats(conn)

@@ -75,5 +75,17 @@ def test_seeded_on_another_day_the_demo_is_alive_that_day(app, session):
         assert rules == ["early_bird", "loyalty", "standard"]
         release = session.scalar(select(AppVersion.release_date).where(AppVersion.version == "3.0.0"))
         assert release == seedtime.day("2025-11-03") and release < now.date()
+
+        # `make run` again two months later (it seeds at every start): the coupons are alive again.
+        clock.advance(timedelta(days=60))
+        assert not coupons["BF2025-30OFF"].valid_until >= clock.now()
+        with testmode.test_mode(catalogue=True):
+            for seeder in SEEDERS:
+                seeder(session, log=lambda *_: None)
+        session.commit()
+        assert check("BF2025-30OFF", "enterprise.user@example.com").benefit.final_amount == Decimal("69.99")
+        for coupon in coupons.values():
+            session.refresh(coupon)
+            assert coupon.valid_from <= clock.now() <= coupon.valid_until, coupon.code
     finally:
         clock.reset()

@@ -2,9 +2,10 @@
 SQLite file in a temporary INSTANCE_DIR, no Redis and no other process (no worker, no cron).
 
 One server for the module, in this order: 16 parallel API clients (zero 5xx, every charge
-once, balances equal to ledgers), the scheduler (an every-minute job runs on its schedule,
-the missed nightly cleanup removes an expired test account), then a browser deletes all test
-data and sees the progress bar between 0 and 100 (last: it deletes what the others use).
+once, balances equal to ledgers); a browser deletes all test data and sees the progress bar
+between 0 and 100 (after the clients: it deletes their key); the scheduler (an every-minute
+job runs on its schedule within 90 s of the start, the missed nightly cleanup removed an
+expired test account), last so that its wait for the next minute overlaps the others.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +51,20 @@ def _wait_for_banner(proc: subprocess.Popen, log_path, timeout: float = 180) -> 
     raise RuntimeError(f"scripts/run.sh printed no start-up banner within {timeout:.0f} s: see {log_path}")
 
 
+def _migrate(url: str) -> None:
+    """The schema, in this process (run.sh's own `flask db upgrade` then finds nothing to do)."""
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "JOBS_INLINE": True, "REDIS_URL": None,
+                      "SECRET_KEY": "embedded-migrate"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     instance = tmp_path_factory.mktemp("embedded")
@@ -58,11 +72,9 @@ def embedded(tmp_path_factory):
     env.update(ENV, INSTANCE_DIR=str(instance), PORT=str(_free_port()), FLASK_APP="wsgi",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     # An expired test account waiting before the start: nobody runs the nightly cleanup by hand.
-    subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                   capture_output=True)
-    engine = create_engine(f"sqlite:///{instance / 'rephlo.db'}")
-    import app.models  # noqa: F401  (the tables, for the factory)
-
+    url = f"sqlite:///{instance / 'rephlo.db'}"
+    _migrate(url)
+    engine = create_engine(url)
     with Session(engine) as session:
         [expired] = insert_users(session, 1, test=True, expires_in=timedelta(days=-1), label="expired")
         session.commit()
@@ -166,12 +178,35 @@ def test_sixteen_parallel_clients_get_no_5xx_and_every_charge_lands_once(embedde
         assert seats[1] == seats[0]  # filled to its limit, never past it
 
 
+@pytest.fixture
+def embedded_page(browser, embedded, request):
+    with open_page(browser, embedded["base"], OUTPUT / f"{request.node.name}.png", 15_000) as page:
+        yield page
+
+
+def test_empty_production_explains_itself_and_delete_all_progress_moves(embedded_page):
+    page = embedded_page
+    secret = sign_in_staff(page, "super.admin@rephlo.ai", "SuperAdminPassword123!")
+    # A fresh install has only test data: the production dashboard says so, with the switch.
+    page.goto("/admin")
+    notice = page.locator("#production-empty")
+    assert "No production data yet" in notice.inner_text() and "test rows" in notice.inner_text()
+    page.click("#production-empty-include-test")
+    page.wait_for_selector(".test-banner")
+    assert page.locator("#production-empty").count() == 0
+    page.click("nav >> text=Test data")
+    page.wait_for_url("**/admin/test-data")
+    seen = delete_all_test_data(page, secret, "Fresh start on the embedded default")
+    assert any(0 < int(v) < 100 for v in seen if v is not None), f"the bar never showed a value between 0 and 100: {seen}"
+    assert page.console_errors == []
+
+
 def test_periodic_jobs_run_on_their_schedule_without_any_other_process(embedded):
     """The every-minute job runs again after start-up on its own; the nightly cleanup, missed
     while the app was down, ran at start and removed the expired test account."""
     base, started = embedded["base"], embedded["started"]
     next_minute = started.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 90 - (datetime.now(timezone.utc) - started).total_seconds()
     cron = {}
     while time.monotonic() < deadline:
         cron = {c["name"]: c for c in call(base, "GET", "/api/v1/health/redis")[1]["cron"]}
@@ -181,23 +216,11 @@ def test_periodic_jobs_run_on_their_schedule_without_any_other_process(embedded)
         time.sleep(1)
     assert datetime.fromisoformat(cron["expire-rbac"]["last_run_at"]) >= next_minute, cron["expire-rbac"]
     assert all(c["last_run_at"] for c in cron.values()), [n for n, c in cron.items() if not c["last_run_at"]]
+    health = call(base, "GET", "/api/v1/health/redis")[1]
+    assert (health["redis"], health["jobs"], health["scheduler"]) == ("not_configured", "thread", "embedded")
     assert cron["cleanup-test-data"]["last_status"] == "finished"
     with Session(embedded["engine"]) as session:
         assert session.scalar(text("SELECT COUNT(*) FROM users WHERE id = :id"), {"id": embedded["expired"]}) == 0
+        nightly = session.execute(text("SELECT status, deleted FROM cleanup_runs WHERE trigger = 'schedule'")).all()
+        assert [(status, json.loads(deleted)["users"]) for status, deleted in nightly] == [("finished", 1)]
         assert session.execute(text("SELECT COUNT(*) FROM scheduler_leases")).scalar() == 1
-
-
-@pytest.fixture
-def embedded_page(browser, embedded, request):
-    with open_page(browser, embedded["base"], OUTPUT / f"{request.node.name}.png", 15_000) as page:
-        yield page
-
-
-def test_delete_all_runs_in_the_background_and_its_progress_bar_moves(embedded_page):
-    page = embedded_page
-    secret = sign_in_staff(page, "super.admin@rephlo.ai", "SuperAdminPassword123!")
-    page.click("nav >> text=Test data")
-    page.wait_for_url("**/admin/test-data")
-    seen = delete_all_test_data(page, secret, "Fresh start on the embedded default")
-    assert any(0 < int(v) < 100 for v in seen if v is not None), f"the bar never showed a value between 0 and 100: {seen}"
-    assert page.console_errors == []
