@@ -1,0 +1,151 @@
+"""Customer identity: sign-up, sign-in, email verification, password reset, sign-out everywhere.
+
+Customers share the users table with staff but not its doors: a staff account cannot sign in
+here (and a customer cannot sign in to the console, auth/service.py). Passwords are argon2id
+(the staff hasher). Verification and reset links are signed, expiring tokens; a reset token
+names the password it replaces, so it works once.
+"""
+from __future__ import annotations
+
+from flask import current_app, url_for
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from app.auth.service import GENERIC_FAILURE, check_password, hash_password, validate_new_password
+from app.billing.subscriptions import provision_free
+from app.core import audit, clock
+from app.core.errors import DomainError
+from app.notifications.service import queue_email
+from app.users.models import User
+
+VERIFY_MAX_AGE = 7 * 24 * 3600
+RESET_MAX_AGE = 3600
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"accounts-{purpose}")
+
+
+def normalise_email(raw: str | None, field: str = "email") -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email((raw or "").strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise DomainError("invalid_email", "Enter a valid email address.", field) from None
+
+
+def email_taken(session, email: str) -> bool:
+    return session.scalar(select(User.id).where(User.email == email)) is not None
+
+
+def create_customer(session, *, email: str, name: str = "", password: str | None = None, actor=None,
+                    test: bool = False, verified: bool = False) -> User:
+    """A customer account with the free tier's subscription and credits at once (seed 004).
+
+    Used by the sign-up page, the provisioning API and the staff screens; a test account when
+    `test` (or when the actor is in test mode: the row is marked test by core/models.py)."""
+    email = normalise_email(email)
+    if email_taken(session, email):
+        raise DomainError("email_taken", "An account with this email exists already.", "email", status=409)
+    first, _, last = (name or "").strip().partition(" ")
+    if len(first) > 80 or len(last) > 80:
+        raise DomainError("invalid_name", "The name is too long (80 characters for each part).", "name")
+    user = User(email=email, first_name=first, last_name=last.strip(), is_staff=False,
+                account_type="test" if test else "standard", email_verified=verified,
+                password_hash=hash_password(password) if password else None,
+                created_by_id=getattr(actor, "id", None))
+    session.add(user)
+    session.flush()
+    provision_free(session, user)
+    audit.record(session, "accounts.customer_created", actor=actor or user, target=user,
+                 after={"email": email, "test": user.is_test})
+    return user
+
+
+def sign_up(session, *, email: str, name: str, password: str) -> User:
+    validate_new_password(password or "", "password")
+    user = create_customer(session, email=email, name=name, password=password)
+    send_verification(session, user)
+    return user
+
+
+def send_verification(session, user: User) -> None:
+    token = _serializer("verify").dumps({"u": user.id, "e": user.email})
+    link = url_for("accounts.verify_email", token=token, _external=True)
+    queue_email(session, kind="account_verify", user=user, subject="Confirm your email address",
+                body=f"Hello,\n\nConfirm the email address of your Rephlo account:\n{link}\n\n"
+                     "The link works for 7 days. If you did not sign up, ignore this message.\n")
+
+
+def verify_email(session, token: str) -> User:
+    try:
+        data = _serializer("verify").loads(token, max_age=VERIFY_MAX_AGE)
+    except (BadSignature, SignatureExpired):
+        raise DomainError("invalid_token", "This confirmation link is invalid or has expired.", None) from None
+    user = session.get(User, data.get("u"))
+    if user is None or user.email != data.get("e"):
+        raise DomainError("invalid_token", "This confirmation link is invalid or has expired.", None)
+    if not user.email_verified:
+        user.email_verified = True
+        audit.record(session, "accounts.email_verified", actor=user, target=user)
+    return user
+
+
+def authenticate(session, email: str, password: str) -> User:
+    """Same message for a wrong email, a wrong password and a staff account (not a door for staff)."""
+    email = (email or "").strip().lower()
+    user = session.scalar(select(User).where(User.email == email))
+    ok = check_password(user, password or "")
+    if not ok or user is None or not user.is_active or user.is_staff or user.twin_of_id is not None:
+        audit.record(session, "accounts.login_failed", actor=email or "unknown", target=user,
+                     after={"email": email}, is_test=False)
+        session.commit()
+        raise DomainError("invalid_credentials", GENERIC_FAILURE, "password", status=401)
+    user.last_login_at = clock.now()
+    audit.record(session, "accounts.login_succeeded", actor=user, target=user, is_test=False)
+    return user
+
+
+def request_reset(session, email: str) -> None:
+    """Mail a reset link when the customer exists; say nothing either way (no account probing)."""
+    email = (email or "").strip().lower()
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None or user.is_staff or not user.is_active:
+        return
+    token = _serializer("reset").dumps({"u": user.id, "p": (user.password_hash or "")[-16:]})
+    link = url_for("accounts.reset_password", token=token, _external=True)
+    queue_email(session, kind="account_reset", user=user, subject="Reset your password",
+                body=f"Hello,\n\nChoose a new password for your Rephlo account:\n{link}\n\n"
+                     "The link works for one hour, once. If you did not ask for it, ignore this message.\n")
+
+
+def user_for_reset(session, token: str) -> User:
+    try:
+        data = _serializer("reset").loads(token, max_age=RESET_MAX_AGE)
+    except (BadSignature, SignatureExpired):
+        raise DomainError("invalid_token", "This reset link is invalid, used or expired.", None) from None
+    user = session.get(User, data.get("u"))
+    if user is None or user.is_staff or (user.password_hash or "")[-16:] != data.get("p"):
+        raise DomainError("invalid_token", "This reset link is invalid, used or expired.", None)
+    return user
+
+
+def reset_password(session, token: str, password: str) -> User:
+    user = user_for_reset(session, token)
+    validate_new_password(password or "", "password")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = clock.now()
+    user.email_verified = True  # the link reached the mailbox
+    user.session_version += 1
+    audit.record(session, "accounts.password_reset", actor=user, target=user)
+    return user
+
+
+def sign_out_everywhere(session, user: User) -> None:
+    """End every browser session of the customer and every token their apps hold."""
+    from app.accounts.tokens import revoke_user_tokens
+
+    user.session_version += 1
+    revoked = revoke_user_tokens(session, user.id)
+    audit.record(session, "accounts.signed_out_everywhere", actor=user, target=user, after={"tokens": revoked})

@@ -1,0 +1,52 @@
+"""Customer-side fixtures: the seed tiers, the seeded OAuth clients, a signed-in customer, PKCE."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+import pytest
+
+PASSWORD = "Customer-Pass-2026"
+
+
+@pytest.fixture
+def tiers(session):
+    from app.billing import tiers as tier_service
+
+    return tier_service.ensure_default_tiers(session)
+
+
+@pytest.fixture
+def clients(session, tiers):
+    from app.testdata.seed import seed_oauth_clients
+
+    seeded = seed_oauth_clients(session, log=lambda *_: None)
+    session.commit()
+    return {c.client_id: c for c in seeded}
+
+
+@pytest.fixture
+def customer(session, tiers):
+    from app.accounts import service
+
+    user = service.create_customer(session, email=f"c-{secrets.token_hex(4)}@example.com", name="Cara Customer",
+                                   password=PASSWORD)
+    session.commit()
+    return user
+
+
+@pytest.fixture
+def customer_client(app, customer):
+    """A browser signed in as `customer` on the customer pages."""
+    client = app.test_client()
+    response = client.post("/account/signin", data={"email": customer.email, "password": PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.user = customer
+    return client
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
