@@ -54,7 +54,7 @@ def authorize():
         return redirect(url_for("accounts.sign_in", next=request.full_path))
     client, scope = grant.client, grant.request.scope or ""
     if request.method == "GET" and _consented(user, client, scope):
-        response = server.create_authorization_response(grant_user=user)
+        response = server.create_authorization_response(grant_user=user, grant=grant)
         db.session.commit()
         return response
     form = ConfirmForm()
@@ -62,7 +62,7 @@ def authorize():
         allowed = request.form.get("decision") == "allow"
         if allowed:
             _remember(user, client, scope)
-        response = server.create_authorization_response(grant_user=user if allowed else None)
+        response = server.create_authorization_response(grant_user=user if allowed else None, grant=grant)
         db.session.commit()
         return response
     scopes = [(name, SCOPES.get(name, name)) for name in scope.split()]

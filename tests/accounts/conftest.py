@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 import pytest
+from flask.testing import FlaskClient
 
 PASSWORD = "Customer-Pass-2026"
 
@@ -36,10 +37,22 @@ def customer(session, tiers):
     return user
 
 
+class _HttpsClient(FlaskClient):
+    def open(self, *args, **kwargs):
+        if args and isinstance(args[0], str):
+            kwargs.setdefault("base_url", "https://admin.test")
+        return super().open(*args, **kwargs)
+
+
+def https_client(app):
+    """Authlib refuses OAuth over plain http off loopback: the test host speaks https (as behind TLS)."""
+    return _HttpsClient(app, app.response_class, use_cookies=True)
+
+
 @pytest.fixture
 def customer_client(app, customer):
     """A browser signed in as `customer` on the customer pages."""
-    client = app.test_client()
+    client = https_client(app)
     response = client.post("/account/signin", data={"email": customer.email, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)
     client.user = customer
