@@ -8,8 +8,10 @@ scope the customer has not granted.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, request, url_for
 from sqlalchemy import select
 
 from app.accounts.forms import ConfirmForm
@@ -37,6 +39,11 @@ def _remember(user, client, scope: str) -> None:
     row.scopes = sorted(set(row.scopes or []) | set(scope.split()))
 
 
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _error_page(error: OAuth2Error):
     if error.redirect_uri:  # the client's own URI: tell the client (with its state)
         return server.handle_error_response(None, error)
@@ -58,6 +65,7 @@ def authorize():
         db.session.commit()
         return response
     form = ConfirmForm()
+    g.form_action_extra = [_origin(uri) for uri in client.row.redirect_uris or []]
     if request.method == "POST" and form.validate_on_submit():
         allowed = request.form.get("decision") == "allow"
         if allowed:
