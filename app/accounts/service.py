@@ -12,8 +12,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app.auth.service import GENERIC_FAILURE, check_password, hash_password, validate_new_password
-from app.billing.subscriptions import provision_free
-from app.core import audit, clock
+from app.billing import tiers
+from app.billing.subscriptions import provision, provision_free
+from app.core import audit, clock, testmode
 from app.core.errors import DomainError
 from app.notifications.service import queue_email
 from app.users.models import User
@@ -40,27 +41,47 @@ def email_taken(session, email: str) -> bool:
 
 
 def create_customer(session, *, email: str, name: str = "", password: str | None = None, actor=None,
-                    test: bool = False, verified: bool = False) -> User:
-    """A customer account with the free tier's subscription and credits at once (seed 004).
+                    test: bool = False, verified: bool = False, external_id: str | None = None,
+                    metadata: dict | None = None, tier: str = tiers.FREE) -> User:
+    """A customer account with its tier's subscription and credits at once (seed 004: free).
 
-    Used by the sign-up page, the provisioning API and the staff screens; a test account when
-    `test` (or when the actor is in test mode: the row is marked test by core/models.py)."""
+    Used by the sign-up page, the provisioning API and the staff screens. A test account when
+    `test` or in test mode (the actor's world); a test account expires like any other (7 days
+    unless extended). A paid tier is only given to test accounts here: a production customer
+    reaches one by paying (billing)."""
+    test = test or testmode.active()
     email = normalise_email(email)
+    external_id = (external_id or "").strip() or None
+    if tier != tiers.FREE and not test:
+        raise DomainError("tier_requires_payment", f"The {tier} tier starts with a payment: create the customer on "
+                          "the free tier, then subscribe them with a card.", "tier", status=422)
     if email_taken(session, email):
         raise DomainError("email_taken", "An account with this email exists already.", "email", status=409)
-    first, _, last = (name or "").strip().partition(" ")
-    if len(first) > 80 or len(last) > 80:
-        raise DomainError("invalid_name", "The name is too long (80 characters for each part).", "name")
-    user = User(email=email, first_name=first, last_name=last.strip(), is_staff=False,
+    if external_id and session.scalar(select(User.id).where(User.external_id == external_id)) is not None:
+        raise DomainError("external_id_taken", "A customer with this external_id exists already.", "external_id",
+                          status=409)
+    first, last = split_name(name)
+    user = User(email=email, first_name=first, last_name=last, is_staff=False,
                 account_type="test" if test else "standard", email_verified=verified,
                 password_hash=hash_password(password) if password else None,
-                created_by_id=getattr(actor, "id", None))
+                created_by_id=getattr(actor, "id", None), external_id=external_id, customer_metadata=metadata)
+    if test:
+        from app.testdata.service import resolve_expiry
+
+        user.test_expires_at, user.test_tier = resolve_expiry(), tier
     session.add(user)
     session.flush()
-    provision_free(session, user)
+    provision_free(session, user) if tier == tiers.FREE else provision(session, user, tier)
     audit.record(session, "accounts.customer_created", actor=actor or user, target=user,
-                 after={"email": email, "test": user.is_test})
+                 after={"email": email, "external_id": external_id, "tier": tier, "test": user.is_test})
     return user
+
+
+def split_name(name: str | None, field: str = "name") -> tuple[str, str]:
+    first, _, last = (name or "").strip().partition(" ")
+    if len(first) > 80 or len(last.strip()) > 80:
+        raise DomainError("invalid_name", "The name is too long (80 characters for each part).", field)
+    return first, last.strip()
 
 
 def sign_up(session, *, email: str, name: str, password: str) -> User:

@@ -19,6 +19,7 @@ ROUTE_MODULES = [
     "app.credits.api_admin",
     "app.billing.api",
     "app.coupons.api",
+    "app.accounts.api",
 ]
 
 
