@@ -31,8 +31,10 @@ def clients(session, tiers):
 def customer(session, tiers):
     from app.accounts import service
 
-    user = service.create_customer(session, email=f"c-{secrets.token_hex(4)}@example.com", name="Cara Customer",
-                                   password=PASSWORD)
+    from tests.conftest import _cached_hash
+
+    user = service.create_customer(session, email=f"c-{secrets.token_hex(4)}@example.com", name="Cara Customer")
+    user.password_hash = _cached_hash(PASSWORD)  # argon2id once per run, not per test
     session.commit()
     return user
 
