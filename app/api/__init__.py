@@ -20,6 +20,7 @@ ROUTE_MODULES = [
     "app.billing.api",
     "app.coupons.api",
     "app.accounts.api",
+    "app.billing.api_purchases",
 ]
 
 

@@ -111,7 +111,10 @@ def test_sandbox_key_cannot_change_a_production_subscription(client, pro, make_a
                           json={"to_tier": "enterprise_pro"})
     assert preview.status_code == 200 and preview.headers["X-Test-Mode"] == "true"
     change = client.post("/api/v1/subscription/change", headers=sandbox.headers, json={"to_tier": "enterprise_pro"})
-    assert change.status_code == 403 and change.get_json()["error"]["code"] == "test_mode_not_allowed"
+    # The key acts as the customer's test twin, which has no card: its upgrade is refused unpaid,
+    # and the production subscription never moves.
+    assert change.status_code == 409 and change.get_json()["error"]["code"] == "no_payment_method"
+    assert change.headers["X-Test-Mode"] == "true" and pro.tier.name == "pro"
 
 
 def test_buy_a_credit_pack(client, pro, session):
