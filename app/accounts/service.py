@@ -128,27 +128,38 @@ def authenticate(session, email: str, password: str) -> User:
     return user
 
 
-def request_reset(session, email: str) -> None:
-    """Mail a reset link when the customer exists; say nothing either way (no account probing)."""
+def request_reset(session, email: str, purpose: str = "reset") -> None:
+    """Mail a reset link when the customer exists; say nothing either way (no account probing).
+
+    purpose="welcome": the link a customer made by staff gets to choose a first password (7 days)."""
     email = (email or "").strip().lower()
     user = session.scalar(select(User).where(User.email == email))
     if user is None or user.is_staff or not user.is_active:
         return
-    token = _serializer("reset").dumps({"u": user.id, "p": (user.password_hash or "")[-16:]})
+    welcome = purpose == "welcome"
+    token = _serializer("reset").dumps({"u": user.id, "p": (user.password_hash or "")[-16:], "w": welcome})
     link = url_for("accounts.reset_password", token=token, _external=True)
-    queue_email(session, kind="account_reset", user=user, subject="Reset your password",
-                body=f"Hello,\n\nChoose a new password for your Rephlo account:\n{link}\n\n"
-                     "The link works for one hour, once. If you did not ask for it, ignore this message.\n")
+    if welcome:
+        subject, text = "Your Rephlo account is ready", ("Your Rephlo account is ready. Choose your password:\n"
+                                                       f"{link}\n\nThe link works for 7 days, once.\n")
+    else:
+        subject, text = "Reset your password", (f"Choose a new password for your Rephlo account:\n{link}\n\n"
+                                                "The link works for one hour, once. If you did not ask for it, "
+                                                "ignore this message.\n")
+    queue_email(session, kind=f"account_{purpose}", user=user, subject=subject, body=f"Hello,\n\n{text}")
 
 
 def user_for_reset(session, token: str) -> User:
+    invalid = DomainError("invalid_token", "This link is invalid, used or expired.", None)
     try:
-        data = _serializer("reset").loads(token, max_age=RESET_MAX_AGE)
+        data, issued = _serializer("reset").loads(token, max_age=VERIFY_MAX_AGE, return_timestamp=True)
     except (BadSignature, SignatureExpired):
-        raise DomainError("invalid_token", "This reset link is invalid, used or expired.", None) from None
+        raise invalid from None
+    if not data.get("w") and (clock.now() - issued).total_seconds() > RESET_MAX_AGE:
+        raise invalid
     user = session.get(User, data.get("u"))
     if user is None or user.is_staff or (user.password_hash or "")[-16:] != data.get("p"):
-        raise DomainError("invalid_token", "This reset link is invalid, used or expired.", None)
+        raise invalid
     return user
 
 
