@@ -26,6 +26,7 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
 
+from app.accounts.resource import TokenRefused, token_row  # Authlib's ResourceProtector (RFC 6750)
 from app.api import api_bp, quota
 from app.api.errors import api_error
 from app.core import clock, pg, testmode
@@ -180,13 +181,10 @@ def _principal_from_key(session, secret: str, now) -> Principal:
 
 
 def _principal_from_token(session, secret: str, now) -> Principal:
-    token = session.scalar(select(OAuthToken).where(OAuthToken.token_hash == hash_secret(secret)))
-    if token is None:
-        raise AuthFailure(401, "invalid_api_key", "Invalid access token provided.")
-    if token.revoked_at is not None:
-        raise AuthFailure(401, "access_token_revoked", "This access token was revoked.")
-    if token.expires_at <= now:
-        raise AuthFailure(401, "access_token_expired", "This access token has expired; request a new one.")
+    try:
+        token = token_row(secret)
+    except TokenRefused as refused:
+        raise AuthFailure(401, refused.code, refused.message) from None
     client = token.client
     if client.revoked_at is not None:
         raise AuthFailure(401, "oauth_client_revoked", "The OAuth client of this token was revoked.")
