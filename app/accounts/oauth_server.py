@@ -12,6 +12,7 @@ and consents (accounts/models.py), tokens (accounts/tokens.py). Our policies on 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import string
 from datetime import timedelta
@@ -215,6 +216,8 @@ server = AuthorizationServer()
 
 
 def init_app(app) -> None:
+    # Authlib logs issued tokens and codes at DEBUG ("Issue token %r"): secrets never reach a log.
+    logging.getLogger("authlib").setLevel(max(logging.INFO, logging.getLogger("authlib").level))
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.register_token_generator("default", BearerTokenGenerator(
         access_token_generator=lambda **kw: OAUTH_TOKEN_PREFIX + _random(40),

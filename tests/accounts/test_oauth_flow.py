@@ -197,3 +197,22 @@ def test_metadata_names_every_endpoint(app):
     assert meta["authorization_endpoint"].endswith("/oauth/authorize")
     assert meta["token_endpoint"].endswith("/oauth/token") and meta["revocation_endpoint"].endswith("/oauth/revoke")
     assert meta["code_challenge_methods_supported"] == ["S256"] and "refresh_token" in meta["grant_types_supported"]
+
+
+def test_the_flow_logs_no_password_code_or_token(app, clients, customer, caplog):
+    import logging
+
+    from tests.accounts.conftest import PASSWORD
+
+    caplog.set_level(logging.DEBUG)
+    browser = https_client(app)
+    browser.post("/account/signin", data={"email": customer.email, "password": PASSWORD})
+    verifier, challenge = pkce_pair()
+    got = _code(browser, _authorize_url(challenge=challenge))
+    issued = _exchange(https_client(app), got["code"], verifier).get_json()
+    https_client(app).post("/oauth/token", data={"grant_type": "refresh_token", "client_id": DESKTOP,
+                                                 "refresh_token": issued["refresh_token"]})
+    logged = "\n".join(f"{r.getMessage()} {r.args} {r.exc_text or ''}" for r in caplog.records)
+    assert caplog.records
+    secrets = [PASSWORD, got["code"], verifier, issued["access_token"], issued["refresh_token"]]
+    assert [s for s in secrets if s in logged] == []
