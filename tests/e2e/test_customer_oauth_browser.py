@@ -81,4 +81,7 @@ def test_desktop_app_signs_up_a_customer_with_pkce_and_uses_refreshes_and_revoke
     assert status == 200
     status, error = _get(live_server, "/api/v1/credits/balance", refreshed["access_token"])
     assert status == 401 and error["error"]["code"] == "access_token_revoked"
+    # The test app worked with the customer's test twin: the customer's own page is untouched.
+    page.goto("/account/")
+    assert "Free" in page.locator("#plan").inner_text() and "100" in page.locator("#balance").inner_text()
     assert page.console_errors == []
