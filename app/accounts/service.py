@@ -11,6 +11,7 @@ from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from app.accounts.tokens import revoke_user_tokens
 from app.auth.service import GENERIC_FAILURE, check_password, hash_password, validate_new_password
 from app.billing import tiers
 from app.billing.subscriptions import provision, provision_free
@@ -118,7 +119,8 @@ def authenticate(session, email: str, password: str) -> User:
     email = (email or "").strip().lower()
     user = session.scalar(select(User).where(User.email == email))
     ok = check_password(user, password or "")
-    if not ok or user is None or not user.is_active or user.is_staff or user.twin_of_id is not None:
+    expired = user is not None and user.test_expires_at is not None and user.test_expires_at <= clock.now()
+    if not ok or user is None or not user.is_active or user.is_staff or user.twin_of_id is not None or expired:
         audit.record(session, "accounts.login_failed", actor=email or "unknown", target=user,
                      after={"email": email}, is_test=False)
         session.commit()
@@ -169,15 +171,14 @@ def reset_password(session, token: str, password: str) -> User:
     user.password_hash = hash_password(password)
     user.password_changed_at = clock.now()
     user.email_verified = True  # the link reached the mailbox
-    user.session_version += 1
+    user.session_version += 1  # every other browser session ends, and every app's token
+    revoke_user_tokens(session, user.id)
     audit.record(session, "accounts.password_reset", actor=user, target=user)
     return user
 
 
 def sign_out_everywhere(session, user: User) -> None:
     """End every browser session of the customer and every token their apps hold."""
-    from app.accounts.tokens import revoke_user_tokens
-
     user.session_version += 1
     revoked = revoke_user_tokens(session, user.id)
     audit.record(session, "accounts.signed_out_everywhere", actor=user, target=user, after={"tokens": revoked})

@@ -100,3 +100,14 @@ def test_sign_out_everywhere_ends_sessions(app, session, customer_client, custom
     other.post("/account/signin", data={"email": customer.email, "password": PASSWORD})
     assert customer_client.post("/account/signout-everywhere").status_code == 302
     assert other.get("/account/").status_code == 302
+
+
+def test_an_expired_test_account_cannot_sign_in(app, session, customer):
+    from datetime import timedelta
+
+    from app.core import clock
+
+    customer.account_type, customer.test_expires_at = "test", clock.now() - timedelta(minutes=1)
+    session.commit()
+    response = app.test_client().post("/account/signin", data={"email": customer.email, "password": PASSWORD})
+    assert response.status_code == 401

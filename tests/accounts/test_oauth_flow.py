@@ -216,3 +216,22 @@ def test_the_flow_logs_no_password_code_or_token(app, clients, customer, caplog)
     assert caplog.records
     secrets = [PASSWORD, got["code"], verifier, issued["access_token"], issued["refresh_token"]]
     assert [s for s in secrets if s in logged] == []
+
+
+def test_a_password_reset_ends_the_apps_tokens_too(app, session, tokens, customer):
+    from app.accounts import service
+
+    service.request_reset(session, customer.email)
+    token = _reset_token(session, customer)
+    service.reset_password(session, token, "Fresh-Pass-2027x")
+    session.commit()
+    api = https_client(app).get("/api/v1/credits/balance", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert api.status_code == 401 and api.get_json()["error"]["code"] == "access_token_revoked"
+
+
+def _reset_token(session, user) -> str:
+    from app.notifications.models import OutboxMessage
+
+    body = session.scalar(select(OutboxMessage.body).where(OutboxMessage.user_id == user.id,
+                                                           OutboxMessage.kind == "account_reset"))
+    return body.split("/account/reset/", 1)[1].split()[0]
