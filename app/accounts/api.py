@@ -156,7 +156,7 @@ def update_customer(customer_id: int, body: UpdateCustomerRequest):
     user = _get(customer_id)
     before = _view(user)
     if body.email is not None:
-        email = service.normalise_email(body.email)
+        email = service.normalise_email(body.email, test=user.is_test)
         if email != user.email and service.email_taken(db.session, email):
             raise DomainError("email_taken", "An account with this email exists already.", "email", status=409)
         if email != user.email:

@@ -111,3 +111,15 @@ def test_an_expired_test_account_cannot_sign_in(app, session, customer):
     session.commit()
     response = app.test_client().post("/account/signin", data={"email": customer.email, "password": PASSWORD})
     assert response.status_code == 401
+
+
+def test_a_test_accounts_one_time_password_opens_the_customer_pages(app, session, make_user, tiers):
+    from app.testdata.service import create_test_user
+
+    created = create_test_user(session, make_user(roles=("admin",)), tier="pro")
+    session.commit()
+    browser = app.test_client()
+    signed_in = browser.post("/account/signin", data={"email": created.user.email, "password": created.password})
+    assert signed_in.status_code == 302
+    page = browser.get("/account/").get_data(as_text=True)
+    assert "test account" in page and "Pro" in page
