@@ -120,6 +120,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.billing.webhook_views import bp as billing_webhooks_bp
     from app.credits.views import bp as credits_bp
     from app.credits.views_pricing import bp as credits_pricing_bp
+    from app.accounts import home  # noqa: F401  (the customer's page, on the accounts blueprint)
+    from app.accounts import oauth_server
+    from app.accounts.oauth_views import bp as oauth_bp
+    from app.accounts.staff_views import bp as customers_admin_bp
+    from app.accounts.views import bp as accounts_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -141,6 +146,10 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(billing_webhooks_bp)
     app.register_blueprint(credits_bp)
     app.register_blueprint(credits_pricing_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(customers_admin_bp)
+    oauth_server.init_app(app)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

@@ -131,8 +131,14 @@ def load_config(overrides: dict | None = None) -> dict:
         # of license-key API calls (API-key calls use the key's own limit).
         "LICENSE_ACTIVATION_CHANGE_LIMIT": int(os.environ.get("LICENSE_ACTIVATION_CHANGE_LIMIT", "10")),
         "LICENSE_CACHE_SECONDS": int(os.environ.get("LICENSE_CACHE_SECONDS", "15")),
+        # Price of a perpetual license bought through the API (seed 001: $299.99 for v1.0.0).
+        "PERPETUAL_LICENSE_PRICE": os.environ.get("PERPETUAL_LICENSE_PRICE", "299.99"),
         "LICENSE_API_RATE_LIMIT": os.environ.get("LICENSE_API_RATE_LIMIT", "300 per minute"),
         "OAUTH_TOKEN_TTL_SECONDS": int(os.environ.get("OAUTH_TOKEN_TTL_SECONDS", "3600")),
+        # Customers' tokens (authorization-code grant): short-lived access, rotating refresh.
+        "CUSTOMER_ACCESS_TOKEN_TTL_SECONDS": int(os.environ.get("CUSTOMER_ACCESS_TOKEN_TTL_SECONDS", "900")),
+        "CUSTOMER_REFRESH_TOKEN_TTL_DAYS": int(os.environ.get("CUSTOMER_REFRESH_TOKEN_TTL_DAYS", "30")),
+        "AUTHORIZATION_CODE_TTL_SECONDS": int(os.environ.get("AUTHORIZATION_CODE_TTL_SECONDS", "300")),
         "OAUTH_TOKEN_RATE_LIMIT": os.environ.get("OAUTH_TOKEN_RATE_LIMIT", "30 per minute"),
         # Test-data cleanup: batch size (test accounts per batch for the nightly cleanup, rows
         # per batch for "delete all"; each batch is one short transaction), an optional pause

@@ -14,6 +14,7 @@ from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment
 from app.testdata.cleanup_models import CleanupRun  # noqa: F401
 from app.testdata.clock_models import TestClock  # noqa: F401
 from app.users.models import User  # noqa: F401
+from app.accounts.models import AuthorizationCode, Consent  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401
 from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401

@@ -19,6 +19,8 @@ ROUTE_MODULES = [
     "app.credits.api_admin",
     "app.billing.api",
     "app.coupons.api",
+    "app.accounts.api",
+    "app.billing.api_purchases",
 ]
 
 

@@ -26,6 +26,7 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
 
+from app.accounts.resource import TokenRefused, token_row  # Authlib's ResourceProtector (RFC 6750)
 from app.api import api_bp, quota
 from app.api.errors import api_error
 from app.core import clock, pg, testmode
@@ -80,9 +81,18 @@ class AuthFailure(Exception):
 
     def response(self):
         type_ = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}[self.status]
-        headers = {"WWW-Authenticate": 'Bearer realm="api"'} if self.status == 401 else {}
+        headers = {"WWW-Authenticate": _challenge(self.code)} if self.status == 401 else {}
         headers.update(getattr(self, "headers", {}))
         return api_error(self.status, type_, self.code, self.message, self.param, headers)
+
+
+_TOKEN_FAILURES = {"invalid_api_key", "api_key_revoked", "api_key_expired", "access_token_expired",
+                   "access_token_revoked", "oauth_client_revoked"}
+
+
+def _challenge(code: str) -> str:
+    """RFC 6750 3.1: a presented but unusable token is error="invalid_token"."""
+    return 'Bearer realm="api", error="invalid_token"' if code in _TOKEN_FAILURES else 'Bearer realm="api"'
 
 
 def _bearer() -> str:
@@ -171,15 +181,16 @@ def _principal_from_key(session, secret: str, now) -> Principal:
 
 
 def _principal_from_token(session, secret: str, now) -> Principal:
-    token = session.scalar(select(OAuthToken).where(OAuthToken.token_hash == hash_secret(secret)))
-    if token is None:
-        raise AuthFailure(401, "invalid_api_key", "Invalid access token provided.")
-    if token.expires_at <= now:
-        raise AuthFailure(401, "access_token_expired", "This access token has expired; request a new one.")
+    try:
+        token = token_row(secret)
+    except TokenRefused as refused:
+        raise AuthFailure(401, refused.code, refused.message) from None
     client = token.client
     if client.revoked_at is not None:
         raise AuthFailure(401, "oauth_client_revoked", "The OAuth client of this token was revoked.")
-    user = client.service_user
+    # A customer's token (authorization-code grant) acts as the customer; a client-credentials
+    # token as the client's service account.
+    user = token.user if token.user_id is not None else client.service_user
     _check_owner(user.is_active, user.is_test, user.test_expires_at, now)
     is_test = token.is_test or client.is_test or user.is_test
     principal = Principal(user.id, None, token, is_test, list(token.scopes or []),

@@ -56,6 +56,13 @@ def authenticate(session, email: str, password: str) -> User:
                      after={"email": email, "stage": "password"}, is_test=False)
         session.commit()
         raise DomainError("invalid_credentials", GENERIC_FAILURE, "password", status=401)
+    if not user.is_staff:
+        # Customers have their own door (accounts/); the console never walks them into staff MFA.
+        audit.record(session, "auth.login_failed", actor=user, target=user,
+                     after={"email": email, "stage": "not_staff"}, is_test=False)
+        session.commit()
+        raise DomainError("not_staff", "This sign-in is for staff. Customers sign in at /account/signin.",
+                          "email", status=403)
     return user
 
 

@@ -136,6 +136,10 @@ def change_tier(session, actor, sub: Subscription, to_tier: str, *, effective=No
     downgrade refunds the difference against the last payment, or credits the next invoice."""
     reason = _reason(reason, staff)
     quote = preview_change(session, sub, to_tier, effective)
+    if quote.net_charge > 0 and not staff and not collection.can_charge(sub):
+        # A customer's upgrade is paid before it applies; staff may still leave the invoice open.
+        raise Conflict("no_payment_method", f"This change costs {quote.net_charge}: add a card first "
+                       "(payment_method).", "payment_method")
     before = sub.snapshot()
     event = _event(sub, quote, actor, reason)
     invoice = _proration_invoice(session, sub, quote)

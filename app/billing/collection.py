@@ -4,7 +4,8 @@
 Settling is idempotent: a payment row only moves forward, so a late or repeated answer
 changes nothing. What a paid or failed invoice means depends on its kind: a period invoice
 ends or feeds dunning and allocates the period's credits, a proration invoice applies or
-drops the tier change, a credit-pack invoice grants the pack's credits or not.
+drops the tier change, a credit-pack invoice grants the pack's credits or not, a license
+invoice issues the license or completes the upgrade, or not (license_settlement.py).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.billing import allocation, dunning, gateway, invoices, payments, subscriptions
+from app.billing import allocation, dunning, gateway, invoices, license_settlement, payments, subscriptions
 from app.billing.gateway import GatewayError, Outcome
 from app.billing.models import CreditPackPurchase, Invoice, PaymentTransaction, Subscription
 from app.core import clock
@@ -85,6 +86,8 @@ def _on_paid(session, invoice: Invoice, payment: PaymentTransaction, trigger: st
         purchase = session.scalar(select(CreditPackPurchase).where(CreditPackPurchase.invoice_id == invoice.id))
         if purchase is not None:
             allocation.grant_pack(session, purchase)
+    elif invoice.kind in license_settlement.KINDS:
+        license_settlement.on_paid(session, invoice, payment)
 
 
 def _on_failed(session, invoice: Invoice, payment: PaymentTransaction, trigger: str) -> None:
@@ -107,6 +110,8 @@ def _on_abandoned(session, invoice: Invoice, payment: PaymentTransaction) -> Non
         if purchase is not None and purchase.status == "pending":
             purchase.status = "failed"
         invoices.void(invoice)
+    elif invoice.kind in license_settlement.KINDS:
+        license_settlement.on_abandoned(session, invoice, payment)
 
 
 def settle_from_stripe(session, payment: PaymentTransaction, trigger: str = "reconcile") -> bool:

@@ -38,18 +38,21 @@ def init_app(app: Flask) -> None:
                 response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
             return response
         nonce = csp_nonce()
+        # The OAuth consent form redirects to the client's registered URI: allowed there only.
+        form_action = " ".join(["'self'", *g.get("form_action_extra", ())])
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
             f"script-src 'self' 'nonce-{nonce}'; "
             f"style-src 'self' 'nonce-{nonce}'; "
             "img-src 'self' data:; "
-            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+            f"form-action {form_action}"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.path.startswith("/admin") or request.path.startswith("/auth"):
+        if request.path.startswith(("/admin", "/auth", "/account", "/oauth")):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -19,6 +19,7 @@ from app.api.auth import api_auth, register_scope
 from app.api.errors import api_error
 from app.api.idempotency import idempotent
 from app.api.schemas import annotate, api_doc, respond, validate_body
+from app.billing import license_sales
 from app.core import testmode
 from app.core.errors import DomainError
 from app.extensions import db, limiter
@@ -207,10 +208,13 @@ def upgrade_quote():
 @license_auth(WRITE, device_required=True)
 @idempotent
 @validate_body(UpgradeRequest)
-@api_doc("Buy the upgrade to the next major version (created pending payment)", responses={201: UpgradeAnswer},
-         tags=["licenses"], description="The upgrade is recorded at the quoted price with status `pending`; "
-         "the billing gateway takes the payment and completes it, which moves eligibility to the next major. "
-         "422 upgrade_pending when one already awaits payment. Send an Idempotency-Key. " + AUTH_NOTE)
+@api_doc("Buy the upgrade to the next major version, charged to the owner's card", responses={201: UpgradeAnswer},
+         tags=["licenses"], description="A PaymentIntent is charged for the quoted price (the card given as "
+         "payment_method, else the owner's card on file); the upgrade completes, moving eligibility to the "
+         "next major, only once it is paid. 402 when the card is declined (the license is unchanged), 409 "
+         "no_payment_method without a card, 422 upgrade_pending when one already awaits payment. Send an "
+         "Idempotency-Key. " + AUTH_NOTE)
 def buy_upgrade(body: UpgradeRequest):
-    upgrade = upgrades.create_upgrade(db.session, g.license, body.to_version, field="to_version")
+    upgrade = license_sales.buy_upgrade(db.session, g.license.owner, g.license, body.to_version,
+                                        payment_method=body.payment_method)
     return respond(UpgradeAnswer, {"upgrade": upgrade_dict(upgrade), "license": _seats(g.license)}, 201)

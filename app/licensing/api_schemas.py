@@ -48,6 +48,8 @@ class UpgradeRequest(RequestModel):
     fingerprint: str | None = Field(None, description="Required with license-key authentication: an active "
                                     "device of the license")
     to_version: str = Field(description="A released version of the next major", examples=["2.0.0"])
+    payment_method: str | None = Field(None, min_length=3, max_length=100,
+                                       description="A pm_ id from Stripe.js; else the owner's card on file")
 
 
 class ApiActivation(ResponseModel):

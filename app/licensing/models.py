@@ -67,6 +67,8 @@ class License(IsTestMixin, TimestampMixin, Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     # Set by the billing gateway when it takes the payment (none for staff-issued licenses).
     payment_reference: Mapped[str | None] = mapped_column(String(255))
+    # The invoice a bought license is paid by (billing/license_sales.py); None for staff-issued ones.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="SET NULL"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
 
     owner: Mapped[User] = relationship(foreign_keys=[user_id])
@@ -171,6 +173,7 @@ class LicenseUpgrade(IsTestMixin, TimestampMixin, Base):
     refunded_at: Mapped[datetime | None]
     failure_reason: Mapped[str | None] = mapped_column(Text)
     payment_reference: Mapped[str | None] = mapped_column(String(255))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="SET NULL"), index=True)
     # Eligibility before and after completion, so a refund can put it back exactly.
     previous_eligible_until: Mapped[str | None] = mapped_column(String(64))
     new_eligible_until: Mapped[str] = mapped_column(String(64))

@@ -9,7 +9,7 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core import clock
@@ -81,6 +81,9 @@ class OAuthClient(IsTestMixin, TimestampMixin, Base):
     secret_last4: Mapped[str] = mapped_column(String(4), default="")
     name: Mapped[str] = mapped_column(String(120))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    # A public client (a desktop or browser app, RFC 8252) keeps no secret: it authenticates at
+    # the token endpoint with PKCE alone, which is then required.
+    is_public: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The service account the client acts as (created with the client).
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     secret_rotated_at: Mapped[datetime | None]
@@ -100,7 +103,12 @@ class OAuthClient(IsTestMixin, TimestampMixin, Base):
 
 
 class OAuthToken(IsTestMixin, Base):
-    """An access token from the client-credentials grant; stored hashed, short-lived."""
+    """An access token (client-credentials or authorization-code grant); stored hashed, short-lived.
+
+    A customer's token (user_id set) also carries a refresh token; refreshing rotates it and
+    marks the old one used, and all tokens descended from one authorization share a family,
+    revoked together when a used refresh token comes back (RFC 9700 4.14.2).
+    """
 
     __tablename__ = "oauth_tokens"
 
@@ -110,8 +118,16 @@ class OAuthToken(IsTestMixin, Base):
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The customer who authorized the client (authorization-code grant); None: the client's service account.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    refresh_expires_at: Mapped[datetime | None]
+    refresh_used_at: Mapped[datetime | None]
+    family: Mapped[str | None] = mapped_column(String(32), index=True)
+    revoked_at: Mapped[datetime | None]
 
     client = relationship(OAuthClient, lazy="joined")
+    user = relationship("User", foreign_keys=[user_id])
 
 
 class IdempotencyRecord(IsTestMixin, Base):

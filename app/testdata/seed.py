@@ -24,6 +24,8 @@ OAUTH_CLIENTS = [
     ("web-app-test", "test-secret-web-app-11111", "http://localhost:5173/callback", "Rephlo Web App (Test)"),
 ]
 
+PUBLIC_CLIENTS = {"desktop-app-test", "web-app-test"}
+
 
 def seed_oauth_clients(session, log=print) -> list[OAuthClient]:
     """Created or reset to the seed's id, secret, redirect URI and name (idempotent)."""
@@ -37,6 +39,8 @@ def seed_oauth_clients(session, log=print) -> list[OAuthClient]:
             client.name, client.redirect_uris, client.is_test = name, [redirect], True
             client.secret_hash, client.secret_last4 = secret_hash(secret), secret[-4:]
             client.revoked_at, client.revoked_reason = None, None
+        # The desktop and browser apps keep no secret (RFC 8252): public clients, PKCE required.
+        client.is_public = client_id in PUBLIC_CLIENTS
         clients.append(client)
     log(f"  OAuth clients: {', '.join(c.client_id for c in clients)}")
     return clients

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, Integer, String, and_, event
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, and_, event
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +48,9 @@ class User(UserMixin, IsTestMixin, TimestampMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     # A test twin's production customer: the account a production customer's sandbox key acts as.
     twin_of_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # The company's own id for the customer (provisioning API, CSV import), and its free-form notes.
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    customer_metadata: Mapped[dict | None] = mapped_column(JSON)
     deleted_at: Mapped[datetime | None]
 
     @property

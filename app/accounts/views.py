@@ -1,0 +1,132 @@
+"""Hosted customer pages under /account/: sign up, sign in, verify email, forgot/reset, sign out.
+
+Another blueprint and another cookie than the staff console (core/sessions.py); throttled
+like the staff sign-in (per IP and per account, failures only).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+
+from app.accounts import service
+from app.accounts.forms import ConfirmForm, ForgotForm, ResetForm, SignInForm, SignUpForm
+from app.accounts.guards import current_customer, customer_required, safe_next, sign_in as start_session, sign_out
+from app.core.errors import DomainError
+from app.core.web import apply_domain_error, render
+from app.extensions import db, limiter
+
+bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+
+def _email_key() -> str:
+    return "account-login:" + (request.form.get("email") or "").strip().lower()
+
+
+def _failed(response) -> bool:
+    return response.status_code >= 400
+
+
+def _per_ip():
+    return current_app.config["LOGIN_LIMIT_PER_IP"]
+
+
+def _per_account():
+    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(_per_ip, methods=["POST"], deduct_when=_failed)
+def sign_up():
+    form = SignUpForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = service.sign_up(db.session, email=form.email.data, name=form.name.data,
+                                   password=form.password.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+            return render("accounts/sign_up.html", form=form, status=409 if error.code == "email_taken" else 422)
+        db.session.commit()
+        start_session(user)
+        flash("Welcome! We sent a link to confirm your email address.", "success")
+        return redirect(safe_next(form.next.data))
+    return render("accounts/sign_up.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit(_per_ip, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_per_account, key_func=_email_key, methods=["POST"], deduct_when=_failed)
+def sign_in():
+    form = SignInForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = service.authenticate(db.session, form.email.data, form.password.data)
+        except DomainError as error:
+            apply_domain_error(form, error)
+            return render("accounts/sign_in.html", form=form, status=401)
+        db.session.commit()
+        start_session(user)
+        return redirect(safe_next(form.next.data))
+    return render("accounts/sign_in.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.post("/signout")
+def sign_out_view():
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        sign_out()
+    return redirect(url_for("accounts.sign_in"))
+
+
+@bp.get("/verify/<token>")
+def verify_email(token: str):
+    try:
+        service.verify_email(db.session, token)
+    except DomainError as error:
+        return render("accounts/message.html", title="Link not valid", message=error.message, status=400)
+    db.session.commit()
+    flash("Thank you: your email address is confirmed.", "success")
+    return redirect(url_for("accounts.home") if current_customer() else url_for("accounts.sign_in"))
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(_per_ip, methods=["POST"])
+def forgot_password():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        service.request_reset(db.session, form.email.data)
+        db.session.commit()
+        return render("accounts/message.html", title="Check your email",
+                      message="If an account uses this address, we sent it a link to choose a new password.")
+    return render("accounts/forgot.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_per_ip, methods=["POST"], deduct_when=_failed)
+def reset_password(token: str):
+    try:
+        service.user_for_reset(db.session, token)
+    except DomainError as error:
+        return render("accounts/message.html", title="Link not valid", message=error.message, status=400)
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            user = service.reset_password(db.session, token, form.password.data)
+        except DomainError as error:
+            apply_domain_error(form, error)
+            return render("accounts/reset.html", form=form, status=422)
+        db.session.commit()
+        start_session(user)
+        flash("Your password is changed; every other session was signed out.", "success")
+        return redirect(url_for("accounts.home"))
+    return render("accounts/reset.html", form=form, status=422 if form.errors else 200)
+
+
+@bp.post("/signout-everywhere")
+@customer_required
+def sign_out_everywhere():
+    if ConfirmForm().validate_on_submit():
+        service.sign_out_everywhere(db.session, current_customer())
+        db.session.commit()
+        sign_out()
+        flash("You are signed out on every device and app.", "success")
+    return redirect(url_for("accounts.sign_in"))
