@@ -97,6 +97,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.billing.webhook_views import bp as billing_webhooks_bp
     from app.credits.views import bp as credits_bp
     from app.credits.views_pricing import bp as credits_pricing_bp
+    from app.customers.views import bp as customers_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -118,6 +119,7 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.exempt(billing_webhooks_bp)
     app.register_blueprint(credits_bp)
     app.register_blueprint(credits_pricing_bp)
+    app.register_blueprint(customers_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
