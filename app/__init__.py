@@ -98,6 +98,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.credits.views import bp as credits_bp
     from app.credits.views_pricing import bp as credits_pricing_bp
     from app.customers.views import bp as customers_bp
+    from app.customers.search_views import bp as search_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -120,6 +121,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(credits_bp)
     app.register_blueprint(credits_pricing_bp)
     app.register_blueprint(customers_bp)
+    app.register_blueprint(search_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

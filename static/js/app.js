@@ -13,3 +13,12 @@ document.addEventListener("submit", (event) => {
 document.addEventListener("click", (event) => {
   if (event.target.closest("[data-print]")) window.print();
 });
+// "/" jumps to the global search from anywhere but a field being typed in.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const typing = event.target.closest("input, textarea, select, [contenteditable]");
+  const box = document.getElementById("global-search");
+  if (typing || !box) return;
+  event.preventDefault();
+  box.focus();
+});
