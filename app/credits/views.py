@@ -84,7 +84,7 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
     keys = byok.keys_for(db.session, user.id)
     pending = grants.pending_requests(db.session, user.id)
     if key_form is None:
-        key_form = VendorKeyForm()
+        key_form = VendorKeyForm(formdata=None)
     key_form.provider_id.choices = provider_choices(pricing.providers(db.session))
     return render("credits/user.html", block="ledger", status=status, user=user, balance=view,
                   tier=balances.tier_of(db.session, user.id), page=page, filters=filters, ledger_error=ledger_error,
@@ -95,7 +95,9 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
                   pending=pending,
                   approvable={r.id for r in pending if grants.can_approve(db.session, current_user, r)},
                   cap=grants.cap_credits(db.session, current_user) if user_can("credits.grant") else None,
-                  grant_form=grant_form or GrantForm(), deduct_form=deduct_form or DeductForm(), keys=keys,
+                  # Only the submitted form reads the request: the others start empty.
+                  grant_form=grant_form or GrantForm(formdata=None),
+                  deduct_form=deduct_form or DeductForm(formdata=None), keys=keys,
                   key_form=key_form, decision_form=DecisionForm())
 
 

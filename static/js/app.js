@@ -22,3 +22,8 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   box.focus();
 });
+// A confirmed sudo finishes the action that asked for it (auth/resume.py); without JavaScript, one click.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-autosubmit]");
+  if (form) form.requestSubmit ? form.requestSubmit() : form.submit();
+});
