@@ -8,15 +8,15 @@ deductions credits.deduct, BYOK key changes users.edit_profile.
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
 from app.core import audit, clock, jobs, nav
-from app.core.errors import DomainError
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.errors import DomainError, PermissionDenied
+from app.core.web import apply_domain_error, csv_response, include_test_data, render
 from app.credits import analytics, balances, byok, grants, ledger, pricing, summaries
 from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
 from app.extensions import db
@@ -120,6 +120,8 @@ def grant(user_id: int):
         try:
             result = grants.grant(db.session, current_user, target.id, form.amount.data, form.reason.data,
                                   _expiry(form.expires_on.data))
+        except PermissionDenied:
+            raise  # the 403 page names the missing permission (an expiry needs credits.adjust_expiration)
         except DomainError as error:
             db.session.rollback()
             apply_domain_error(form, error)
@@ -171,6 +173,38 @@ def decide(request_id: int, decision: str):
         db.session.commit()
         flash(message, "info")
     return redirect(request.referrer or url_for("credits.system"))
+
+
+@bp.post("/requests/<int:request_id>/expiry")
+@permission_required("credits.adjust_expiration")
+def request_expiry(request_id: int):
+    raw = (request.form.get("expires_on") or "").strip()
+    try:
+        day = date.fromisoformat(raw) if raw else None
+    except ValueError:
+        flash("Give the expiry as a date (YYYY-MM-DD), or leave it empty for none.", "error")
+        return redirect(request.referrer or url_for("credits.system"))
+    try:
+        req = grants.set_request_expiry(db.session, current_user, request_id, _expiry(day), request.form.get("reason"))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"The request of {req.amount:,} credits now {'expires ' + raw if raw else 'never expires'}.", "info")
+    return redirect(request.referrer or url_for("credits.system"))
+
+
+@bp.get("/users/<int:user_id>/ledger.csv")
+@permission_required("credits.view_balance", "credits.view_history")
+def ledger_csv(user_id: int):
+    """The user's whole ledger (allocations and deductions), newest first, streamed."""
+    target = _user_or_404(user_id)
+    rows = ([t["created_at"].isoformat(), t["object"], t["kind"], t["amount"], t["balance_after"],
+             t["expires_at"].isoformat() if t["expires_at"] else "", t["reason"] or "", "test" if t["is_test"] else "live"]
+            for t in ledger.iterate_transactions(db.session, target.id))
+    return csv_response(f"ledger-{target.id}.csv", ["created_at", "type", "kind", "credits", "balance_after",
+                                                    "expires_at", "reason", "world"], rows)
 
 
 @bp.post("/users/<int:user_id>/vendor-keys")

@@ -47,11 +47,8 @@ def _refunds_by_charge(payments) -> dict[int, list]:
     return out
 
 
-@bp.get("/<int:user_id>", defaults={"section": None})
-@bp.get("/<int:user_id>/<section>")
-@permission_required("users.view")
-def detail(user_id: int, section: str | None):
-    user = service.get_customer(db.session, user_id)
+def page(user, section: str | None, status: int = 200, **extra):
+    """The customer page with one section open; `extra` carries an action's error and typed values."""
     allowed = [s for s in service.SECTIONS if user_can(s[2])]
     if section is None:
         section = allowed[0][0] if allowed else None
@@ -60,8 +57,15 @@ def detail(user_id: int, section: str | None):
     elif not user_can(dict((s[0], s[2]) for s in service.SECTIONS)[section]):
         abort(403, "You may not open this section.")
     context = _section_context(section, user) if section else {}
-    return render("customers/detail.html", block="section", head=service.header(db.session, user),
-                  customer=user, sections=allowed, section=section, **context)
+    return render("customers/detail.html", block="section", status=status, head=service.header(db.session, user),
+                  customer=user, sections=allowed, section=section, **context, **extra)
+
+
+@bp.get("/<int:user_id>", defaults={"section": None})
+@bp.get("/<int:user_id>/<section>")
+@permission_required("users.view")
+def detail(user_id: int, section: str | None):
+    return page(service.get_customer(db.session, user_id), section)
 
 
 @bp.get("/<int:user_id>/invoices/<int:invoice_id>")
