@@ -17,7 +17,8 @@ bp = Blueprint("search", __name__)
 def index():
     error, status = None, 200
     try:
-        results = service.search(db.session, request.args.get("q"))
+        # `find` from the top bar (pages keep `q` for their own filters), `q` from the search page
+        results = service.search(db.session, request.args.get("find") or request.args.get("q"))
     except DomainError as err:
         results, error, status = service.Results(""), err.message, 422
     template = "customers/_search_results.html" if is_fragment_request() else "customers/search.html"
