@@ -12,7 +12,7 @@ bp = Blueprint("core", __name__)
 
 @bp.app_context_processor
 def _nav():
-    return {"nav_items": nav.visible_items, "can": user_can, "person_url": person_url}
+    return {"nav_items": nav.visible_items, "nav_groups": nav.visible_groups, "can": user_can, "person_url": person_url}
 
 
 def person_url(user) -> str:
