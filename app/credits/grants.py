@@ -84,6 +84,24 @@ def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: da
     return {"status": "granted", "allocation_id": allocation_id, "balance": view}
 
 
+def request_grant(session, actor, user_id: int, amount: int, reason: str) -> CreditGrantRequest:
+    """A grant asked for by someone who may not grant (support without credits.grant): always an
+    approval request for an administrator; no credits move now."""
+    _require(session, actor, "credits.view_balance")
+    balances.check_amount(amount)
+    reason = _reason(reason)
+    user = balances._user(session, user_id)
+    if user.id == actor.id:
+        raise PermissionDenied("You cannot ask credits for yourself.", code="self_grant")
+    request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, requested_by_id=actor.id,
+                                 is_test=user.is_test)
+    session.add(request)
+    session.flush()
+    audit.record(session, "credits.grant_requested", actor=actor, target=user, reason=reason,
+                 after={"amount": amount, "request_id": request.id, "asked_without_permission": True})
+    return request
+
+
 def _decide(session, actor, request_id: int, status: str, note: str | None) -> CreditGrantRequest:
     _require(session, actor, "credits.grant")
     request = session.get(CreditGrantRequest, request_id)

@@ -136,6 +136,27 @@ def grant(user_id: int):
     return _user_page(target, grant_form=form, status=422)
 
 
+@bp.post("/users/<int:user_id>/grant-request")
+@permission_required("credits.view_balance")
+def grant_request(user_id: int):
+    """"Request credits" for those without credits.grant: queued for an administrator."""
+    target = _user_or_404(user_id)
+    form = GrantForm()
+    if form.validate_on_submit():
+        try:
+            grants.request_grant(db.session, current_user, target.id, form.amount.data, form.reason.data)
+        except PermissionDenied:
+            raise
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Asked an administrator to grant {form.amount.data:,} credits to {target.email}.", "info")
+            return redirect(url_for("credits.user", user_id=target.id))
+    return _user_page(target, grant_form=form, status=422)
+
+
 @bp.post("/users/<int:user_id>/deduct")
 @permission_required("credits.deduct")
 def deduct(user_id: int):
