@@ -125,6 +125,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.accounts.oauth_views import bp as oauth_bp
     from app.accounts.staff_views import bp as customers_admin_bp
     from app.accounts.views import bp as accounts_bp
+    from app.customers.views import bp as customers_bp
+    from app.customers.search_views import bp as search_bp
+    from app.customers.action_views import bp as customer_actions_bp
+    from app.rbac.role_edit_views import bp as rbac_roles_bp
+    from app.analytics.export_views import bp as analytics_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(core_bp)
@@ -150,6 +155,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(customers_admin_bp)
     oauth_server.init_app(app)
+    app.register_blueprint(customers_bp)
+    app.register_blueprint(search_bp)
+    app.register_blueprint(customer_actions_bp)
+    app.register_blueprint(rbac_roles_bp)
+    app.register_blueprint(analytics_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

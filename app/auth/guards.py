@@ -122,6 +122,9 @@ def sudo_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not sudo_active():
+            from app.auth import resume
+
+            resume.remember()  # the action completes after the code (auth/resume.py)
             return _redirect_to(url_for("auth.sudo", next=_back_path()))
         return view(*args, **kwargs)
 

@@ -7,7 +7,7 @@ import segno
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from app.auth import mfa_guard, service
+from app.auth import mfa_guard, resume, service
 from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
 from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, permission_required,
                              staff_required, sudo_required)
@@ -165,14 +165,17 @@ def sudo():
             session[SESSION_SUDO] = clock.now().timestamp() + current_app.config["SUDO_WINDOW"].total_seconds()
             audit.record(db.session, "auth.sudo_granted", actor=current_user, target=current_user, is_test=False)
             db.session.commit()
+            pending = resume.take()
+            if pending is not None:  # finish the action that asked for sudo, with what was typed
+                return render("auth/sudo_resume.html", pending=pending, back=_safe_next(form.next.data))
             return redirect(_safe_next(form.next.data))
         mfa_guard.record_failure(db.session, current_user, "sudo")
         db.session.commit()
         if mfa_guard.is_locked(current_user):
             return _locked("auth/sudo.html", form)
         form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
-        return render("auth/sudo.html", form=form, status=401)
-    return render("auth/sudo.html", form=form, status=422 if form.errors else 200)
+        return render("auth/sudo.html", form=form, pending=resume.peek(), status=401)
+    return render("auth/sudo.html", form=form, pending=resume.peek(), status=422 if form.errors else 200)
 
 
 @bp.route("/auth/logout", methods=["POST"])

@@ -15,6 +15,7 @@ from app.billing.invoices import Line
 from app.billing.models import BILLING_CYCLES, Invoice, ProrationEvent, Subscription
 from app.core import audit, clock
 from app.core.errors import Conflict, DomainError
+from app.credits import margins
 from app.users.models import User
 
 CHANGEABLE = ("active", "trial")
@@ -63,6 +64,7 @@ def create(session, actor, user, *, tier_name: str, cycle: str = "monthly", reas
     reason = _reason(reason, staff)
     if not tier.is_active:
         raise DomainError("tier_unavailable", f"The {tier.display_name} tier is not offered.", "tier")
+    margins.require_margin(session, tier.name, tier.display_name, "tier")
     existing = subscriptions.live_subscription(session, user.id)
     if existing is not None:
         raise Conflict("subscription_exists", f"{user.email} already has a {existing.tier.name} subscription "
@@ -99,6 +101,7 @@ def preview_change(session, sub: Subscription, to_tier: str, effective=None) -> 
         raise DomainError("same_tier", f"The subscription is already on {new.display_name}.", "to_tier")
     if not new.is_active:
         raise DomainError("tier_unavailable", f"The {new.display_name} tier is not offered.", "to_tier")
+    margins.require_margin(session, new.name, new.display_name, "to_tier")
     old = sub.tier
     old_price, new_price = old.price_for(sub.billing_cycle), new.price_for(sub.billing_cycle)
     change_type = "upgrade" if (new_price, new.rank) > (old_price, old.rank) else "downgrade"

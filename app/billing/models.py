@@ -195,7 +195,7 @@ class PaymentTransaction(IsTestMixin, TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    stripe_charge_id: Mapped[str | None] = mapped_column(String(64))
+    stripe_charge_id: Mapped[str | None] = mapped_column(String(64), index=True)  # global search
     stripe_refund_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment_transactions.id", ondelete="SET NULL"))
     failure_code: Mapped[str | None] = mapped_column(String(60))

@@ -72,6 +72,24 @@ def request_refund(session, actor, payment: PaymentTransaction, amount, *, reaso
     return row
 
 
+def ask_for_refund(session, actor, payment: PaymentTransaction, amount, *, reason: str) -> RefundRequest:
+    """A refund asked for by someone who may not refund (support): always a request that an
+    admin approves or declines from the queue; no money moves now."""
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise DomainError("reason_required", "Say why the money should go back.", "reason")
+    amount = payments.validate_refund(payment, amount)
+    request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
+                            reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
+    session.add(request)
+    session.flush()
+    audit.record(session, "billing.refund_requested", actor=actor, target=request, target_type="refund_request",
+                 after={"payment": payment.id, "amount": str(amount), "asked_without_permission": True},
+                 reason=reason, is_test=payment.is_test)
+    session.commit()
+    return request
+
+
 def can_approve(session, actor, request: RefundRequest) -> bool:
     best = rbac.best_hierarchy(session, actor.id)
     return (request.status == "pending" and actor.id != request.requested_by_id and best is not None

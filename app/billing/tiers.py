@@ -157,6 +157,10 @@ def update_tier(session, actor, tier: SubscriptionTier, *, display_name: str, mo
             raise DomainError("invalid_amount", "Prices cannot be negative.", field)
     credits, rollover = _whole(monthly_credits, "monthly_credits"), _whole(max_rollover, "max_rollover")
     clean = parse_features(features)
+    if is_active and not tier.is_active:  # made sellable: its customers must be priceable
+        from app.credits import margins
+
+        margins.require_margin(session, tier.name, display_name.strip(), "is_active")
     before = tier.snapshot()
     tier.display_name, tier.monthly_price, tier.annual_price = display_name.strip(), price, annual
     tier.monthly_credits, tier.max_rollover, tier.features, tier.is_active = credits, rollover, clean, bool(is_active)

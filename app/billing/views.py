@@ -199,6 +199,25 @@ def refund(subscription_id: int):
     return _done(sub, f"Refunded {result.amount}.")
 
 
+@bp.post("/subscriptions/<int:subscription_id>/refund-request")
+@permission_required("subscriptions.view")
+def refund_request(subscription_id: int):
+    """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves)."""
+    sub = subscriptions.get(db.session, subscription_id)
+    form = RefundForm()
+    if not form.validate_on_submit():
+        return _page(sub, status=422, refund_form=form)
+    try:
+        payment = refunds.get_payment(db.session, form.payment_id.data)
+        if payment.subscription_id != sub.id:
+            raise DomainError("resource_missing", "No such payment on this subscription.", "payment_id", status=404)
+        result = refunds.ask_for_refund(db.session, current_user, payment, form.amount.data, reason=form.reason.data)
+    except DomainError as error:
+        apply_domain_error(form, error)
+        return _failed(sub, error, refund_form=form)
+    return _done(sub, f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue.")
+
+
 @bp.post("/subscriptions/<int:subscription_id>/sell-pack")
 @permission_required("subscriptions.edit")
 def sell_pack(subscription_id: int):

@@ -45,3 +45,11 @@ def usd_to_credits(amount: Decimal) -> int:
 
 def fmt(amount: Decimal | None) -> str:
     return "" if amount is None else f"{amount.quantize(CENT)}"
+
+
+def usd(amount: Decimal | None) -> str:
+    """Money as people read it: $1,234.56, -$66.66."""
+    if amount is None:
+        return ""
+    value = Decimal(amount).quantize(CENT)
+    return ("-" if value < 0 else "") + f"${abs(value):,}"

@@ -21,13 +21,36 @@ def register(label: str, endpoint: str, permission: str | None, order: int = 50)
     _ITEMS[endpoint] = NavItem(label, endpoint, permission, order)
 
 
+# The bar's groups, in order; a screen's group follows from its blueprint (the prefix of its endpoint).
+GROUPS = ("Customers", "Billing", "Licensing", "Coupons", "Credits", "Access", "Test data", "Operations")
+_GROUP_OF = {"users": "Customers", "billing": "Billing", "billing_admin": "Billing", "licensing": "Licensing",
+             "coupons": "Coupons", "campaigns": "Coupons", "coupon_fraud": "Coupons", "credits": "Credits",
+             "credits_pricing": "Credits", "rbac": "Access", "api_keys": "Access", "oauth_clients": "Access",
+             "testdata": "Test data", "testdata_overview": "Test data", "notifications": "Operations",
+             "ops": "Operations"}
+
+
+def group_of(endpoint: str) -> str:
+    return _GROUP_OF.get(endpoint.split(".", 1)[0], "Operations")
+
+
+def visible_groups() -> list[dict]:
+    """The visible items by group, groups in GROUPS order (empty groups left out)."""
+    items = visible_items()
+    by_group: dict[str, list[dict]] = {}
+    for item in items:
+        by_group.setdefault(item["group"], []).append(item)
+    return [{"label": g, "items": by_group[g], "current": any(i["current"] for i in by_group[g])}
+            for g in GROUPS if g in by_group]
+
+
 def visible_items() -> list[dict]:
     """The items the user may open; `current` marks the longest one the page's path starts with."""
     from flask import has_request_context, request
 
     from app.auth.guards import user_can
 
-    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False}
+    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint)}
              for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
              if i.permission is None or user_can(i.permission)]
     path = request.path if has_request_context() else ""

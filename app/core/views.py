@@ -12,7 +12,14 @@ bp = Blueprint("core", __name__)
 
 @bp.app_context_processor
 def _nav():
-    return {"nav_items": nav.visible_items, "can": user_can}
+    return {"nav_items": nav.visible_items, "nav_groups": nav.visible_groups, "can": user_can, "person_url": person_url}
+
+
+def person_url(user) -> str:
+    """Where a named person links to: a customer's page, or a staff member's user page."""
+    if getattr(user, "is_staff", False):
+        return url_for("users.detail", user_id=user.id)
+    return url_for("customers.detail", user_id=user.id)
 
 
 @bp.route("/")

@@ -98,9 +98,12 @@ def wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from app.core.money import fmt
+    from app.core.labels import label
+    from app.core.money import fmt, usd
 
     app.jinja_env.filters["money"] = fmt
+    app.jinja_env.filters["usd"] = usd
+    app.jinja_env.filters["label"] = label
     app.jinja_env.globals["include_test_data"] = include_test_data
 
     @app.template_filter("dt")

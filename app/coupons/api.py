@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Literal
 
 from flask import g, jsonify
-from pydantic import Field
+from pydantic import Field, IPvAnyAddress
 
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
@@ -21,10 +21,13 @@ from app.api.schemas import DecimalStr, ErrorBody, RequestModel, ResponseModel, 
 from app.core.requestinfo import client_ip, user_agent
 from app.coupons import coupons, redemption, validation
 from app.coupons.models import Redemption
+from app.core.errors import PermissionDenied
 from app.extensions import db
 
 VALIDATE = register_scope("coupons:validate", "Check a coupon code against a purchase")
 REDEEM = register_scope("coupons:redeem", "Redeem coupon codes")
+# The company's servers' scope (the customers API's too): such a key may pass customer signals.
+SERVER = register_scope("customers:write", "Act for customers (the company's servers)")
 TAGS = ["coupons"]
 Tier = Literal["free", "pro", "pro_max", "enterprise_pro", "enterprise_max", "perpetual"]
 
@@ -41,6 +44,11 @@ class CouponCheck(RequestModel):
 class CouponRedeem(CouponCheck):
     device_fingerprint: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
                                            description="SHA-256 machine fingerprint (coupons for licensed devices)")
+    customer_ip: IPvAnyAddress | None = Field(
+        None, description="Server clients only: the customer's IP address, which the fraud checks use instead "
+                          "of the server's")
+    customer_user_agent: str | None = Field(
+        None, max_length=500, description="Server clients only: the customer's browser or app user agent")
 
 
 class ValidationAnswer(ResponseModel):
@@ -81,6 +89,26 @@ def redemption_dict(row: Redemption) -> dict:
             "subscription_id": row.subscription_id, "invoice_id": row.invoice_id, "created_at": row.created_at}
 
 
+def is_server_client() -> bool:
+    """A company server calling for its customers: a live OAuth client, or a key with customers:write."""
+    key = g.get("api_key")
+    return g.get("api_client") is not None or (key is not None and "customers:write" in (key.scopes or []))
+
+
+def customer_signals(body: CouponRedeem) -> tuple[str | None, str | None]:
+    """The IP and user agent the fraud checks judge. A server passes its customer's (or none: then
+    no IP or agent is judged, never the server's own, shared by all its customers); anyone else
+    is the customer and may not pass them."""
+    passed = body.customer_ip is not None or body.customer_user_agent is not None
+    if not is_server_client():
+        if passed:
+            raise PermissionDenied("Only server clients (a live OAuth client or a key with customers:write) may "
+                                   "pass customer_ip and customer_user_agent.", code="customer_signals_not_allowed")
+        return client_ip(), user_agent()
+    ip = str(body.customer_ip) if body.customer_ip is not None else None
+    return ip, (body.customer_user_agent or "").strip()[:500] or None
+
+
 def _raw(body: CouponCheck) -> dict:
     return body.model_dump(exclude={"code"})
 
@@ -105,7 +133,9 @@ def validate_coupon(body: CouponCheck):
          responses={201: RedemptionAnswer, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody})
 def redeem_coupon(body: CouponRedeem):
     coupon = coupons.by_code(db.session, body.code)
-    attempt = validation.build_attempt(db.session, coupon, g.api_user, _raw(body), is_test=g.api_test_mode,
-                                       ip_address=client_ip(), user_agent=user_agent())
+    ip, agent = customer_signals(body)
+    raw = body.model_dump(exclude={"code", "customer_ip", "customer_user_agent"})
+    attempt = validation.build_attempt(db.session, coupon, g.api_user, raw, is_test=g.api_test_mode,
+                                       ip_address=ip, user_agent=agent)
     row = redemption.redeem(db.session, coupon, attempt)
     return respond(RedemptionAnswer, {"redemption": redemption_dict(row)}, 201)

@@ -144,6 +144,23 @@ def set_active(session, actor, coupon: Coupon, active: bool, reason: str | None 
     return coupon
 
 
+def delete(session, actor, coupon: Coupon, reason: str | None) -> None:
+    """Delete a coupon nobody ever redeemed (a mistake); one that was used stays for the records
+    and is deactivated instead."""
+    from app.coupons.models import Redemption
+
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    used = coupon.uses_count or coupon.test_uses_count or session.scalar(
+        select(Redemption.id).where(Redemption.coupon_id == coupon.id).limit(1))
+    if used:
+        raise DomainError("coupon_used", f"{coupon.code} has redemptions: deactivate it instead.", "reason",
+                          status=409)
+    audit.record(session, "coupons.deleted", actor=actor, target=coupon, before=coupon.snapshot(), reason=reason)
+    session.delete(coupon)
+
+
 def search(session, q: str | None = None, campaign_id: int | None = None, active: bool | None = None):
     stmt = select(Coupon)
     if q:

@@ -20,13 +20,16 @@ from app.coupons import sources
 from app.coupons.models import Coupon, FraudDetection, Redemption
 from app.coupons.validation import Attempt
 
+# Browser automation and crawlers. HTTP libraries (curl, okhttp, python-requests, Go's client...)
+# are how ordinary apps and servers talk to an API: they say nothing about the customer.
 AUTOMATION_AGENTS = ["headlesschrome", "phantomjs", "selenium", "webdriver", "puppeteer", "playwright",
-                     "python-requests", "python-urllib", "python-httpx", "aiohttp", "curl/", "wget/",
-                     "go-http-client", "scrapy", "httpclient", "libwww-perl", "okhttp", "bot", "crawler", "spider"]
+                     "scrapy", "bot", "crawler", "spider"]
 
 DEFAULTS: dict[str, dict] = {
-    # >= max_attempts attempts (this one included) by one user, or from one IP, within the window.
-    "velocity_abuse": {"enabled": True, "max_attempts": 5, "window_minutes": 60, "severity": "high", "blocks": True},
+    # >= max_attempts attempts (this one included) by one user within the window, or attempts by
+    # >= max_customers_per_ip distinct customers from one IP (an office or a carrier NAT shares one).
+    "velocity_abuse": {"enabled": True, "max_attempts": 5, "max_customers_per_ip": 10, "window_minutes": 60,
+                       "severity": "high", "blocks": True},
     # >= distinct_ips addresses (this one included) for one user within the window.
     "ip_switching": {"enabled": True, "distinct_ips": 3, "window_minutes": 15, "severity": "medium",
                      "blocks": False},
@@ -76,15 +79,22 @@ def _recent_attempts(session, attempt: Attempt, minutes: int):
 
 def _velocity(cfg: dict, attempt: Attempt, history, ip_history) -> Finding | None:
     since = attempt.at - timedelta(minutes=cfg["window_minutes"])
-    user_times = [t for t, _ in history if t > since] + [attempt.at]
-    ip_count = 1 + sum(1 for t in ip_history if t > since) if attempt.ip_address else 0
-    by, count = ("user", len(user_times)) if len(user_times) >= ip_count else ("ip", ip_count)
-    if count < cfg["max_attempts"]:
-        return None
     window = f"{cfg['window_minutes'] // 60}h" if cfg["window_minutes"] % 60 == 0 else f"{cfg['window_minutes']}m"
-    return _finding(cfg, "velocity_abuse", f"Velocity abuse detected - {count} attempts in {window}",
-                    {"velocity": count, "time_window": window, "by": by, "ip_address": attempt.ip_address,
-                     "attempts": [t.strftime("%H:%M:%S") for t in user_times[-10:]]})
+    user_times = [t for t, _ in history if t > since] + [attempt.at]
+    if len(user_times) >= cfg["max_attempts"]:
+        return _finding(cfg, "velocity_abuse", f"Velocity abuse detected - {len(user_times)} attempts in {window}",
+                        {"velocity": len(user_times), "time_window": window, "by": "user",
+                         "ip_address": attempt.ip_address,
+                         "attempts": [t.strftime("%H:%M:%S") for t in user_times[-10:]]})
+    if not attempt.ip_address:
+        return None
+    customers = {uid for t, uid in ip_history if t > since} | {attempt.user.id}
+    if len(customers) < cfg["max_customers_per_ip"]:
+        return None
+    return _finding(cfg, "velocity_abuse",
+                    f"Velocity abuse detected - {len(customers)} customers from one IP in {window}",
+                    {"velocity": len(customers), "time_window": window, "by": "ip", "ip_address": attempt.ip_address,
+                     "distinct_customers": len(customers)})
 
 
 def _ip_switching(cfg: dict, attempt: Attempt, history) -> Finding | None:
@@ -157,7 +167,7 @@ def detect(session, coupon: Coupon, attempt: Attempt, *, only: tuple[str, ...] |
         minutes = max(cfg[n]["window_minutes"] for n in ("velocity_abuse", "ip_switching", "bot_pattern") if n in on)
         rows = _recent_attempts(session, attempt, minutes)
         history = [(t, ip) for t, ip, user_id in rows if user_id == attempt.user.id]
-        ip_history = [t for t, ip, _ in rows if attempt.ip_address and ip == attempt.ip_address]
+        ip_history = [(t, uid) for t, ip, uid in rows if attempt.ip_address and ip == attempt.ip_address]
     if "velocity_abuse" in on:
         findings.append(_velocity(cfg["velocity_abuse"], attempt, history, ip_history))
     if "ip_switching" in on:

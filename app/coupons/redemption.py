@@ -120,16 +120,16 @@ def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applie
 
 def redeem(session, coupon: Coupon, attempt: Attempt, *, applied_by=None,
            detectors: tuple[str, ...] | None = None) -> Redemption:
-    """Record one attempt: fraud checks, then validation, then the atomic take. The caller commits."""
+    """Record one attempt: validation, then fraud checks (only a valid attempt is scored: an expired
+    code is `expired`, whoever sends it), then the atomic take. The caller commits."""
+    result = validation.check(session, coupon, attempt)
+    if not result.valid:
+        return _failed(session, coupon, attempt, result.code, result.message)
     findings = fraud.detect(session, coupon, attempt, only=detectors)
     blocking = next((f for f in findings if f.blocks), None)
     if blocking is None:
-        result = validation.check(session, coupon, attempt)
-        if result.valid:
-            return _succeed(session, coupon, attempt, result.benefit, applied_by, findings)
-        row = _failed(session, coupon, attempt, result.code, result.message)
-    else:
-        row = _failed(session, coupon, attempt, "fraud_blocked", blocking.reason)
+        return _succeed(session, coupon, attempt, result.benefit, applied_by, findings)
+    row = _failed(session, coupon, attempt, "fraud_blocked", blocking.reason)
     fraud.record(session, findings, coupon, attempt, row)
     return row
 

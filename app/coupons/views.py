@@ -106,6 +106,22 @@ def set_active(coupon_id: int):
     return redirect(url_for("coupons.detail", coupon_id=coupon.id))
 
 
+@bp.post("/<int:coupon_id>/delete")
+@permission_required("coupons.delete")
+def delete(coupon_id: int):
+    coupon = coupons.get(db.session, coupon_id)
+    try:
+        coupons.delete(db.session, current_user, coupon, request.form.get("reason"))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _detail(coupons.get(db.session, coupon_id), status=error.status)
+    code = coupon.code
+    db.session.commit()
+    flash(f"Coupon {code} deleted.", "info")
+    return redirect(url_for("coupons.index"))
+
+
 def _detail(coupon: Coupon, *, rule_form=None, preview_form=None, preview=None, status=200, block=None):
     include_test = include_test_data()
     stmt = redemption.listing(coupon_id=coupon.id, include_test=include_test)

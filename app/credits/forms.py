@@ -14,15 +14,20 @@ def provider_choices(providers) -> list[SelectChoice]:
     return [SelectChoice(p.id, p.display_name) for p in providers]
 
 
+# Grant and deduct share a page: their fields keep their names but get ids of their own.
 class GrantForm(FlaskForm):
-    amount = IntegerField("Credits", validators=[InputRequired(message="Give a whole number of credits.")])
-    reason = TextAreaField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=1000)])
-    expires_on = DateField("Expires on (optional)", validators=[Optional()])
+    amount = IntegerField("Credits", id="grant-amount",
+                          validators=[InputRequired(message="Give a whole number of credits.")])
+    reason = TextAreaField("Reason", id="grant-reason",
+                           validators=[DataRequired(message="Give a reason."), Length(max=1000)])
+    expires_on = DateField("Expires on (optional)", id="grant-expires_on", validators=[Optional()])
 
 
 class DeductForm(FlaskForm):
-    amount = IntegerField("Credits", validators=[InputRequired(message="Give a whole number of credits.")])
-    reason = TextAreaField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=1000)])
+    amount = IntegerField("Credits", id="deduct-amount",
+                          validators=[InputRequired(message="Give a whole number of credits.")])
+    reason = TextAreaField("Reason", id="deduct-reason",
+                           validators=[DataRequired(message="Give a reason."), Length(max=1000)])
 
 
 class DecisionForm(FlaskForm):

@@ -65,6 +65,8 @@ def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: da
         raise PermissionDenied("You cannot grant credits to yourself.", code="self_grant")
     if expires_at is not None and expires_at <= clock.now():
         raise DomainError("invalid_expiry", "The expiry must be in the future.", "expires_at")
+    if expires_at is not None:  # credits that lapse: a decision of its own
+        _require(session, actor, "credits.adjust_expiration")
     cap = cap_credits(session, actor)
     if cap is not None and amount > cap:
         request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, expires_at=expires_at,
@@ -80,6 +82,24 @@ def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: da
                  before={"total": view.total - amount},
                  after={"amount": amount, "source": source, "total": view.total, "allocation_id": allocation_id})
     return {"status": "granted", "allocation_id": allocation_id, "balance": view}
+
+
+def request_grant(session, actor, user_id: int, amount: int, reason: str) -> CreditGrantRequest:
+    """A grant asked for by someone who may not grant (support without credits.grant): always an
+    approval request for an administrator; no credits move now."""
+    _require(session, actor, "credits.view_balance")
+    balances.check_amount(amount)
+    reason = _reason(reason)
+    user = balances._user(session, user_id)
+    if user.id == actor.id:
+        raise PermissionDenied("You cannot ask credits for yourself.", code="self_grant")
+    request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, requested_by_id=actor.id,
+                                 is_test=user.is_test)
+    session.add(request)
+    session.flush()
+    audit.record(session, "credits.grant_requested", actor=actor, target=user, reason=reason,
+                 after={"amount": amount, "request_id": request.id, "asked_without_permission": True})
+    return request
 
 
 def _decide(session, actor, request_id: int, status: str, note: str | None) -> CreditGrantRequest:
@@ -156,3 +176,22 @@ def can_approve(session, actor, request: CreditGrantRequest) -> bool:
         return False
     cap = cap_credits(session, actor)
     return cap is None or request.amount <= cap
+
+
+def set_request_expiry(session, actor, request_id: int, expires_at: datetime | None, reason: str) -> CreditGrantRequest:
+    """Change when the credits of a pending grant request lapse (None: never), before it is decided."""
+    _require(session, actor, "credits.adjust_expiration")
+    reason = _reason(reason)
+    request = session.get(CreditGrantRequest, request_id)
+    if request is None:
+        raise NotFound("grant request", "request_id")
+    if request.status != "pending":
+        raise DomainError("already_decided", "This request was decided already.", "expires_on", status=409)
+    if expires_at is not None and expires_at <= clock.now():
+        raise DomainError("invalid_expiry", "The expiry must be in the future.", "expires_on")
+    before = request.expires_at
+    request.expires_at = expires_at
+    audit.record(session, "credits.grant_expiry_changed", actor=actor, target=request.user, reason=reason,
+                 before={"request_id": request.id, "expires_at": before.isoformat() if before else None},
+                 after={"expires_at": expires_at.isoformat() if expires_at else None})
+    return request

@@ -102,6 +102,18 @@ def current(session, tier: str, at: datetime | None = None) -> MarginConfig | No
                            .order_by(MarginConfig.effective_date.desc()).limit(1)).first()
 
 
+def require_margin(session, tier: str, display_name: str | None = None, field: str = "tier",
+                   at: datetime | None = None) -> None:
+    """Refuse to sell a tier, or move a customer to it, without a margin effective now: every API
+    call of its customers would answer 422 margin_not_configured. Perpetual (BYOK) needs none."""
+    if tier == "perpetual" or current(session, tier, at) is not None:
+        return
+    name = display_name or tier
+    raise DomainError("margin_not_configured",
+                      f"The {name} tier has no margin configuration effective now: add one under Credits, "
+                      f"Margins ({tier}) first, or its customers' API calls would all be refused.", field)
+
+
 def set_margin(session, actor, tier: str, strategy: str, margin, reason: str, brackets=(), adjustments=(),
                effective_date: datetime | None = None, actor_label: str | None = None,
                at: datetime | None = None) -> MarginConfig:

@@ -9,15 +9,15 @@ deductions credits.deduct, BYOK key changes users.edit_profile; rebuilding a day
 """
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
 from app.core import audit, clock, jobs, nav
-from app.core.errors import DomainError
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.errors import DomainError, PermissionDenied
+from app.core.web import apply_domain_error, csv_response, include_test_data, render
 from app.credits import analytics, balances, byok, grants, ledger, pricing, summaries
 from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
 from app.extensions import db
@@ -85,7 +85,7 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
     keys = byok.keys_for(db.session, user.id)
     pending = grants.pending_requests(db.session, user.id)
     if key_form is None:
-        key_form = VendorKeyForm()
+        key_form = VendorKeyForm(formdata=None)
     key_form.provider_id.choices = provider_choices(pricing.providers(db.session))
     return render("credits/user.html", block="ledger", status=status, user=user, balance=view,
                   tier=balances.tier_of(db.session, user.id), page=page, filters=filters, ledger_error=ledger_error,
@@ -96,7 +96,9 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
                   pending=pending,
                   approvable={r.id for r in pending if grants.can_approve(db.session, current_user, r)},
                   cap=grants.cap_credits(db.session, current_user) if user_can("credits.grant") else None,
-                  grant_form=grant_form or GrantForm(), deduct_form=deduct_form or DeductForm(), keys=keys,
+                  # Only the submitted form reads the request: the others start empty.
+                  grant_form=grant_form or GrantForm(formdata=None),
+                  deduct_form=deduct_form or DeductForm(formdata=None), keys=keys,
                   key_form=key_form, decision_form=DecisionForm())
 
 
@@ -119,6 +121,8 @@ def grant(user_id: int):
         try:
             result = grants.grant(db.session, current_user, target.id, form.amount.data, form.reason.data,
                                   _expiry(form.expires_on.data))
+        except PermissionDenied:
+            raise  # the 403 page names the missing permission (an expiry needs credits.adjust_expiration)
         except DomainError as error:
             db.session.rollback()
             apply_domain_error(form, error)
@@ -129,6 +133,27 @@ def grant(user_id: int):
                       "was sent to the administrators.", "info")
             else:
                 flash(f"Granted {form.amount.data:,} credits to {target.email}.", "info")
+            return redirect(url_for("credits.user", user_id=target.id))
+    return _user_page(target, grant_form=form, status=422)
+
+
+@bp.post("/users/<int:user_id>/grant-request")
+@permission_required("credits.view_balance")
+def grant_request(user_id: int):
+    """"Request credits" for those without credits.grant: queued for an administrator."""
+    target = _user_or_404(user_id)
+    form = GrantForm()
+    if form.validate_on_submit():
+        try:
+            grants.request_grant(db.session, current_user, target.id, form.amount.data, form.reason.data)
+        except PermissionDenied:
+            raise
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"Asked an administrator to grant {form.amount.data:,} credits to {target.email}.", "info")
             return redirect(url_for("credits.user", user_id=target.id))
     return _user_page(target, grant_form=form, status=422)
 
@@ -170,6 +195,38 @@ def decide(request_id: int, decision: str):
         db.session.commit()
         flash(message, "info")
     return redirect(request.referrer or url_for("credits.system"))
+
+
+@bp.post("/requests/<int:request_id>/expiry")
+@permission_required("credits.adjust_expiration")
+def request_expiry(request_id: int):
+    raw = (request.form.get("expires_on") or "").strip()
+    try:
+        day = date.fromisoformat(raw) if raw else None
+    except ValueError:
+        flash("Give the expiry as a date (YYYY-MM-DD), or leave it empty for none.", "error")
+        return redirect(request.referrer or url_for("credits.system"))
+    try:
+        req = grants.set_request_expiry(db.session, current_user, request_id, _expiry(day), request.form.get("reason"))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        db.session.commit()
+        flash(f"The request of {req.amount:,} credits now {'expires ' + raw if raw else 'never expires'}.", "info")
+    return redirect(request.referrer or url_for("credits.system"))
+
+
+@bp.get("/users/<int:user_id>/ledger.csv")
+@permission_required("credits.view_balance", "credits.view_history")
+def ledger_csv(user_id: int):
+    """The user's whole ledger (allocations and deductions), newest first, streamed."""
+    target = _user_or_404(user_id)
+    rows = ([t["created_at"].isoformat(), t["object"], t["kind"], t["amount"], t["balance_after"],
+             t["expires_at"].isoformat() if t["expires_at"] else "", t["reason"] or "", "test" if t["is_test"] else "live"]
+            for t in ledger.iterate_transactions(db.session, target.id))
+    return csv_response(f"ledger-{target.id}.csv", ["created_at", "type", "kind", "credits", "balance_after",
+                                                    "expires_at", "reason", "world"], rows)
 
 
 @bp.post("/users/<int:user_id>/vendor-keys")

@@ -9,26 +9,26 @@ from app.core.errors import DomainError, NotFound
 from app.core.pagination import Page, keyset_page
 from app.users.models import User
 
-SCOPES = ("staff", "all")
+SCOPES = ("all", "customers", "staff")
 ACCOUNTS = ("all", "production", "test")
 
 
 @dataclass(frozen=True)
 class UserFilters:
     q: str = ""
-    scope: str = "staff"  # staff | all
+    scope: str = "all"  # all | staff | customers: support looks customers up here
     account: str = "all"  # all | production | test
 
     @classmethod
     def parse(cls, args) -> "UserFilters":
         """From query-string args; unknown values are an error, not silently widened."""
         q = (args.get("q") or "").strip()
-        scope = args.get("scope") or "staff"
+        scope = args.get("scope") or "all"
         account = args.get("account") or "all"
         if len(q) > 200:
             raise DomainError("invalid_query", "Search for at most 200 characters.", "q")
         if scope not in SCOPES:
-            raise DomainError("invalid_scope", "Show staff only or all users.", "scope")
+            raise DomainError("invalid_scope", "Show all users, customers only or staff only.", "scope")
         if account not in ACCOUNTS:
             raise DomainError("invalid_account", "Account type is all, production or test.", "account")
         return cls(q, scope, account)
@@ -39,6 +39,8 @@ def search_users(session, filters: UserFilters, *, limit: int = 25, cursor: str 
     stmt = select(User).where(User.deleted_at.is_(None))
     if filters.scope == "staff":
         stmt = stmt.where(User.is_staff.is_(True))
+    elif filters.scope == "customers":
+        stmt = stmt.where(User.is_staff.is_(False))
     if filters.account == "production":
         stmt = stmt.where(User.is_test.is_(False))
     elif filters.account == "test":

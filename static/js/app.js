@@ -10,3 +10,20 @@ document.addEventListener("submit", (event) => {
   const form = event.target.closest("form[data-confirm]");
   if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
 });
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) window.print();
+});
+// "/" jumps to the global search from anywhere but a field being typed in.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const typing = event.target.closest("input, textarea, select, [contenteditable]");
+  const box = document.getElementById("global-search");
+  if (typing || !box) return;
+  event.preventDefault();
+  box.focus();
+});
+// A confirmed sudo finishes the action that asked for it (auth/resume.py); without JavaScript, one click.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-autosubmit]");
+  if (form) form.requestSubmit ? form.requestSubmit() : form.submit();
+});

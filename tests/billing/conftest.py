@@ -68,7 +68,9 @@ def stripe_down(app):
 @pytest.fixture
 def tiers(session):
     from app.billing import tiers as tier_service
+    from tests.support.margins import price_every_tier
 
+    price_every_tier(session)
     return tier_service.ensure_default_tiers(session)
 
 

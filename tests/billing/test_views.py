@@ -181,8 +181,8 @@ def test_revenue_is_production_only_unless_asked(login_as, make_user, make_sub):
     make_sub("pro")
     make_sub("enterprise_pro", user=make_user(test=True))
     client = login_as("analyst")
-    assert 'id="mrr">99.99<' in client.get("/admin/billing/revenue").get_data(as_text=True)
-    assert 'id="mrr">399.98<' in client.get("/admin/billing/revenue?include_test=1").get_data(as_text=True)
+    assert 'id="mrr">$99.99<' in client.get("/admin/billing/revenue").get_data(as_text=True)
+    assert 'id="mrr">$399.98<' in client.get("/admin/billing/revenue?include_test=1").get_data(as_text=True)
 
 
 def test_navigation_lists_billing_screens(login_as):

@@ -49,15 +49,32 @@ def test_velocity_window_is_one_hour(session, make_user, unlimited, attempt):
     assert redeem_at(session, unlimited, attempt, user, 0).status == "success"
 
 
-@pytest.mark.parametrize("prior, blocked", [(4, True), (3, False)])
-def test_velocity_by_ip(session, make_user, unlimited, attempt, prior, blocked):
-    for minutes in IRREGULAR[-prior:]:
-        redeem_at(session, unlimited, attempt, make_user(), minutes, ip_address="198.51.100.123")
+@pytest.mark.parametrize("prior, blocked", [(9, True), (8, False)])
+def test_velocity_by_ip_counts_distinct_customers(session, make_user, unlimited, attempt, prior, blocked):
+    """Ten customers from one IP within the hour is abuse; nine is an office (issue 18)."""
+    for n in range(prior):
+        redeem_at(session, unlimited, attempt, make_user(), 55 - n * 5, ip_address="198.51.100.123")
     last = make_user()
     row = redeem_at(session, unlimited, attempt, last, 0, ip_address="198.51.100.123")
     assert (row.failure_code == "fraud_blocked") is blocked
     if blocked:
-        assert detections(session, last)[0].details["by"] == "ip"
+        found = detections(session, last)[0]
+        assert found.details["by"] == "ip" and found.details["distinct_customers"] == 10
+
+
+def test_five_customers_behind_one_office_ip_and_repeat_attempts_count_once(session, make_user, unlimited, attempt):
+    office = [make_user() for _ in range(5)]
+    for n, user in enumerate(office):
+        assert redeem_at(session, unlimited, attempt, user, 50 - n * 9, ip_address="203.0.113.9").status == "success"
+    again = redeem_at(session, unlimited, attempt, office[0], 1, ip_address="203.0.113.9")
+    assert again.status == "success" and detections(session, office[0], "velocity_abuse") == []
+
+
+def test_the_ip_threshold_is_configurable(app, session, make_user, unlimited, attempt, monkeypatch):
+    monkeypatch.setitem(app.config, "COUPON_FRAUD", {"velocity_abuse": {"max_customers_per_ip": 3}})
+    for n in range(2):
+        redeem_at(session, unlimited, attempt, make_user(), 30 - n * 7, ip_address="192.0.2.77")
+    assert redeem_at(session, unlimited, attempt, make_user(), 0, ip_address="192.0.2.77").failure_code == "fraud_blocked"
 
 
 @pytest.mark.parametrize("ips, flagged", [(["203.0.113.1", "198.51.100.1"], True), (["203.0.113.1"], False)])
@@ -102,8 +119,10 @@ def test_bot_pattern_regular_intervals(session, make_user, unlimited, attempt, g
 
 
 @pytest.mark.parametrize("agent, blocked", [
-    ("python-requests/2.31.0", True), ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0", True),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0", False), ("RephloDesktop/2.1 (Windows)", False)])
+    ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0", True), ("Mozilla/5.0 (compatible; Googlebot/2.1)", True),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0", False), ("RephloDesktop/2.1 (Windows)", False),
+    # HTTP libraries are how apps and servers call an API, not a sign of a bot (issue 18)
+    ("python-requests/2.31.0", False), ("curl/8.4.0", False), ("okhttp/4.12.0", False), ("Go-http-client/2.0", False)])
 def test_bot_pattern_automation_user_agents(session, make_user, unlimited, attempt, agent, blocked):
     user = make_user()
     row = redeem_at(session, unlimited, attempt, user, 0, user_agent=agent)

@@ -206,9 +206,9 @@ def test_campaign_page_counts_production_only_unless_asked(login_as, session, ma
     redemption.redeem(session, coupon, attempt(make_user(test=True), is_test=True, ip_address="192.0.2.7"))
     admin = login_as("admin")
     page = admin.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
-    assert "$20.00</strong> of $1000.00" in page and "1 of 1" in page and 'id="redemptions-chart"' in page
+    assert "$20.00</strong> of $1,000.00" in page and "1 of 1" in page and 'id="redemptions-chart"' in page
     with_test = admin.get(f"/admin/campaigns/{campaign.id}?include_test=1").get_data(as_text=True)
-    assert "$40.00</strong> of $1000.00" in with_test and "2 of 2" in with_test
+    assert "$40.00</strong> of $1,000.00" in with_test and "2 of 2" in with_test
 
 
 def test_reverse_from_the_coupon_page(login_as, session, make_coupon, make_campaign, make_user, attempt):

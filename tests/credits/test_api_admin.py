@@ -75,10 +75,13 @@ def test_bulk_allocate_json_all_or_nothing(client, priced, funded, staff_key):
     assert [(e["row"], e["param"], e["code"]) for e in bad.json["errors"]] == [
         (2, "user_id", "resource_missing"), (3, "amount", "above_cap"), (4, "amount", "parameter_invalid_integer")]
     assert allocations() == before
+    lapsing = post(client, "/admin/credits/bulk-allocate", support, {"allocations": [
+        {"user_id": b.id, "amount": 200, "reason": "promo", "expires_at": "2099-01-01T00:00:00Z"}]})
+    assert lapsing.status_code == 403 and "credits.adjust_expiration" in lapsing.json["error"]["message"]
+    assert allocations() == before
     good = post(client, "/admin/credits/bulk-allocate", support, {"allocations": [
         {"user_id": a.id, "amount": 100, "reason": "promo"},
-        {"user_id": b.id, "amount": 200, "reason": "promo", "source": "promotional_bonus",
-         "expires_at": "2099-01-01T00:00:00Z"}]})
+        {"user_id": b.id, "amount": 200, "reason": "promo", "source": "promotional_bonus"}]})
     assert good.status_code == 201
     assert (good.json["allocated"], good.json["total_credits"]) == (2, 300)
     assert balances.get_balance(db.session, b.id).bonus_credits == 200

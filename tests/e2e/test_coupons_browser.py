@@ -1,6 +1,6 @@
-"""Browser journey: the admin creates a campaign and a 20%-off coupon on the screens, a client
-redeems it twice through the API for one customer (the second is refused), a burst of attempts
-raises fraud flags, and the admin reviews one in the fraud queue."""
+"""Browser journey: the admin creates a campaign and a 20%-off coupon (no per-user limit) on the
+screens, a client redeems it through the API for one customer, a burst of valid attempts raises a
+fraud flag (only valid attempts are scored), and the admin reviews it in the fraud queue."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -47,6 +47,7 @@ def test_campaign_coupon_redeem_and_fraud_review(admin_page):
     page.fill("input[name=discount_value]", "120")  # over 100%: refused, nothing created
     page.fill("input[name=valid_from]", local(now - timedelta(hours=1)))
     page.fill("input[name=valid_until]", local(now + timedelta(days=7)))
+    page.fill("input[name=max_uses_per_user]", "")  # unlimited: the burst below is valid, so it is scored
     page.click("button:has-text('Create coupon')")
     assert "at most 100" in page.locator("#discount_value-error").inner_text()
     page.fill("input[name=discount_value]", "20")
@@ -57,17 +58,15 @@ def test_campaign_coupon_redeem_and_fraud_review(admin_page):
 
     first = redeem(page, "e2e-first")
     assert (first["redemption_status"], first["discount"], first["final_amount"]) == ("success", "20.00", "79.99")
-    second = redeem(page, "e2e-second")
-    assert (second["redemption_status"], second["failure_code"]) == ("failed", "per_user_limit_reached")
 
     outcomes = [redeem(page)["failure_code"] for _ in range(4)]  # a burst, as a script would
-    assert "fraud_blocked" in outcomes
+    assert outcomes[0] is None and "fraud_blocked" in outcomes  # machine-regular or too many: blocked
 
     page.click("nav >> text=Fraud review")
     page.wait_for_url("**/admin/fraud")
     assert "pro.user@example.com" not in page.locator("#fraud-rows").inner_text()  # production only
     page.click("text=Include test data")
-    row = page.locator("#fraud-rows tr", has_text="velocity abuse").filter(has_text="E2E-SPRING20")
+    row = page.locator("#fraud-rows tr", has_text="E2E-SPRING20").first
     assert "pro.user@example.com" in row.inner_text() and "blocked" in row.inner_text()
     row.locator("select[name=action]").select_option("confirm")
     row.locator("input[name=resolution]").fill("Scripted burst from the E2E client")
@@ -81,7 +80,8 @@ def test_campaign_coupon_redeem_and_fraud_review(admin_page):
     page.click("nav >> text=Campaigns")
     page.click("text=E2E Spring Sale")
     assert page.locator("#redemptions-chart").is_visible()  # test traffic shown while toggled on
-    assert "$20.00" in page.locator("#spend").inner_text()
+    spent = 20 * (1 + outcomes.count(None))  # the redemptions that went through
+    assert f"${spent}.00" in page.locator("#spend").inner_text()
     # The refused coupon form answered 422 on purpose; Chromium logs that load as an error.
     assert [e for e in page.console_errors if "422" not in e] == []
 

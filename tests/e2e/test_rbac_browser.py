@@ -16,6 +16,8 @@ def _open_user(page, email: str) -> None:
     link = page.locator(f"#user-results a:text-is('{email}')")
     expect(link).to_have_count(1)  # the live filter swapped the results in
     link.click()
+    expect(page.locator("h1")).to_have_text("Free User")  # the customer page
+    page.click("#profile-link")  # roles live on the user's profile page
     expect(page.locator("h1")).to_have_text("Free User")
 
 

@@ -114,13 +114,19 @@ def sample_ids(make_user, make_api_key, session):
     lic = licensing.create_license(session, owner=target, actor=None, purchase_price="299.99", purchased_version="1.0.0")
     device = activations.activate(session, lic, "ab" * 32, {"device_name": "Matrix PC"}).activation
     version = session.query(AppVersion).filter_by(version="2.0.0").one()
+    from app.billing.models import Invoice
+
+    invoice = Invoice(user_id=target.id, subscription_id=subscription.id, kind="period", status="paid")
+    session.add(invoice)
+    session.flush()
     session.commit()
     return {"user_id": target.id, "assignment_id": 1, "override_id": 1, "message_id": message.id,
             "job_id": job.id, "clock_id": test_clock.id, "key_id": key.key.id, "pk": client.id,
             "subscription_id": subscription.id, "pack_id": pack.id, "tier_id": tiers["pro"].id,
             "request_id": 999999, "decision": "approve", "campaign_id": campaign.id, "coupon_id": coupon.id,
             "detection_id": 999999, "rule_id": 999999, "redemption_id": 999999, "tier": "pro", "model_name": "gpt-4-turbo",
-            "provider_id": 999999, "license_id": lic.id, "activation_id": device.id, "version_id": version.id}
+            "provider_id": 999999, "license_id": lic.id, "activation_id": device.id, "version_id": version.id,
+            "section": "subscription", "invoice_id": invoice.id, "role_id": 1}
 
 
 def _url(rule, sample_ids) -> str:

@@ -10,7 +10,7 @@ HX = {"HX-Request": "true"}
 
 
 def _emails(body: str) -> list[str]:
-    return re.findall(r'<a href="/admin/users/\d+">([^<]+)</a>', body)
+    return re.findall(r'<a href="/admin/(?:users|customers)/\d+">([^<]+)</a>', body)
 
 
 @pytest.fixture
@@ -27,12 +27,20 @@ def people(make_user, frozen_clock):
     return made
 
 
-def test_staff_only_by_default_newest_first(login_as, people, frozen_clock):
+def test_customers_and_staff_by_default_newest_first(login_as, people, frozen_clock):
+    """Support looks customers up here: the default finds them; staff link to their user page,
+    customers to the customer page."""
     frozen_clock.advance(timedelta(minutes=1))
     client = login_as("support")
-    body = client.get("/admin/users?q=rephlo.ai").get_data(as_text=True)
-    assert _emails(body) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai", "ana.ops@rephlo.ai"]
-    assert 'badge-test">test</span>' in body
+    body = client.get("/admin/users?q=lopez").get_data(as_text=True)
+    assert _emails(body) == ["customer_1@example.com", "ana.ops@rephlo.ai"]
+    assert f'href="/admin/customers/{people["customer_1@example.com"].id}"' in body
+    assert f'href="/admin/users/{people["ana.ops@rephlo.ai"].id}"' in body
+    staff = client.get("/admin/users?q=rephlo.ai&scope=staff").get_data(as_text=True)
+    assert _emails(staff) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai", "ana.ops@rephlo.ai"]
+    assert 'badge-test">test</span>' in staff
+    customers = client.get("/admin/users?q=lopez&scope=customers").get_data(as_text=True)
+    assert _emails(customers) == ["customer_1@example.com"]
 
 
 @pytest.mark.parametrize("query, expected", [
@@ -43,7 +51,7 @@ def test_staff_only_by_default_newest_first(login_as, people, frozen_clock):
     ("q=_1&scope=all", ["customer_1@example.com"]),
     ("q=example.com&scope=all&account=test", ["sandbox%user@example.com"]),
     ("q=example.com&scope=all&account=production", ["customer_1@example.com"]),
-    ("q=rephlo.ai&account=test", ["qa.staff@rephlo.ai"]),
+    ("q=rephlo.ai&account=test&scope=staff", ["qa.staff@rephlo.ai"]),
     ("q=nobody-here", []),
 ])
 def test_search_and_filters(login_as, make_user, people, query, expected):
@@ -88,7 +96,7 @@ def test_without_javascript_next_page_is_a_full_page(login_as, make_user):
 
 
 @pytest.mark.parametrize("query, message", [
-    ("scope=everyone", "Show staff only or all users."),
+    ("scope=everyone", "Show all users, customers only or staff only."),
     ("account=fake", "Account type is all, production or test."),
     ("limit=1000", "limit must be a whole number from 1 to 100."),
     ("q=" + "x" * 201, "Search for at most 200 characters."),

@@ -1,0 +1,146 @@
+"""The support lead's jobs in a browser, each from the global search (issue 18), on the shared
+server: one support and one admin sign-in for the module. Screenshots at 1440x900 and 390x844
+go to test-output/e2e/console/; on a phone no page is wider than the screen, and every input
+has a label."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from app.seed import ADMIN_TOTP_SECRET
+from tests.e2e.conftest import OUTPUT, sign_in, sign_in_staff
+
+SHOTS = OUTPUT / "console"
+DESKTOP, PHONE = {"width": 1440, "height": 900}, {"width": 390, "height": 844}
+CUSTOMER = "pro.user@example.com"
+
+# Inputs without a label, a wrapping label, aria-label or aria-labelledby (hidden inputs excepted).
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter(el => el.type !== 'hidden' && !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML.slice(0, 120))"""
+WIDE = """() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
+  && !(e.parentElement && e.parentElement.getBoundingClientRect().right > window.innerWidth + 1))
+  .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"""
+DUPLICATE_IDS = """() => { const seen = {}; document.querySelectorAll('[id]').forEach(e => seen[e.id] = (seen[e.id] || 0) + 1);
+  return Object.keys(seen).filter(k => seen[k] > 1); }"""
+
+
+@pytest.fixture(scope="module")
+def staff(browser, live_server):
+    """One signed-in context per persona for the whole module (sign-ins are the slow part)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    contexts = {}
+    for name in ("support", "admin"):
+        context = browser.new_context(base_url=live_server, viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        if name == "support":
+            sign_in_staff(page, "support.user@rephlo.ai", "SupportPassword123!")
+        else:
+            sign_in(page, "admin.test@rephlo.ai", "AdminPassword123!", ADMIN_TOTP_SECRET)
+        contexts[name] = page
+    yield contexts
+    for page in contexts.values():
+        page.context.close()
+
+
+def shots(page, name: str) -> None:
+    """Both sizes; on the phone the page may not be wider than the screen."""
+    page.set_viewport_size(DESKTOP)
+    page.screenshot(path=str(SHOTS / f"{name}-1440x900.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(WIDE) if width > PHONE["width"] else []
+    page.screenshot(path=str(SHOTS / f"{name}-390x844.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    assert width <= PHONE["width"], f"{name}: {width} px wide on a 390 px phone: {wide}"
+    assert page.evaluate(UNLABELLED) == [], name
+    assert page.evaluate(DUPLICATE_IDS) == [], name
+
+
+def find_customer(page, term: str = CUSTOMER) -> None:
+    """The top bar's search, reached with "/", then the customer's result."""
+    page.goto("/admin")
+    page.keyboard.press("/")
+    expect(page.locator("#global-search")).to_be_focused()
+    page.keyboard.type(term)
+    hit = page.locator("#global-search-results a", has_text=term).first
+    expect(hit).to_be_visible()
+    hit.click()
+    page.wait_for_url(re.compile(r".*/admin/customers/\d+$"))
+
+
+def test_charged_twice_to_a_refund_request_in_four_pages(staff):
+    page = staff["support"]
+    pages = []
+    page.on("framenavigated", lambda frame: pages.append(frame.url) if frame == page.main_frame else None)
+    find_customer(page)
+    pages.clear()
+    pages.append(page.url)  # 1: the customer page
+    shots(page, "01-customer-page")
+    page.click("#tab-payments")  # an HTMX tab: the URL changes, the page does not reload
+    expect(page.locator("#customer-payments")).to_be_visible()
+    assert page.url.endswith("/payments")
+    shots(page, "02-customer-payments")
+    page.locator("#customer-payments .refund-link").first.click()  # 2: the subscription page
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))
+    request = page.locator("details[id^=request-refund-]").first
+    request.locator("summary").click()
+    request.locator("input[name=amount]").fill("10.00")
+    request.locator("input[name=reason]").fill("Charged twice for November")
+    request.locator("button[type=submit]").click()  # 3: back on the subscription page
+    expect(page.locator(".flash-info")).to_contain_text("Refund of 10.00 requested")
+    shots(page, "03-refund-requested")
+    assert len(set(pages)) <= 4, pages
+    admin = staff["admin"]
+    admin.goto("/admin/billing/refund-requests?include_test=1")  # the seed personas are test accounts
+    expect(admin.locator("main")).to_contain_text("Charged twice for November")
+
+
+def test_a_support_grant_request_approved_by_an_admin(staff):
+    page = staff["support"]
+    find_customer(page)
+    page.click("#tab-credits")
+    expect(page.locator("#customer-ledger")).to_be_visible()
+    page.click("text=Grant or deduct credits")
+    page.wait_for_url(re.compile(r".*/admin/credits/users/\d+"))
+    user_url = page.url.split("#")[0]
+    bonus = int(page.locator("#bonus-credits").inner_text().replace(",", ""))
+    page.fill("#request-grant input[name=amount]", "2500")
+    page.fill("#request-grant textarea[name=reason]", "Outage on 3 December")
+    page.click("#request-grant button[type=submit]")
+    expect(page.locator(".flash-info")).to_contain_text("Asked an administrator")
+    shots(page, "04-grant-requested")
+
+    admin = staff["admin"]
+    admin.goto("/admin/credits/")
+    row = admin.locator("#grant-requests tr", has_text="Outage on 3 December")
+    row.locator("input[name=note]").fill("Approved")
+    row.locator("button:has-text('Approve')").click()
+    expect(admin.locator(".flash-info")).to_contain_text("Approved: 2,500 credits")
+    page.goto(user_url)
+    expect(page.locator("#bonus-credits")).to_have_text(f"{bonus + 2500:,}")
+
+
+def test_screens_fit_a_phone_and_label_every_input(staff):
+    admin = staff["admin"]
+    find_customer(admin)
+    base = admin.url
+    for section in ("subscription", "invoices", "credits", "licenses", "coupons", "keys", "audit"):
+        admin.goto(f"{base}/{section}")
+        shots(admin, f"10-customer-{section}")
+    for name, path in [("dashboard", "/admin"), ("users", "/admin/users"), ("search", "/admin/search?q=pro"),
+                       ("subscriptions", "/admin/billing/subscriptions"), ("coupons", "/admin/coupons"),
+                       ("licenses", "/admin/licenses"), ("credits", "/admin/credits/")]:
+        admin.goto(path)
+        shots(admin, f"20-{name}")
+    admin.set_viewport_size(PHONE)
+    admin.goto("/admin")
+    expect(admin.locator(".nav-groups")).to_be_hidden()  # folded on a phone
+    admin.click("label[for=nav-toggle]")
+    expect(admin.locator(".nav-groups")).to_be_visible()
+    admin.keyboard.press("Tab")
+    admin.set_viewport_size(DESKTOP)
