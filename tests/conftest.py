@@ -83,13 +83,14 @@ def _transaction(request, app):
         return
     from app.core.pg import BoundSession  # one connection for every statement of the test
     from app.extensions import db, limiter
+    from tests.support.sessions import app_scoped_session
 
     with app.app_context():
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint",
-                                              "class_": BoundSession})
+        db.session = app_scoped_session(db, bind=connection, join_transaction_mode="create_savepoint",
+                                        class_=BoundSession)
         limiter.reset()
         try:
             yield

@@ -3,6 +3,10 @@
 Each API view carries `_openapi` metadata (set by @api_auth, @idempotent, @validate_body,
 @api_doc); this module walks the URL map and turns it into paths, request bodies,
 responses, the error schema and the bearer security scheme.
+
+Component names are what client generators name their classes after, so each is a model's
+plain class name: two models of one name (pydantic would prefix both with their module path)
+or a model whose request and response schemas differ (`-Input`/`-Output`) fail the build.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from app.api import api_bp
 from app.api.schemas import ErrorBody, api_doc
 
 REF = "#/components/schemas/{model}"
+_CLEAN_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 _PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
 _ERROR_TEXT = {400: "Malformed request (invalid JSON, bad header)", 401: "Missing, invalid, revoked or expired key",
@@ -103,6 +108,21 @@ def _operation(endpoint: str, method: str, spec: dict, path_params: list[dict], 
     return op
 
 
+def component_schemas(models: list[tuple[type, str]]) -> tuple[dict, dict]:
+    """pydantic's (refs, component schemas) for the models; ValueError naming the models whose
+    component name would not be their own class name."""
+    refs, defs = models_json_schema(models, ref_template=REF)
+    schemas = defs.get("$defs", {})
+    unclean = sorted(name for name, schema in schemas.items()
+                     if not _CLEAN_NAME.match(name) or schema.get("title", name) != name)
+    if unclean:
+        raise ValueError("OpenAPI component names must be unique class names: rename the models "
+                         f"{', '.join(name.replace('__', '.') for name in unclean)} to say what they are "
+                         "(a module path means two models share a name; -Input/-Output, one model whose "
+                         "request and response schemas differ)")
+    return refs, schemas
+
+
 def build_document(app: Flask) -> dict:
     routes = []
     models: set[tuple[type, str]] = {(ErrorBody, "serialization")}
@@ -117,7 +137,7 @@ def build_document(app: Flask) -> dict:
             if out is not None:
                 models.add((out, "serialization"))
     ordered = sorted(models, key=lambda pair: (pair[0].__name__, pair[1]))
-    refs, defs = models_json_schema(ordered, ref_template=REF)
+    refs, schemas = component_schemas(ordered)
     paths: dict = {}
     for rule, spec in sorted(routes, key=lambda pair: pair[0].rule):
         path, params = _openapi_path(rule.rule)
@@ -130,7 +150,7 @@ def build_document(app: Flask) -> dict:
                                 "(sandbox), rph_dev_ (development); test traffic answers X-Test-Mode: true."},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": defs.get("$defs", {}),
+        "components": {"schemas": schemas,
                        "securitySchemes": {"bearerAuth": {
                            "type": "http", "scheme": "bearer",
                            "description": "An API key (rph_live_..., rph_test_..., rph_dev_...) or an OAuth "

@@ -51,7 +51,7 @@ class CouponRedeem(CouponCheck):
         None, max_length=500, description="Server clients only: the customer's browser or app user agent")
 
 
-class ValidationAnswer(ResponseModel):
+class CouponValidation(ResponseModel):
     valid: bool
     discount: str | None = Field(None, examples=["30.00"])
     final_amount: str | None = Field(None, examples=["69.99"])
@@ -117,12 +117,12 @@ def _raw(body: CouponCheck) -> dict:
 @api_auth(scopes=VALIDATE)
 @validate_body(CouponCheck)
 @api_doc("Would this code apply to this purchase, and for how much?", tags=TAGS,
-         responses={200: ValidationAnswer, 404: ErrorBody, 422: ErrorBody})
+         responses={200: CouponValidation, 404: ErrorBody, 422: ErrorBody})
 def validate_coupon(body: CouponCheck):
     coupon = coupons.by_code(db.session, body.code)
     attempt = validation.build_attempt(db.session, coupon, g.api_user, _raw(body), is_test=g.api_test_mode)
     answer = validation.check(db.session, coupon, attempt).as_dict()
-    return jsonify(ValidationAnswer(**answer).model_dump(mode="json", exclude_none=True))
+    return jsonify(CouponValidation(**answer).model_dump(mode="json", exclude_none=True))
 
 
 @api_bp.post("/coupons/redeem")

@@ -21,7 +21,7 @@ DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
 
 def form_values(form) -> dict:
-    return {name: field.data for name, field in form._fields.items() if name != "csrf_token"}
+    return {name: value for name, value in form.data.items() if name != "csrf_token"}
 
 
 def campaign_choices(form) -> None:

@@ -27,7 +27,7 @@ from app.licensing import activations, service, upgrades, validation
 from app.licensing.activations import RateLimited
 from app.licensing.api_schemas import (ActivateRequest, ActivationAnswer, DeviceRequest, HeartbeatAnswer,
                                        QuoteAnswer, UpgradeAnswer, UpgradeRequest, ValidateRequest,
-                                       ValidationAnswer, activation_dict, license_dict, upgrade_dict)
+                                       LicenseValidation, activation_dict, license_dict, upgrade_dict)
 from app.licensing.models import Activation
 
 READ = register_scope("licenses:read", "Validate licenses and quote upgrades")
@@ -164,7 +164,7 @@ def _validate(body: ValidateRequest, owner_id: int | None):
     result = validation.validate(db.session, body.license_key, body.fingerprint, body.version, owner_id=owner_id)
     if result.state.is_test:
         testmode.activate()
-    return respond(ValidationAnswer, result.as_dict())
+    return respond(LicenseValidation, result.as_dict())
 
 
 _validate_with_key = api_auth(scopes=READ)(lambda body: _validate(body, g.api_user.id))
@@ -173,7 +173,7 @@ _validate_with_key = api_auth(scopes=READ)(lambda body: _validate(body, g.api_us
 @api_bp.post("/licenses/validate")
 @per_ip
 @validate_body(ValidateRequest)
-@api_doc("Validate a license for this device and app version", responses={200: ValidationAnswer},
+@api_doc("Validate a license for this device and app version", responses={200: LicenseValidation},
          tags=["licenses"], description="Always 200 for a known key: `valid` and one `code` (VALID, "
          "NOT_ACTIVATED, TOO_MANY_ACTIVATIONS, SUSPENDED, REVOKED, EXPIRED, VERSION_NOT_ELIGIBLE, "
          "FINGERPRINT_MISMATCH) with the eligible range. 404 license_not_found, 422 for a malformed key, "

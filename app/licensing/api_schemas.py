@@ -90,7 +90,7 @@ class HeartbeatAnswer(ResponseModel):
     license_status: str
 
 
-class ValidationAnswer(ResponseModel):
+class LicenseValidation(ResponseModel):
     valid: bool
     code: str = Field(examples=["VALID"])
     message: str

@@ -31,9 +31,10 @@ def _unavailable_json(response) -> None:
 
 def test_a_database_outage_answers_503_with_retry_after(database_down, monkeypatch):
     from app.extensions import db
+    from tests.support.sessions import app_scoped_session
 
     # A session of the app's own engine, not the test's connection (tests/conftest.py _transaction).
-    monkeypatch.setattr(db, "session", db._make_scoped_session({}))
+    monkeypatch.setattr(db, "session", app_scoped_session(db))
     client = database_down.test_client()
     secret = "rph_live_" + "a" * 40
     _unavailable_json(client.get("/api/v1/credits/balance", headers={"Authorization": f"Bearer {secret}"}))

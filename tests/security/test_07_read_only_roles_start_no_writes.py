@@ -9,6 +9,8 @@ decorator only, so a view that stops using permission_required fails here too.
 """
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 
 from app.rbac.catalogue import ALL_PERMISSIONS, SYSTEM_ROLES
@@ -19,6 +21,9 @@ READ_PERMISSIONS = {p for p in ALL_PERMISSIONS
 READ_ONLY_ROLES = {role for role, perms in ROLE_PERMISSIONS.items() if perms <= READ_PERMISSIONS}
 # POSTs that compute and show, and change nothing (a form too large for a query string).
 PURE_POSTS = {"coupons.preview"}
+
+
+_PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # <converter(args):name> or <name>
 
 
 def _post_rules(app):
@@ -36,10 +41,12 @@ def _sample(rule, arg):
 
     if arg in (rule.defaults or {}):
         return rule.defaults[arg]
-    converter = rule._converters[arg]
-    if isinstance(converter, IntegerConverter):
+    # The argument's converter class, from the rule's text (Rule._converters is werkzeug's own).
+    name = next(conv or "default" for conv, var in _PLACEHOLDER.findall(rule.rule) if var == arg)
+    converter = rule.map.converters[name]
+    if issubclass(converter, IntegerConverter):
         return 999999
-    return "approve" if isinstance(converter, AnyConverter) else "x"
+    return "approve" if issubclass(converter, AnyConverter) else "x"
 
 
 def test_the_read_only_roles_are_the_seeds(app):
