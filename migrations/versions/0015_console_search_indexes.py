@@ -12,7 +12,7 @@ Create Date: 2026-12-06 17:50:00
 from alembic import op
 
 revision = '0015_console'
-down_revision = '0014_main'
+down_revision = '0015_cust_3'
 branch_labels = None
 depends_on = None
 

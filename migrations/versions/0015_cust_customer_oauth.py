@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_cust'
-down_revision = '0014_main'
+down_revision = '0015_embed'
 branch_labels = None
 depends_on = None
 
