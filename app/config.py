@@ -105,6 +105,8 @@ def load_config(overrides: dict | None = None) -> dict:
         # proxy never lock a correct password out of it).
         "LOGIN_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "20 per 15 minutes"),
         "LOGIN_LIMIT_PER_IP_ACCOUNT": os.environ.get("LOGIN_LIMIT_PER_IP_ACCOUNT", "5 per 15 minutes"),
+        # The customer pages' sign-up, forgot and reset forms, per address (sign-in follows the two above).
+        "ACCOUNT_LIMIT_PER_IP": os.environ.get("ACCOUNT_LIMIT_PER_IP", "20 per 15 minutes"),
         # The second factor (/auth/verify, /auth/sudo): wrong codes per account and per IP (429
         # past them), wrong codes in a row that lock the factor until an admin unlocks it, and
         # how long a password-only session may wait for its code (app/auth/mfa_guard.py).

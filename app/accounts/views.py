@@ -25,8 +25,17 @@ def _failed(response) -> bool:
     return response.status_code >= 400
 
 
+def _ip_email_key() -> str:
+    return f"account-login-ip:{request.remote_addr}:" + (request.form.get("email") or "").strip().lower()
+
+
 def _per_ip():
-    return current_app.config["LOGIN_LIMIT_PER_IP"]
+    """Sign-up, forgot and reset, per address: nothing secret to guess, only abuse to slow."""
+    return current_app.config["ACCOUNT_LIMIT_PER_IP"]
+
+
+def _per_ip_account():
+    return current_app.config["LOGIN_LIMIT_PER_IP_ACCOUNT"]
 
 
 def _per_account():
@@ -53,7 +62,7 @@ def sign_up():
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit(_per_ip, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_per_ip_account, key_func=_ip_email_key, methods=["POST"], deduct_when=_failed)
 @limiter.limit(_per_account, key_func=_email_key, methods=["POST"], deduct_when=_failed)
 def sign_in():
     form = SignInForm(next=request.args.get("next", ""))

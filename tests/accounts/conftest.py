@@ -14,7 +14,9 @@ PASSWORD = "Customer-Pass-2026"
 @pytest.fixture
 def tiers(session):
     from app.billing import tiers as tier_service
+    from tests.support.margins import price_every_tier
 
+    price_every_tier(session)  # a tier is sold only with a margin effective now (issue 18)
     return tier_service.ensure_default_tiers(session)
 
 
