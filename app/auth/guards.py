@@ -68,17 +68,48 @@ def staff_required(view):
     return wrapped
 
 
-def user_can(permission: str) -> bool:
+def _permissions() -> set[str]:
     from app.extensions import db
     from app.rbac.service import effective_permissions
 
-    if not current_user.is_authenticated:
-        return False
     # Cached per request (in its WSGI environ, not in g: an app context can outlive a request).
     perms = request.environ.get("rephlo.perms")
     if perms is None:
         perms = request.environ["rephlo.perms"] = effective_permissions(db.session, current_user.id)
-    return permission in perms
+    return perms
+
+
+def user_can(permission: str) -> bool:
+    if not current_user.is_authenticated:
+        return False
+    return permission in _permissions()
+
+
+def user_writes() -> bool:
+    """Holds at least one permission that changes something (read-only roles hold none)."""
+    from app.rbac.catalogue import is_read_permission
+
+    return current_user.is_authenticated and any(not is_read_permission(p) for p in _permissions())
+
+
+def request_permission_required(*permissions: str):
+    """An approval request ("Request refund", "Request credits"): the listed view permissions and
+    at least one write permission. Asking moves nothing, but it is work queued for an admin, which
+    read-only roles (analyst, auditor) may not start (issue 15, item 7)."""
+
+    def decorator(view):
+        @wraps(view)
+        def checked(*args, **kwargs):
+            if not user_writes():
+                g.missing_permission = "a write permission"
+                abort(403, "Read-only roles cannot ask for approvals.")
+            return view(*args, **kwargs)
+
+        guarded = permission_required(*permissions)(checked)
+        guarded.requires_a_write_permission = True  # read by the permission-matrix tests
+        return guarded
+
+    return decorator
 
 
 def permission_required(*permissions: str):

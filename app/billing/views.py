@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from app.auth.guards import permission_required, sudo_required, user_can
+from app.auth.guards import permission_required, request_permission_required, sudo_required, user_can
 from app.billing import changes, history, packs, payments, refunds, subscriptions, tiers
 from app.billing.forms import (CancelForm, ChangeTierForm, CreateSubscriptionForm, ReasonForm, RefundForm, SellPackForm,
                                choices)
@@ -200,9 +200,10 @@ def refund(subscription_id: int):
 
 
 @bp.post("/subscriptions/<int:subscription_id>/refund-request")
-@permission_required("subscriptions.view")
+@request_permission_required("subscriptions.view")
 def refund_request(subscription_id: int):
-    """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves)."""
+    """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
+    Read-only roles cannot ask (request_permission_required)."""
     sub = subscriptions.get(db.session, subscription_id)
     form = RefundForm()
     if not form.validate_on_submit():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, url_for
 
 from app.analytics import views as analytics_views
-from app.auth.guards import staff_required, user_can
+from app.auth.guards import staff_required, user_can, user_writes
 from app.core import nav
 
 bp = Blueprint("core", __name__)
@@ -12,7 +12,8 @@ bp = Blueprint("core", __name__)
 
 @bp.app_context_processor
 def _nav():
-    return {"nav_items": nav.visible_items, "nav_groups": nav.visible_groups, "can": user_can, "person_url": person_url}
+    return {"nav_items": nav.visible_items, "nav_groups": nav.visible_groups, "can": user_can, "can_ask": user_writes,
+            "person_url": person_url}
 
 
 def person_url(user) -> str:

@@ -50,16 +50,6 @@ def include_test_data() -> bool:
 
 
 
-def database_busy(error: Exception) -> bool:
-    """A lock wait that timed out: SQLite's busy timeout, PostgreSQL's lock_timeout (55P03)."""
-    from sqlalchemy.exc import OperationalError
-
-    if not isinstance(error, OperationalError):
-        return False
-    orig = error.orig
-    return getattr(orig, "sqlstate", None) == "55P03" or str(orig) in ("database is locked", "database is busy")
-
-
 def apply_domain_error(form, error: DomainError) -> None:
     field = getattr(form, error.field, None) if error.field else None
     if field is not None:
@@ -154,18 +144,6 @@ def init_app(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        if database_busy(error):  # an outage, not a bug (DESIGN.md §5): retrying is safe
-            log.warning("database busy: %s", type(error.orig).__name__)
-            if wants_json():
-                from app.api.errors import api_error
-
-                return api_error(503, "api_error", "service_unavailable",
-                                 "The database is busy; retry shortly (the same Idempotency-Key is safe).",
-                                 headers={"Retry-After": "1"})
-            response = render("errors/error.html", message="The database is busy; try again in a moment.",
-                              status=503)
-            response.headers["Retry-After"] = "1"
-            return response
         log.exception("unhandled error")
         if wants_json():
             from app.api.errors import api_error

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timezone
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from app.auth.guards import permission_required, user_can
+from app.auth.guards import permission_required, request_permission_required, user_can
 from app.core import audit, clock, jobs, nav
 from app.core.errors import DomainError, PermissionDenied
 from app.core.web import apply_domain_error, csv_response, include_test_data, render
@@ -138,9 +138,9 @@ def grant(user_id: int):
 
 
 @bp.post("/users/<int:user_id>/grant-request")
-@permission_required("credits.view_balance")
+@request_permission_required("credits.view_balance")
 def grant_request(user_id: int):
-    """"Request credits" for those without credits.grant: queued for an administrator."""
+    """"Request credits" for staff without credits.grant: queued for an administrator."""
     target = _user_or_404(user_id)
     form = GrantForm()
     if form.validate_on_submit():

@@ -71,3 +71,8 @@ SYSTEM_ROLES: list[dict] = [
 
 # Per-transaction credit grant caps in USD, by role name (DESIGN.md §4); absent = no cap.
 CREDIT_GRANT_CAP_USD = {"ops": 100, "support": 50}
+
+
+def is_read_permission(name: str) -> bool:
+    """Permissions that only show (view*, and exporting what one may view)."""
+    return name.split(".", 1)[1].startswith("view") or name == "analytics.export_data"

@@ -34,7 +34,7 @@ def test_a_request_that_cannot_get_the_write_lock_answers_503_then_works(tmp_pat
         with busy_app.test_client() as client:
             busy = client.post("/api/v1/credits/deduct", json={"amount": 1, "deduction_type": "inference"},
                                headers={**headers, "Idempotency-Key": "busy-1"})
-            assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+            assert busy.status_code == 503 and busy.headers["Retry-After"] == "2"  # core/outage.py
             assert busy.get_json()["error"]["code"] == "service_unavailable"
     finally:
         holder.rollback()
