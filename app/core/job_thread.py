@@ -47,7 +47,7 @@ def _work() -> None:
 
 
 def wait_idle(timeout: float | None = None) -> bool:
-    """True once every submitted job has finished (used at shutdown and by tests)."""
+    """True once every submitted job has finished (tests wait on it)."""
     done = threading.Event()
 
     def _join():

@@ -82,6 +82,15 @@ UPGRADES = [
 ]
 
 
+# The licensing plan's own today (its devices last checked in the day before): its activations
+# and upgrades land in the last 30 days.
+PLAN_TODAY = date(2025, 11, 9)
+
+
+def _at(text: str | None) -> datetime | None:
+    return seedtime.at(text, PLAN_TODAY)
+
+
 def _utc(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc) if text else None
 
@@ -96,7 +105,7 @@ def seed_versions(session, today: bool = False) -> None:
     for version, released, notes in VERSIONS:
         if session.scalar(select(AppVersion).where(AppVersion.version == version)) is None:
             day = date.fromisoformat(released)
-            row = AppVersion(release_date=seedtime.day(day) if today else day, notes=notes)
+            row = AppVersion(release_date=seedtime.day(day, PLAN_TODAY) if today else day, notes=notes)
             row.set_version(version)
             session.add(row)
     session.flush()
@@ -131,9 +140,9 @@ def seed_licensing(session, log=print) -> None:
         owner = owners[spec["owner"]]
         lic = License(license_key=spec["key"], user_id=owner.id, owner=owner, status=spec["status"],
                       purchase_price=Decimal(spec["price"]), max_activations=spec["max"],
-                      purchased_at=seedtime.at(spec["purchased_at"]), activated_at=seedtime.at(spec["activated_at"]),
-                      expires_at=seedtime.at(spec["expires_at"]), status_changed_at=seedtime.at(spec["purchased_at"]),
-                      created_at=seedtime.at(spec["purchased_at"]), is_test=True)
+                      purchased_at=_at(spec["purchased_at"]), activated_at=_at(spec["activated_at"]),
+                      expires_at=_at(spec["expires_at"]), status_changed_at=_at(spec["purchased_at"]),
+                      created_at=_at(spec["purchased_at"]), is_test=True)
         lic.set_versions(spec["purchased"], spec["until"])
         session.add(lic)
         session.flush()
@@ -143,9 +152,9 @@ def seed_licensing(session, log=print) -> None:
             session.add(Activation(
                 license_id=lic.id, license=lic, fingerprint=fingerprint(device["source"]), status=device["status"],
                 device_name=device["device_name"], os_type=device["os_type"], os_version=device["os_version"],
-                cpu_info=device["cpu_info"], activated_at=seedtime.at(device["activated_at"]),
-                last_seen_at=seedtime.at(device["last_seen_at"]) or seedtime.at(device["activated_at"]),
-                deactivated_at=seedtime.at(device["deactivated_at"]), created_at=seedtime.at(device["activated_at"]),
+                cpu_info=device["cpu_info"], activated_at=_at(device["activated_at"]),
+                last_seen_at=_at(device["last_seen_at"]) or _at(device["activated_at"]),
+                deactivated_at=_at(device["deactivated_at"]), created_at=_at(device["activated_at"]),
                 is_test=True))
         session.flush()
         for key, to_version, at, price, reference in sorted(

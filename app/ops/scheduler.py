@@ -3,26 +3,30 @@
 `rq cron` does this in production. On the embedded default (`make run`) nobody starts it, so
 expired test accounts were never cleaned up and renewals, dunning and outbox delivery never
 happened. Here one daemon thread of the serving process looks every few seconds for jobs
-that are due and runs them, one after another, in an app context of its own.
+that are due and hands them to the app's worker thread (core/job_thread.py), which runs them
+one after another, as it runs the jobs staff start from the screens.
 
-Due: the job's last run (its newest JobRecord, whoever ran it: this thread, `flask jobs run`)
-is older than the job's latest scheduled time. A job that never ran is due at once, so a
+Due: the job's last run (its newest JobRecord, whoever made it: this scheduler, `flask jobs
+run`) is older than the job's latest scheduled time. A job that never ran is due at once, so a
 daily job missed while the laptop was off runs at the next start instead of never.
 
 One scheduler per database: the `scheduler_leases` row is taken with one conditional UPDATE
-(or the first INSERT) and renewed before every job; a second process (a second `make run`,
-gunicorn workers) finds it held and waits until it lapses (LEASE_SECONDS after its holder
-stopped renewing). Started on the first request a serving process answers, never by CLI
-commands (`flask seed`, `flask db upgrade`) nor under tests.
+(or the first INSERT) and renewed at every look; a second process (a second `make run`,
+gunicorn workers) finds it held and takes over once it lapses (LEASE_SECONDS after its holder
+stopped renewing; a holder that exits normally releases it at once). Started on the first
+request a serving process answers, never by CLI commands (`flask seed`, `flask db upgrade`)
+nor under tests.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
 import threading
 import uuid
 from datetime import datetime, timedelta
+from typing import Callable
 
 from croniter import croniter
 from sqlalchemy import func, insert, or_, select, update
@@ -35,7 +39,7 @@ from app.ops.models import SchedulerLease
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "embedded-scheduler"
-LEASE_SECONDS = 300  # longer than a periodic job takes on the embedded default
+LEASE_SECONDS = 30  # renewed every TICK_SECONDS while the process lives
 TICK_SECONDS = 5.0
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -82,40 +86,65 @@ def due_jobs(session, now: datetime | None = None) -> list[str]:
     return due
 
 
-def tick(session) -> list[str]:
-    """One look: if this process holds the lease, run every due job. Returns what it ran."""
-    ran = []
+def tick(session, submit: Callable[[str, str], None] | None = None) -> list[str]:
+    """One look: if this process holds the lease, start every due job. Returns their names.
+
+    submit(record_id, func_path) hands a recorded job to the worker thread; without it the
+    jobs run here, one after another (tests, and a caller that is itself the background)."""
+    started = []
     if not take_lease(session):
-        return ran
+        return started
     for name in due_jobs(session):
-        if not take_lease(session):  # renewed before each job; lost only if a job outlived the lease
-            break
-        try:
-            run_periodic(name)
-        except Exception:  # recorded on the job's row; the next jobs still run
-            session.rollback()
-            log.exception("periodic job %s failed", name)
-        ran.append(name)
-    return ran
+        job = PERIODIC[name]
+        if submit is None:
+            try:
+                run_periodic(name)
+            except Exception:  # recorded on the job's row; the next jobs still run
+                session.rollback()
+                log.exception("periodic job %s failed", name)
+        else:
+            record = JobRecord(kind=name, queue=job.queue)  # counts as its run: not due again
+            session.add(record)
+            session.commit()
+            submit(record.id, job.func)
+        started.append(name)
+    return started
 
 
 def _loop(app) -> None:
+    from app.core import job_thread
     from app.extensions import db
     from app.jobs_registry import load
 
     load()
+
+    def submit(record_id: str, func_path: str) -> None:
+        job_thread.submit(app, record_id, func_path, [], {})
+
     while True:
         try:
             with app.app_context():
                 try:
-                    ran = tick(db.session)
-                    if ran:
-                        log.info("scheduler ran %s", ", ".join(ran))
+                    started = tick(db.session, submit)
+                    if started:
+                        log.info("scheduler started %s", ", ".join(started))
                 finally:
                     db.session.remove()
-        except Exception:  # a database hiccup: try again at the next tick
+        except Exception:  # a database hiccup: try again at the next look
             log.exception("embedded scheduler tick failed")
         threading.Event().wait(TICK_SECONDS)
+
+
+def _release_at_exit(app) -> None:
+    """A process that stops normally (Ctrl-C) lets the next one take over at once."""
+    from app.extensions import db
+
+    try:
+        with app.app_context():
+            release_lease(db.session)
+            db.session.remove()
+    except Exception:  # best effort: otherwise the lease lapses by itself
+        pass
 
 
 def start(app) -> bool:
@@ -125,6 +154,7 @@ def start(app) -> bool:
             return False
         _started.set()
     threading.Thread(target=_loop, args=(app,), name="rephlo-scheduler", daemon=True).start()
+    atexit.register(_release_at_exit, app)
     log.info("embedded scheduler started (%s)", HOLDER)
     return True
 

@@ -49,6 +49,26 @@ def test_due_jobs_run_once_per_schedule_and_missed_ones_catch_up(session, only_s
         clock.reset()
 
 
+def test_the_serving_process_hands_due_jobs_to_its_worker_thread(session, only_sample_jobs):
+    handed = []
+    clock.freeze(AT)
+    try:
+        assert scheduler.tick(session, submit=lambda record_id, func: handed.append((record_id, func))) == [
+            "every-minute", "nightly"]
+        records = {r.id: r for r in session.scalars(select(JobRecord).where(JobRecord.kind.in_(only_sample_jobs)))}
+        assert sorted(handed) == sorted((i, "tests.ops.sample_jobs:tick_tock") for i in records)
+        assert {r.status for r in records.values()} == {"queued"}  # the thread runs them; recorded as started
+        assert scheduler.tick(session, submit=lambda *_: handed.append("again")) == []
+    finally:
+        clock.reset()
+
+
+def test_a_process_that_stops_releases_the_lease_at_once(session):
+    assert scheduler.take_lease(session, "old-process")
+    scheduler.release_lease(session, "old-process")
+    assert scheduler.take_lease(session, "new-process", clock.now() + timedelta(seconds=1))
+
+
 def test_a_process_without_the_lease_runs_nothing(session, only_sample_jobs):
     assert scheduler.take_lease(session, "another-process")
     assert scheduler.tick(session) == []
