@@ -34,7 +34,9 @@ def skip_limiter_middleware(app: Flask, limiter) -> None:
     """Flask-Limiter's before_request hook applies default, application and blueprint limits;
     the API has none (a key's rate limit is auth.meter(); @limiter.limit on a route is checked
     by its decorator, which still runs). Evaluating nothing cost ~4% of a metering request's
-    CPU (py-spy), so the hook returns at once for the API blueprint."""
+    CPU (py-spy), so the hook returns at once for the API blueprint. Flask-Limiter 4 has no public
+    way to do this: the private hook is pinned in pyproject.toml and checked by
+    tests/core/test_library_internals.py."""
     manager = limiter.limit_manager
     if manager.default_limits or manager.application_limits or getattr(limiter, "_meta_limits", None):
         return  # then it has work for the API too: keep it

@@ -6,7 +6,9 @@ waits four times a request, and those emulated polls were ~8% of a worker's CPU 
 (py-spy). `install()` gives psycopg a wait made of gevent's own primitives instead: one io
 watcher on the event loop per wait, no polling interval (the hub delivers signals itself).
 Nothing changes without gevent's patches (psycopg's C wait stays), nor if psycopg's internals
-this relies on are missing (psycopg's own wait stays).
+this relies on are missing (psycopg's own wait stays). Those internals (waiting.wait, its
+WAIT_*/READY_* constants, errors._WaitTimeout) are pinned in pyproject.toml and checked by
+tests/core/test_library_internals.py.
 """
 from __future__ import annotations
 

@@ -22,6 +22,10 @@ the request has used db.session before, it is the ordinary session transaction.
 psycopg drops a connection's prepared statements at every rollback (the next five executions
 of each statement are planned afresh): the hot path ends requests that wrote nothing to keep
 with a commit.
+
+SQLAlchemy offers no public way to ask a scoped session whether it has made its session or to
+bind the one it makes lazily: scoped_session.registry (.has(), .createfunc) and sessionmaker.kw
+are pinned (sqlalchemy < 2.1) and checked by tests/core/test_library_internals.py.
 """
 from __future__ import annotations
 

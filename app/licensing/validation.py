@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, Select, String, and_, bindparam, exists, func, literal_column, select
+from sqlalchemy.orm import scoped_session
 
 from app.core import clock
 from app.core.errors import DomainError
@@ -89,7 +90,7 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
     a lone SELECT needs no BEGIN/ROLLBACK round trips (tests bind the session to their own
     connection and transaction, so they read through it)."""
     stmt, params = lookup_statement(), {"license_key": key, "fingerprint": fingerprint}
-    current = session.registry() if hasattr(session, "registry") else session  # scoped_session -> Session
+    current = session() if isinstance(session, scoped_session) else session  # the scope's Session
     bind = current.get_bind()
     if isinstance(bind, Engine) and not current.in_transaction():
         with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

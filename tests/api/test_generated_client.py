@@ -66,10 +66,14 @@ def test_generated_client_charges_validates_and_redeems(live, generated, make_us
     db.session.commit()
     models = generated("models")
     # A client app names itself: the fraud checks block automation agents such as python-httpx.
-    client = generated().AuthenticatedClient(base_url=live, token=customer.live_key.secret,
-                                             headers={"User-Agent": "RephloDesktop/2.0 (generated client)"},
-                                             raise_on_unexpected_status=True)
+    with generated().AuthenticatedClient(base_url=live, token=customer.live_key.secret,
+                                         headers={"User-Agent": "RephloDesktop/2.0 (generated client)"},
+                                         raise_on_unexpected_status=True) as client:
+        _calls(generated, models, client, customer, coupon)
 
+
+def _calls(generated, models, client, customer, coupon) -> None:
+    """A credits, a license and a coupon route, each answer parsed into its generated model."""
     balance = generated("api.credits_.credit_balance_get").sync_detailed(client=client)
     assert balance.status_code == 200 and isinstance(balance.parsed, models.Balance)
     charge = generated("api.credits_.calculate_and_deduct_post").sync_detailed(
