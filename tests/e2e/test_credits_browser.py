@@ -28,7 +28,8 @@ def test_pricing_calculator_and_inline_edits(admin_page):
     page.select_option("select[name=tier]", "pro_max")
     expect(page.locator("#calculator-result [role=alert]")).to_contain_text("No margin is configured")
 
-    # Inline edit of a provider: the first save asks for sudo, then it goes through in place.
+    # Inline edit of a provider: the first save asks for sudo, and after the code the save completes
+    # with what was typed (sudo resume); the next edit goes through in place.
     row = page.locator("#provider-mistral")
     row.locator("text=Edit").click()
     form = page.locator("#provider-mistral form")
@@ -37,13 +38,14 @@ def test_pricing_calculator_and_inline_edits(admin_page):
     form.locator("button:has-text('Save')").click()
     page.wait_for_url(re.compile(r".*/auth/sudo.*"))
     confirm_sudo(page, ADMIN_TOTP_SECRET)
-    page.wait_for_url(re.compile(r".*/admin/credits/pricing/$"))
+    page.wait_for_url(re.compile(r".*/admin/credits/pricing/?$"))
+    expect(page.locator("#provider-mistral")).to_contain_text("Mistral AI (EU)")
     page.locator("#provider-mistral").locator("text=Edit").click()
     form = page.locator("#provider-mistral form")
-    form.locator("input[name=display_name]").fill("Mistral AI (EU)")
+    form.locator("input[name=display_name]").fill("Mistral AI (Europe)")
     form.locator("input[name=reason]").fill("Regional endpoint")
     form.locator("button:has-text('Save')").click()
-    expect(page.locator("#providers")).to_contain_text("Saved Mistral AI (EU).")
+    expect(page.locator("#providers")).to_contain_text("Saved Mistral AI (Europe).")
     assert "/auth/sudo" not in page.url
 
     # A new price version for a model, then its history.
