@@ -179,8 +179,9 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
         _wait_for(base, server, log_name)
         yield {"base": base, "engine": engine, "env": env}
     finally:
-        for proc in (worker, server):
-            stop(proc)
+        # RQ 3's worker often hangs for good after "unsubscribing" (closing its pubsub): 3 s, then killed.
+        stop(worker, grace=3)
+        stop(server)
         forget_sign_ins(base)  # its port may serve another server later
         log.close()
         engine.dispose()
@@ -230,8 +231,13 @@ def page(browser, live_server, request):
 
 # Browser state (Playwright's storage_state) right after each persona's first real sign-in, per
 # server: {(base, email): {"state": ..., "secret": totp secret}}. A sign-in costs a password hash
-# and a TOTP code (at most three per 30 s per secret: fresh_code waits out the rest).
+# and a TOTP code (at most three per 30 s per secret and server: fresh_code waits out the rest).
 _SIGNED_IN: dict[tuple[str, str], dict] = {}
+
+
+def _code_scope(page) -> str:
+    """Whose database remembers the codes used: the server's (fresh_code's scope)."""
+    return getattr(page, "base", None) or urlparse(page.url)._replace(path="", query="", fragment="").geturl()
 
 
 def forget_sign_ins(base: str) -> None:
@@ -271,7 +277,7 @@ def sign_in(page, email: str, password: str, totp_secret: str, *, reuse: bool = 
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.fill("input[name=code]", fresh_code(totp_secret))
+    page.fill("input[name=code]", fresh_code(totp_secret, _code_scope(page)))
     page.click("button[type=submit]")
     page.wait_for_url("**/admin")
     _remember_sign_in(page, email, totp_secret)
@@ -299,7 +305,7 @@ def sign_in_staff(page, email: str, password: str, *, reuse: bool = True) -> str
     else:
         assert email in ENROLLED, f"{email} was enrolled outside sign_in_staff: its secret is unknown"
         secret = ENROLLED[email]
-    page.fill("input[name=code]", fresh_code(secret))
+    page.fill("input[name=code]", fresh_code(secret, _code_scope(page)))
     page.click("button[type=submit]")
     page.goto("/admin")
     page.wait_for_url("**/admin")
@@ -310,7 +316,7 @@ def sign_in_staff(page, email: str, password: str, *, reuse: bool = True) -> str
 def confirm_sudo(page, totp_secret: str) -> None:
     """If the sudo prompt is showing, answer it with a fresh code."""
     if "/auth/sudo" in page.url:
-        page.fill("input[name=code]", fresh_code(totp_secret))
+        page.fill("input[name=code]", fresh_code(totp_secret, _code_scope(page)))
         page.click("main button[type=submit]")  # the nav's "Sign out" is a submit button too
 
 
