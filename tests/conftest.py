@@ -54,6 +54,7 @@ def app(database_url):
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": "admin.test",
         "SECRET_KEY": "test-secret-key",
+        "PASSWORD_HASH_COST": "test",  # cheap argon2id for the suite's users (app/auth/service.py)
     })
     with app.app_context():
         upgrade()

@@ -7,6 +7,7 @@ import secrets
 
 import pyotp
 from argon2 import PasswordHasher
+from flask import current_app, has_app_context
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -16,9 +17,14 @@ from app.core import audit, clock
 from app.core.errors import DomainError
 from app.users.models import User
 
-_hasher = PasswordHasher()
+# argon2id at argon2-cffi's defaults (RFC 9106's low-memory profile). A hash records its parameters,
+# so verifying it costs what making it cost. PASSWORD_HASH_COST="test", honoured only by a TESTING
+# app, makes the suite's hashes cheap (each default one is 0.1-0.5 s on a busy 2-core machine).
+_STANDARD = PasswordHasher()
+_TEST_ONLY = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 # Verified against when the email is unknown, so both failures cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASHES = {_STANDARD: _STANDARD.hash(secrets.token_urlsafe(16)),
+                 _TEST_ONLY: _TEST_ONLY.hash(secrets.token_urlsafe(16))}
 TOTP_STEP = 30
 TOTP_WINDOW = 1
 RECOVERY_CODE_COUNT = 10
@@ -26,14 +32,21 @@ GENERIC_FAILURE = "Wrong email or password."
 MIN_PASSWORD = 12
 
 
+def _hasher() -> PasswordHasher:
+    if has_app_context() and current_app.testing and current_app.config.get("PASSWORD_HASH_COST") == "test":
+        return _TEST_ONLY
+    return _STANDARD
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(user: User | None, password: str) -> bool:
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    hasher = _hasher()
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASHES[hasher]
     try:
-        ok = _hasher.verify(stored, password)
+        ok = hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     return ok and user is not None and user.password_hash is not None

@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlparse
 from urllib.request import urlopen
 
 import pytest
@@ -48,11 +49,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def server_env():
     name = f"rephlo_e2e_{os.getpid()}"
-    url = dbs.prepare_database(name)
+    url = seeded_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
            "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text",
            "SESSION_COOKIE_SECURE": "0"}  # plain HTTP on 127.0.0.1
-    _migrate_and_seed(env)
     yield env
     dbs.drop_database(name)
 
@@ -61,6 +61,36 @@ def _migrate_and_seed(env: dict) -> None:
     flask = [sys.executable, "-m", "flask"]
     subprocess.run(flask + ["db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
     subprocess.run(flask + ["seed"], env=env, cwd=ROOT, check=True, capture_output=True)
+
+
+# The session's migrated and seeded template database, made on first use (dropped at the end).
+_TEMPLATE: list[str] = []
+
+
+def seeded_database(name: str) -> str:
+    """A database `name` holding the migrated and seeded product; returns its URL.
+
+    Migrating and seeding takes two app start-ups in subprocesses (many seconds on a busy machine);
+    they run once per session into a template, and every server's database is a copy of it
+    (CREATE DATABASE ... TEMPLATE). Seeding reads no configuration, so one template serves all."""
+    if dbs.backend() != "postgresql":
+        url = dbs.prepare_database(name)
+        _migrate_and_seed({**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "e2e-seed"})
+        return url
+    if not _TEMPLATE:
+        template = f"rephlo_e2e_seeded_{os.getpid()}"
+        url = dbs.prepare_database(template)
+        _migrate_and_seed({**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "e2e-seed",
+                           "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text"})
+        _TEMPLATE.append(template)
+    return dbs.clone_database(name, _TEMPLATE[0])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_seeded_template():
+    yield
+    while _TEMPLATE:
+        dbs.drop_database(_TEMPLATE.pop())
 
 
 def _wait_for(base: str, proc: subprocess.Popen, log_name: str, timeout: float = 90) -> None:
@@ -88,6 +118,7 @@ def live_server(server_env):
     _wait_for(base, proc, "server.log")
     yield base
     stop(proc)
+    forget_sign_ins(base)
     log.close()
 
 
@@ -118,7 +149,8 @@ def require_redis(url: str) -> None:
 @contextmanager
 def own_server(label: str, redis_url: str, extra_env: dict | None = None,
                prepare: Callable | None = None):
-    """An app server and a real RQ worker (queue `default`) on a freshly seeded database of their own,
+    """An app server and a real RQ worker (queue `default`) on a freshly seeded database of their own
+    (a copy of the session's seeded template),
     for browser tests that change what the shared server's tests rely on (deleting test data).
 
     `prepare(engine, env)` runs after the seed and before the server starts. Yields base, engine, env.
@@ -127,10 +159,9 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
 
     require_redis(redis_url)
     name = f"rephlo_e2e_{label}_{os.getpid()}"
-    url = dbs.prepare_database(name)
+    url = seeded_database(name)
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": f"e2e-{label}", "JOBS_INLINE": "0",
            "REDIS_URL": redis_url, "LOG_FORMAT": "text", "SESSION_COOKIE_SECURE": "0", **(extra_env or {})}
-    _migrate_and_seed(env)
     flask = [sys.executable, "-m", "flask"]
     engine = create_engine(url)
     if prepare is not None:
@@ -148,8 +179,10 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
         _wait_for(base, server, log_name)
         yield {"base": base, "engine": engine, "env": env}
     finally:
-        for proc in (worker, server):
-            stop(proc)
+        # RQ 3's worker often hangs for good after "unsubscribing" (closing its pubsub): 3 s, then killed.
+        stop(worker, grace=3)
+        stop(server)
+        forget_sign_ins(base)  # its port may serve another server later
         log.close()
         engine.dispose()
         dbs.drop_database(name)
@@ -178,6 +211,7 @@ def open_page(browser, base: str, screenshot: Path, timeout_ms: int = 10_000):
     a full-page screenshot saved at the end."""
     context = browser.new_context(base_url=base)
     page = context.new_page()
+    page.base = base  # whose sign-ins sign_in may reuse
     page.set_default_timeout(timeout_ms)
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -195,26 +229,72 @@ def page(browser, live_server, request):
         yield page
 
 
-def sign_in(page, email: str, password: str, totp_secret: str) -> None:
+# Browser state (Playwright's storage_state) right after each persona's first real sign-in, per
+# server: {(base, email): {"state": ..., "secret": totp secret}}. A sign-in costs a password hash
+# and a TOTP code (at most three per 30 s per secret and server: fresh_code waits out the rest).
+_SIGNED_IN: dict[tuple[str, str], dict] = {}
+
+
+def _code_scope(page) -> str:
+    """Whose database remembers the codes used: the server's (fresh_code's scope)."""
+    return getattr(page, "base", None) or urlparse(page.url)._replace(path="", query="", fragment="").geturl()
+
+
+def forget_sign_ins(base: str) -> None:
+    for key in [key for key in _SIGNED_IN if key[0] == base]:
+        del _SIGNED_IN[key]
+
+
+def _remember_sign_in(page, email: str, secret: str) -> None:
+    base = getattr(page, "base", None)
+    if base is not None:
+        _SIGNED_IN[(base, email)] = {"state": page.context.storage_state(), "secret": secret}
+
+
+def _reuse_sign_in(page, email: str) -> str | None:
+    """On a page that has been nowhere yet, restore the state of an earlier sign-in of `email` on the
+    same server and open /admin. Returns the persona's TOTP secret, or None when there is nothing to
+    reuse or the server no longer honours it (signed out everywhere, idle timeout): sign in for real."""
+    remembered = _SIGNED_IN.get((getattr(page, "base", None), email))
+    if remembered is None or page.url != "about:blank":
+        return None
+    page.context.add_cookies(remembered["state"]["cookies"])
+    page.goto("/admin")
+    if urlparse(page.url).path != "/admin":
+        page.context.clear_cookies()
+        del _SIGNED_IN[(page.base, email)]
+        return None
+    _remember_sign_in(page, email, remembered["secret"])  # its last-seen time moves on: no idle timeout
+    return remembered["secret"]
+
+
+def sign_in(page, email: str, password: str, totp_secret: str, *, reuse: bool = True) -> None:
+    """Signed in on /admin. A fresh page reuses this persona's earlier sign-in on the same server;
+    `reuse=False` (or a page already in use, e.g. after signing out) fills the forms."""
+    if reuse and _reuse_sign_in(page, email) is not None:
+        return
     page.goto("/auth/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.fill("input[name=code]", fresh_code(totp_secret))
+    page.fill("input[name=code]", fresh_code(totp_secret, _code_scope(page)))
     page.click("button[type=submit]")
     page.wait_for_url("**/admin")
+    _remember_sign_in(page, email, totp_secret)
 
 
 # Authenticator secrets of seeded staff enrolled during this test session (by sign_in_staff).
 ENROLLED: dict[str, str] = {}
 
 
-def sign_in_staff(page, email: str, password: str) -> str:
+def sign_in_staff(page, email: str, password: str, *, reuse: bool = True) -> str:
     """Sign a seeded staff member in; the first time, enrol their authenticator from the secret
     the page shows and keep it for the rest of the session (so tests in any order can share
-    the same persona). Returns the TOTP secret."""
+    the same persona). Reuses an earlier sign-in as sign_in does. Returns the TOTP secret."""
     import re
 
+    if reuse and (secret := _reuse_sign_in(page, email)) is not None:
+        return secret
     page.goto("/auth/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
@@ -225,17 +305,18 @@ def sign_in_staff(page, email: str, password: str) -> str:
     else:
         assert email in ENROLLED, f"{email} was enrolled outside sign_in_staff: its secret is unknown"
         secret = ENROLLED[email]
-    page.fill("input[name=code]", fresh_code(secret))
+    page.fill("input[name=code]", fresh_code(secret, _code_scope(page)))
     page.click("button[type=submit]")
     page.goto("/admin")
     page.wait_for_url("**/admin")
+    _remember_sign_in(page, email, secret)
     return secret
 
 
 def confirm_sudo(page, totp_secret: str) -> None:
     """If the sudo prompt is showing, answer it with a fresh code."""
     if "/auth/sudo" in page.url:
-        page.fill("input[name=code]", fresh_code(totp_secret))
+        page.fill("input[name=code]", fresh_code(totp_secret, _code_scope(page)))
         page.click("main button[type=submit]")  # the nav's "Sign out" is a submit button too
 
 

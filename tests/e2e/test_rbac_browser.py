@@ -11,6 +11,7 @@ from tests.e2e.conftest import confirm_sudo
 
 def _open_user(page, email: str) -> None:
     page.click("nav >> text=Users")
+    page.wait_for_url("**/admin/users")  # loaded: HTMX listens to the filters
     page.select_option("#scope", "all")
     page.fill("#q", email)
     link = page.locator(f"#user-results a:text-is('{email}')")
@@ -48,6 +49,7 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log_and_outbox(ad
     assert page.evaluate("window.__samePage") is True
 
     page.click("nav >> text=Role changes")
+    page.wait_for_url("**/admin/roles/changes")
     page.check("#include_test")  # free.user is a test account, so its rows are test data
     row = page.locator("#changes-table tr[data-action=role_assigned][data-target='free.user@example.com']")
     expect(row).to_have_count(1)
@@ -75,6 +77,7 @@ def test_roles_matrix_and_audit_log_open_from_the_nav(admin_page):
                         "[aria-label=yes]")).to_have_count(1)
     expect(page.locator("#create-role")).to_have_count(0)  # admin is not a super admin
     page.click("nav >> text=Audit log")
+    page.wait_for_url("**/admin/audit")
     page.check("#include_test")
     page.fill("#actor", "admin.test")
     expect(page.locator("#log-results tr[data-action='auth.login_succeeded']").first).to_be_visible()

@@ -44,6 +44,17 @@ def prepare_database(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
+def clone_database(name: str, template: str) -> str:
+    """Create `name` as a copy of the PostgreSQL database `template` and return its URL: a file copy,
+    far cheaper than migrating and seeding again. Nobody may be connected to `template` meanwhile."""
+    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    engine.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
 def truncate_all(engine, keep: set[str]) -> None:
     tables = [t for t in inspect(engine).get_table_names() if t not in keep]
     with engine.begin() as conn:
