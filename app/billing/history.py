@@ -13,6 +13,10 @@ from app.billing.models import STATUSES, DunningAttempt, PeriodAllocation, Subsc
 from app.users.models import User
 
 SCOPES = ("production", "test", "all")
+# Sortable columns of the subscriptions list (?sort=period_end, ?sort=-created...).
+SORTS = {"created": Subscription.created_at, "period_end": Subscription.current_period_end,
+         "status": Subscription.status}
+DEFAULT_SORT = "-created"
 
 
 def list_stmt(*, tier: str | None, status: str | None, scope: str, q: str | None) -> Select:
