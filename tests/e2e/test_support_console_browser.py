@@ -125,6 +125,38 @@ def test_a_support_grant_request_approved_by_an_admin(staff):
     expect(page.locator("#bonus-credits")).to_have_text(f"{bonus + 2500:,}")
 
 
+def test_plan_change_with_the_proration_preview(staff):
+    page = staff["admin"]
+    find_customer(page, "google.user@example.com")
+    page.locator("#customer-section article header a").first.click()  # the subscription
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))
+    page.select_option("select[name=to_tier]", "enterprise_pro")
+    page.click("#preview-button")
+    expect(page.locator("#proration-preview")).to_be_visible()  # swapped in by HTMX, nothing changed yet
+    assert page.locator("#sub-tier").inner_text() == "Pro"
+    shots(page, "05-proration-preview")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.fill("#change-block input[name=reason]", "Customer moves the team to Enterprise")
+    page.click("#apply-change")
+    expect(page.locator("#sub-tier")).to_have_text("Enterprise Pro")
+
+
+def test_device_deactivation_from_the_customer_page(staff):
+    page = staff["admin"]
+    find_customer(page, "perpetual.user2@example.com")
+    page.click("#tab-licenses")
+    row = page.locator("#customer-section tr", has_text="Enterprise Workstation 3")
+    expect(row).to_contain_text("Active")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator("input[type=text]").fill("Machine returned to IT")
+    row.locator("button:has-text('Deactivate')").click()
+    expect(page.locator(".flash-info")).to_contain_text("Device deactivated")
+    find_customer(page, "perpetual.user2@example.com")
+    page.click("#tab-licenses")
+    expect(page.locator("#customer-section tr", has_text="Enterprise Workstation 3")).to_contain_text("Deactivated")
+    shots(page, "06-device-deactivated")
+
+
 def test_screens_fit_a_phone_and_label_every_input(staff):
     admin = staff["admin"]
     find_customer(admin)
