@@ -147,7 +147,15 @@ def add_rule(coupon_id: int):
     form = RuleForm()
     if form.validate_on_submit():
         try:
-            rules.add(db.session, current_user, coupon, form.rule_type.data, form.rule_value.data)
+            typed = rules.from_form(form.rule_type.data, {"domains": form.domains.data,
+                                                          "min_balance": form.min_balance.data, "days": form.days.data})
+            raw = form.rule_value.data if typed is None or (typed == {} and (form.rule_value.data or "").strip()) else typed
+            try:
+                rules.add(db.session, current_user, coupon, form.rule_type.data, raw)
+            except DomainError as error:
+                if raw is typed and error.field == "rule_value":  # point at the typed field
+                    error.field = rules.FORM_FIELDS.get(form.rule_type.data, "rule_value")
+                raise
             db.session.commit()
             flash("Rule added.", "info")
             return redirect(url_for("coupons.detail", coupon_id=coupon.id))

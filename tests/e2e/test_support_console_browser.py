@@ -157,6 +157,43 @@ def test_device_deactivation_from_the_customer_page(staff):
     shots(page, "06-device-deactivated")
 
 
+def test_black_friday_coupon_with_a_rule_on_the_form_and_fifty_codes_exported(staff):
+    from datetime import datetime, timedelta, timezone
+
+    page = staff["admin"]
+    now = datetime.now(timezone.utc)
+    page.goto("/admin/campaigns/new")
+    page.fill("input[name=name]", "Black Friday console")
+    page.select_option("select[name=campaign_type]", "seasonal")
+    page.fill("input[name=starts_at]", (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=ends_at]", (now + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=budget_limit]", "50,000")  # as people type it
+    page.click("button:has-text('Create campaign')")
+    page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
+    expect(page.locator("main")).to_contain_text("$50,000.00")
+    page.click("text=Generate codes")
+    page.fill("input[name=count]", "50")
+    page.fill("input[name=prefix]", "bf-")
+    page.select_option("select[name=discount_type]", "percentage")
+    page.fill("input[name=discount_value]", "30")
+    page.click("button:has-text('Generate codes')")
+    expect(page.locator(".flash")).to_contain_text("50 codes created")
+    export = page.request.get(page.locator("text=Export codes (CSV)").get_attribute("href"))
+    lines = export.text().strip().splitlines()
+    assert export.headers["content-type"].startswith("text/csv") and len(lines) == 51
+    code = lines[1].split(",")[0]
+    page.goto("/admin")
+    page.keyboard.press("/")
+    page.keyboard.type(code)
+    page.locator("#global-search-results a", has_text=code).first.click()
+    page.wait_for_url(re.compile(r".*/admin/coupons/\d+$"))
+    page.select_option("select[name=rule_type]", "minimum_credit_balance")
+    page.fill("input[name=min_balance]", "1,000")
+    page.click("button:has-text('Add rule')")
+    expect(page.locator("main")).to_contain_text("1,000")
+    shots(page, "07-coupon-rule")
+
+
 def test_screens_fit_a_phone_and_label_every_input(staff):
     admin = staff["admin"]
     find_customer(admin)
