@@ -203,3 +203,13 @@ def test_subscriptions_sort_by_period_end_and_export_the_filtered_list(login_as,
     export = client.get("/admin/billing/subscriptions/export.csv?sort=period_end&q=early")
     lines = export.get_data(as_text=True).splitlines()
     assert lines[0].startswith("id,email") and [l.split(",")[1] for l in lines[1:]] == ["early@example.com"]
+
+
+def test_a_pending_cancellation_shows_its_date_and_is_on_the_timeline(login_as, make_sub, session):
+    sub = make_sub("pro")
+    sub.cancel_at_period_end = True
+    session.commit()
+    page = login_as("support").get(f"/admin/billing/subscriptions/{sub.id}").get_data(as_text=True)
+    day = f"{sub.current_period_end:%Y-%m-%d}"
+    assert 'id="cancel-pending"' in page and day in page
+    assert 'class="timeline-cancellation"' in page and "Cancellation at the end of the period" in page
