@@ -41,13 +41,13 @@ DEFAULT_SORT = "-created"
 
 
 def search_users(session, filters: UserFilters, *, limit: int = 25, cursor: str | None = None,
-                 sort: "sorting.Sort | None" = None) -> Page:
+                 sort: sorting.Sort | None = None) -> Page:
     """Newest first unless sorted; the query matches email, username, first, last or full name."""
     sort = sort or sorting.parse(None, SORTS, DEFAULT_SORT)
     return sorting.page(session, users_stmt(filters), SORTS[sort.key], User.id, sort, limit, cursor)
 
 
-def export_rows(session, filters: UserFilters, sort: "sorting.Sort"):
+def export_rows(session, filters: UserFilters, sort: sorting.Sort):
     """The filtered list in its order, every row, for the CSV export."""
     for u in sorting.stream(session, users_stmt(filters), SORTS[sort.key], User.id, sort):
         yield [u.id, u.email, u.first_name, u.last_name, "staff" if u.is_staff else "customer",

@@ -5,6 +5,7 @@ has a label."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from playwright.sync_api import expect
@@ -158,10 +159,10 @@ def test_device_deactivation_from_the_customer_page(staff):
 
 
 def test_black_friday_coupon_with_a_rule_on_the_form_and_fifty_codes_exported(staff):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     page = staff["admin"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     page.goto("/admin/campaigns/new")
     page.fill("input[name=name]", "Black Friday console")
     page.select_option("select[name=campaign_type]", "seasonal")
