@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -69,7 +70,12 @@ def test_failed_job_lands_in_failed_registry_and_can_be_retried(app, redis_app, 
             record = enqueue("boom", "tests.ops.sample_jobs:boom")
             record_id = record.id
         worker = start_worker(database_url, burst=True)
-        output, _ = worker.communicate(timeout=60)
+        try:
+            output, _ = worker.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            output, _ = worker.communicate()
+            raise AssertionError(f"the burst worker did not finish in 60 s:\n{output}") from None
         assert worker.returncode == 0, output
         with app.test_request_context():
             real_db.session.expire_all()

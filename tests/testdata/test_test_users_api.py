@@ -103,6 +103,11 @@ def _written(session) -> tuple[int, int, int]:
                                                                                        IdempotencyRecord))
 
 
+def _tampered(authorization: str) -> str:
+    """The last character changed (to one it is not: a random key may already end in "x")."""
+    return authorization[:-1] + ("y" if authorization.endswith("x") else "x")
+
+
 def test_revoked_expired_and_malformed_keys_create_nothing(client, make_api_key, admin, session, frozen_clock):
     revoked = make_api_key(admin, "production", name="revoked")
     revoked.key.revoked_at = clock.now()
@@ -113,7 +118,7 @@ def test_revoked_expired_and_malformed_keys_create_nothing(client, make_api_key,
     for authorization, code in ((revoked.headers["Authorization"], "api_key_revoked"),
                                 (expiring.headers["Authorization"], "api_key_expired"),
                                 ("Bearer rph_test_short", "invalid_api_key"),
-                                (revoked.headers["Authorization"][:-1] + "x", "invalid_api_key"),
+                                (_tampered(revoked.headers["Authorization"]), "invalid_api_key"),
                                 ("Bearer " + revoked.secret.replace("rph_live_", "rph_nope_"), "invalid_api_key")):
         response = client.post(URL, json={"tier": "pro"}, headers={"Authorization": authorization,
                                                                   "Idempotency-Key": f"bad-{code}"})
