@@ -177,7 +177,8 @@ def other_screens(page, test_email: str, include_test: bool, name: str | None = 
     if name:
         shot(page, f"{name}-credits")
     page.goto(f"/admin/coupons?include_test={flag}&q={COUPON}")
-    seen["coupon_uses"] = page.locator("#coupon-rows tr", has_text=COUPON).locator("td").nth(2).inner_text()
+    uses = page.locator("table:has(#coupon-rows) thead th").all_inner_texts().index("Uses")  # after a tick box
+    seen["coupon_uses"] = page.locator("#coupon-rows tr", has_text=COUPON).locator("td").nth(uses).inner_text()
     page.goto(f"/admin/licenses?data={'all' if include_test else 'production'}")
     seen["licenses"] = sorted(row.inner_text() for row in page.locator("#license-rows tr").all())
     seen["test_license_listed"] = page.locator("#license-rows tr", has_text=test_email).count() == 1
