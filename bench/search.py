@@ -12,13 +12,13 @@ import argparse
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import create_engine, insert, text
 
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NAME = "rephlo_bench_search"
@@ -46,7 +46,7 @@ def fill(db, customers: int) -> list[int]:
     from app.licensing.models import License
     from app.users.models import User
 
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
     tier = tier_service.ensure_default_tiers(db.session)["pro"]
     db.session.commit()
     for rows in _batches(customers):
@@ -89,7 +89,7 @@ def fill(db, customers: int) -> list[int]:
     for rows in _batches(10_000):
         db.session.execute(insert(Coupon), [
             {"code": f"BENCH{n:05d}", "description": "", "coupon_type": "discount", "discount_type": "percentage",
-             "discount_value": Decimal("10"), "valid_from": start, "valid_until": end + timedelta(days=365),
+             "discount_value": Decimal(10), "valid_from": start, "valid_until": end + timedelta(days=365),
              "tier_eligibility": [], "billing_cycles": [], "created_at": start, "updated_at": start} for n in rows])
     db.session.commit()
     db.session.execute(text("ANALYZE"))

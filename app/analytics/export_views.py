@@ -3,13 +3,13 @@ flattened to card, figure, day, value, streamed."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask_login import current_user
 
 from app.analytics import service
 from app.auth.guards import permission_required, user_can
 from app.core import audit
 from app.core.web import csv_response, include_test_data
 from app.extensions import db
-from flask_login import current_user
 
 bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
 

@@ -13,6 +13,10 @@ from app.billing.models import STATUSES, DunningAttempt, PeriodAllocation, Subsc
 from app.users.models import User
 
 SCOPES = ("production", "test", "all")
+# Sortable columns of the subscriptions list (?sort=period_end, ?sort=-created...).
+SORTS = {"created": Subscription.created_at, "period_end": Subscription.current_period_end,
+         "status": Subscription.status}
+DEFAULT_SORT = "-created"
 
 
 def list_stmt(*, tier: str | None, status: str | None, scope: str, q: str | None) -> Select:
@@ -66,6 +70,9 @@ def timeline(session, sub: Subscription) -> list[Entry]:
         entries.append(Entry(alloc.created_at, "allocation", f"Allocation for {alloc.period_start:%Y-%m-%d}", None,
                              "allocated", f"{alloc.allocated:,} credits ({alloc.tier}); rolled over "
                                           f"{alloc.rolled_over:,}, expired {alloc.expired:,}"))
+    if sub.cancel_at_period_end:  # a pending cancellation is on the timeline, dated
+        entries.append(Entry(sub.current_period_end, "cancellation", "Cancellation at the end of the period", None,
+                             "scheduled", f"the subscription ends on {sub.current_period_end:%Y-%m-%d}"))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries
 

@@ -10,10 +10,10 @@ from app.billing import changes, history, packs, payments, refunds, subscription
 from app.billing.forms import (CancelForm, ChangeTierForm, CreateSubscriptionForm, ReasonForm, RefundForm, SellPackForm,
                                choices)
 from app.billing.models import STATUSES, RefundRequest, Subscription
-from app.core import nav
+from app.core import nav, sorting
 from app.core.errors import DomainError
-from app.core.pagination import keyset_page, parse_limit
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.pagination import parse_limit
+from app.core.web import apply_domain_error, csv_response, include_test_data, render
 from app.extensions import db
 
 bp = Blueprint("billing", __name__, url_prefix="/admin/billing")
@@ -28,10 +28,28 @@ def subscriptions_list():
     scope = scope if scope in history.SCOPES else "production"
     tier, status, q = args.get("tier") or None, args.get("status") or None, (args.get("q") or "").strip() or None
     stmt = history.list_stmt(tier=tier, status=status, scope=scope, q=q)
-    page = keyset_page(db.session, stmt, Subscription, parse_limit(args.get("limit"), 25), args.get("cursor"))
+    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    page = sorting.page(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort,
+                        parse_limit(args.get("limit"), 25), args.get("cursor"))
     filters = {"tier": tier or "", "status": status or "", "scope": scope, "q": q or ""}
     return render("billing/subscriptions.html", block="rows", page=page, filters=filters, statuses=STATUSES,
-                  tiers=tiers.all_tiers(db.session), scopes=history.SCOPES, create_form=_create_form())
+                  tiers=tiers.all_tiers(db.session), scopes=history.SCOPES, create_form=_create_form(), sort=sort)
+
+
+@bp.get("/subscriptions/export.csv")
+@permission_required("subscriptions.view")
+def subscriptions_export():
+    """The filtered, sorted list as CSV, streamed."""
+    args = request.args
+    scope = args.get("scope") if args.get("scope") in history.SCOPES else "production"
+    stmt = history.list_stmt(tier=args.get("tier") or None, status=args.get("status") or None, scope=scope,
+                             q=(args.get("q") or "").strip() or None)
+    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    rows = ([s.id, s.user.email, s.tier.name, s.status, s.billing_cycle, s.current_period_end.isoformat(),
+             str(s.tier.price_for(s.billing_cycle)), s.stripe_customer_id or "", "test" if s.is_test else "live"]
+            for s in sorting.stream(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort))
+    return csv_response("subscriptions.csv", ["id", "email", "tier", "status", "cycle", "period_end", "price",
+                                              "stripe_customer", "world"], rows)
 
 
 

@@ -87,8 +87,26 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+def _csrf_fields_without_id() -> None:
+    """A page with several forms renders several CSRF fields: without an id, no id repeats."""
+    from wtforms.csrf.core import CSRFTokenField
+
+    if getattr(CSRFTokenField, "_rephlo_no_id", False):
+        return
+    original = CSRFTokenField.__call__
+
+    def render(self, **kwargs):
+        kwargs.setdefault("id", False)
+        return original(self, **kwargs)
+
+    CSRFTokenField.__call__ = render
+    CSRFTokenField._rephlo_no_id = True
+
+
 def init_app(app: Flask) -> None:
     from app.core.labels import label
+
+    _csrf_fields_without_id()
     from app.core.money import fmt, usd
 
     app.jinja_env.filters["money"] = fmt

@@ -65,7 +65,14 @@ class BulkGenerateForm(CouponForm):
 
 class RuleForm(FlaskForm):
     rule_type = SelectField("Rule", choices=_options(RULE_TYPES))
-    rule_value = TextAreaField("Parameters (JSON)", default="{}", validators=[Length(max=5000)])
+    domains = StringField("Email domains (for the domain rule)", validators=[Optional(), Length(max=5000)],
+                          render_kw={"placeholder": "company.com, partner.org"})
+    min_balance = StringField("Minimum credit balance (for the balance rule)", validators=[Optional(), Length(max=20)],
+                              render_kw={"inputmode": "numeric", "placeholder": "1,000"})
+    days = StringField("Days since a refund (for the refund rule)", validators=[Optional(), Length(max=10)],
+                       render_kw={"inputmode": "numeric", "placeholder": "90"})
+    rule_value = TextAreaField("Parameters as JSON (scripts; the fields above are enough)", default="",
+                               validators=[Length(max=5000)])
 
 
 class PreviewForm(FlaskForm):

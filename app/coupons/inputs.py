@@ -53,11 +53,25 @@ def choices(raw, options, field: str) -> list[str]:
     return sorted(set(values), key=list(options).index)
 
 
+_GROUPED = re.compile(r"^\$?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def ungroup(raw):
+    """"50,000", "$1,234.56" as people type them: thousands separators only where they belong."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if _GROUPED.match(text):
+            return text.lstrip("$").replace(",", "")
+        if re.match(r"^\$\d+(\.\d+)?$", text):
+            return text[1:]
+    return raw
+
+
 def amount(raw, field: str = "amount", *, allow_zero: bool = True) -> Decimal:
-    """A non-negative dollar amount with at most two decimals."""
+    """A non-negative dollar amount with at most two decimals ("50,000" and "$49.99" read too)."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise DomainError("parameter_missing", "Enter an amount such as 99.99.", field)
-    value = money(raw, field)
+    value = money(ungroup(raw), field)
     if value < 0 or (value == 0 and not allow_zero):
         raise DomainError("invalid_amount", "The amount must be positive." if not allow_zero
                           else "The amount cannot be negative.", field)
@@ -77,7 +91,7 @@ def whole(raw, field: str, *, minimum: int = 0, maximum: int = 10**9) -> int:
     if isinstance(raw, bool):
         raise DomainError("invalid_integer", "Enter a whole number.", field)
     try:
-        value = to_decimal(raw, field)
+        value = to_decimal(ungroup(raw), field)
     except DomainError:
         raise DomainError("invalid_integer", "Enter a whole number.", field) from None
     if value != value.to_integral_value():

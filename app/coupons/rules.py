@@ -90,6 +90,28 @@ def parse_params(rule_type: str, raw) -> dict:
                           "rule_value") from None
 
 
+# The form field that carries each rule's parameter (the screen's fields; JSON stays for scripts).
+FORM_FIELDS = {"specific_email_domain": "domains", "minimum_credit_balance": "min_balance",
+               "exclude_refunded_users": "days"}
+
+
+def from_form(rule_type: str, values: dict) -> dict | None:
+    """A rule's parameters from the form's typed fields ("company.com, partner.org", "1,000",
+    "90"); None when the rule's field was left empty (then the JSON field, if any, is read)."""
+    name = FORM_FIELDS.get(rule_type)
+    raw = (values.get(name) or "").strip() if name else ""
+    if not name:
+        return {}
+    if not raw:
+        return None
+    if name == "domains":
+        return {"domains": [d for d in re.split(r"[\s,;]+", raw) if d]}
+    number = raw.replace(",", "").replace("_", "")
+    if not number.isdigit():
+        raise DomainError("invalid_rule_value", "Enter a whole number such as 1,000.", name)
+    return {name: int(number)}
+
+
 def add(session, actor, coupon: Coupon, rule_type: str, raw_value) -> ValidationRule:
     value = parse_params(rule_type, raw_value)
     rule = ValidationRule(coupon_id=coupon.id, rule_type=rule_type, rule_value=value, is_active=True)
@@ -115,7 +137,7 @@ def describe(rule: ValidationRule) -> str:
     return {
         "first_time_user_only": "First-time customers only",
         "specific_email_domain": "Email domain in " + ", ".join(v.get("domains", [])),
-        "minimum_credit_balance": f"Credit balance of at least {v.get('min_balance')}",
+        "minimum_credit_balance": f"Credit balance of at least {v.get('min_balance', 0):,}",
         "exclude_refunded_users": f"No refund in the last {v.get('days')} days",
         "require_payment_method": "A payment method on file",
     }.get(rule.rule_type, rule.rule_type)

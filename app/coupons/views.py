@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from app.auth.guards import permission_required, user_can
 from app.core import bounds, nav
@@ -45,14 +46,32 @@ def fill_from(form, coupon: Coupon) -> None:
 
 @bp.get("")
 @permission_required("coupons.view")
-def index():
+def index(status: int = 200):
     q = (request.args.get("q") or "").strip()
     campaign_id = bounds.parse_id(request.args.get("campaign_id"), "campaign_id")
     state = request.args.get("state") or ""
     stmt = coupons.search(db.session, q or None, campaign_id, {"active": True, "inactive": False}.get(state))
     page = keyset_page(db.session, stmt, Coupon, parse_limit(request.args.get("limit"), 50), request.args.get("cursor"))
     return render("coupons/index.html", block="rows", page=page, q=q, campaign_id=campaign_id, state=state,
-                  campaigns=campaigns.campaigns(db.session))
+                  campaigns=campaigns.campaigns(db.session), status=status)
+
+
+@bp.post("/bulk-deactivate")
+@permission_required("coupons.edit")
+def bulk_deactivate():
+    """Deactivate the ticked coupons at once (a leaked batch of codes), each audited with the reason."""
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    reason = (request.form.get("reason") or "").strip()
+    if not ids or len(reason) < 3:
+        flash("Tick the coupons to deactivate and give a reason (at least 3 characters).", "error")
+        return index(status=422)
+    done = 0
+    for coupon in db.session.scalars(select(Coupon).where(Coupon.id.in_(ids), Coupon.is_active.is_(True))):
+        coupons.set_active(db.session, current_user, coupon, False, reason)
+        done += 1
+    db.session.commit()
+    flash(f"{done} coupon(s) deactivated.", "info")
+    return redirect(url_for("coupons.index", state="inactive"))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -147,7 +166,15 @@ def add_rule(coupon_id: int):
     form = RuleForm()
     if form.validate_on_submit():
         try:
-            rules.add(db.session, current_user, coupon, form.rule_type.data, form.rule_value.data)
+            typed = rules.from_form(form.rule_type.data, {"domains": form.domains.data,
+                                                          "min_balance": form.min_balance.data, "days": form.days.data})
+            raw = form.rule_value.data if typed is None or (typed == {} and (form.rule_value.data or "").strip()) else typed
+            try:
+                rules.add(db.session, current_user, coupon, form.rule_type.data, raw)
+            except DomainError as error:
+                if raw is typed and error.field == "rule_value":  # point at the typed field
+                    error.field = rules.FORM_FIELDS.get(form.rule_type.data, "rule_value")
+                raise
             db.session.commit()
             flash("Rule added.", "info")
             return redirect(url_for("coupons.detail", coupon_id=coupon.id))

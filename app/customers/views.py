@@ -54,7 +54,7 @@ def page(user, section: str | None, status: int = 200, **extra):
         section = allowed[0][0] if allowed else None
     elif section not in service.SLUGS:
         abort(404, "No such section of the customer page.")
-    elif not user_can(dict((s[0], s[2]) for s in service.SECTIONS)[section]):
+    elif not user_can({slug: perm for slug, _title, perm in service.SECTIONS}[section]):
         abort(403, "You may not open this section.")
     context = _section_context(section, user) if section else {}
     return render("customers/detail.html", block="section", status=status, head=service.header(db.session, user),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import contains_eager
 from app.core import audit, clock
 from app.core.errors import DomainError, NotFound
 from app.core.money import money
-from app.core.pagination import Page, keyset_page
+from app.core.pagination import Page
 from app.licensing import cache, semver
 from app.licensing.models import LICENSE_STATUSES, Activation, License
 from app.users.models import User
@@ -303,8 +303,27 @@ def list_query(filters: LicenseFilters) -> Select:
     return stmt
 
 
-def list_page(session, filters: LicenseFilters, limit: int, cursor: str | None) -> Page:
-    return keyset_page(session, list_query(filters), License, limit, cursor)
+# Sortable columns of the licenses list (?sort=purchased, ?sort=-key...).
+SORTS = {"created": License.created_at, "purchased": License.purchased_at, "key": License.license_key,
+         "status": License.status}
+DEFAULT_SORT = "-created"
+
+
+def list_page(session, filters: LicenseFilters, limit: int, cursor: str | None, sort=None) -> Page:
+    from app.core import sorting
+
+    sort = sort or sorting.parse(None, SORTS, DEFAULT_SORT)
+    return sorting.page(session, list_query(filters), SORTS[sort.key], License.id, sort, limit, cursor)
+
+
+def export_rows(session, filters: LicenseFilters, sort):
+    """The filtered, sorted list, every row, for the CSV export."""
+    from app.core import sorting
+
+    for lic in sorting.stream(session, list_query(filters), SORTS[sort.key], License.id, sort):
+        yield [lic.license_key, lic.owner.email, lic.status, lic.purchased_version, lic.eligible_until_version,
+               lic.max_activations, str(lic.purchase_price), lic.purchased_at.isoformat(),
+               "test" if lic.is_test else "live"]
 
 
 def active_counts(session, license_ids: list[int]) -> dict[int, int]:

@@ -12,10 +12,10 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_active, sudo_required, user_can
-from app.core import nav, testmode
+from app.core import nav, sorting, testmode
 from app.core.errors import DomainError
 from app.core.pagination import Page, parse_limit
-from app.core.web import apply_domain_error, include_test_data, is_fragment_request, render
+from app.core.web import apply_domain_error, csv_response, include_test_data, is_fragment_request, render
 from app.extensions import db
 from app.licensing import activations, service, upgrades
 from app.licensing.forms import (EligibilityForm, LicenseCreateForm, MaxActivationsForm, ReasonForm,
@@ -64,19 +64,31 @@ def _filters() -> service.LicenseFilters:
 def index():
     filters, error, status = _filters(), None, 200
     cursor = request.args.get("cursor") or None
+    sort = sorting.parse(None, service.SORTS, service.DEFAULT_SORT)
     try:
+        sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
         limit = parse_limit(request.args.get("limit"), default=25)
-        page = service.list_page(db.session, filters, limit, cursor)
+        page = service.list_page(db.session, filters, limit, cursor, sort)
     except DomainError as err:
         page, error, status, limit = Page([], None, False), err.message, 422, 25
     next_url = None
     if page.has_more:
         next_url = url_for("licensing.index", status=filters.status, version=filters.version, owner=filters.owner,
-                           data=filters.data, cursor=page.next_cursor)
+                           data=filters.data, sort=sort.param, cursor=page.next_cursor)
     block = "rows" if cursor and is_fragment_request() else "results"
     return render("licensing/index.html", block=block, status=status, filters=filters, page=page, error=error,
-                  next_url=next_url, paged=bool(cursor), statuses=LICENSE_STATUSES,
+                  next_url=next_url, paged=bool(cursor), statuses=LICENSE_STATUSES, sort=sort,
                   counts=service.active_counts(db.session, [lic.id for lic in page.items]))
+
+
+@bp.route("/admin/licenses/export.csv")
+@permission_required("licenses.view")
+def export():
+    """The filtered, sorted list as CSV, streamed."""
+    sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
+    return csv_response("licenses.csv", ["license_key", "owner", "status", "purchased_version", "eligible_until",
+                                         "max_activations", "price", "purchased_at", "world"],
+                        service.export_rows(db.session, _filters(), sort))
 
 
 @bp.route("/admin/licenses/new", methods=["GET", "POST"])

@@ -189,3 +189,27 @@ def test_navigation_lists_billing_screens(login_as):
     page = login_as("admin").get("/admin").get_data(as_text=True)
     for label in ("Subscriptions", "Failed payments", "Refunds", "Tiers", "Credit packs", "Revenue"):
         assert label in page
+
+
+def test_subscriptions_sort_by_period_end_and_export_the_filtered_list(login_as, make_user, make_sub):
+    make_sub("pro", start="2025-11-20", user=make_user(email="late@example.com"))
+    make_sub("pro", start="2025-11-02", user=make_user(email="early@example.com"))
+    client = login_as("support")
+    body = client.get("/admin/billing/subscriptions?sort=period_end&q=@example.com").get_data(as_text=True)
+    assert body.index("early@example.com") < body.index("late@example.com") and 'aria-sort="ascending"' in body
+    body = client.get("/admin/billing/subscriptions?sort=-period_end&q=@example.com").get_data(as_text=True)
+    assert body.index("late@example.com") < body.index("early@example.com")
+    assert client.get("/admin/billing/subscriptions?sort=nonsense").status_code == 422
+    export = client.get("/admin/billing/subscriptions/export.csv?sort=period_end&q=early")
+    lines = export.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("id,email") and [l.split(",")[1] for l in lines[1:]] == ["early@example.com"]
+
+
+def test_a_pending_cancellation_shows_its_date_and_is_on_the_timeline(login_as, make_sub, session):
+    sub = make_sub("pro")
+    sub.cancel_at_period_end = True
+    session.commit()
+    page = login_as("support").get(f"/admin/billing/subscriptions/{sub.id}").get_data(as_text=True)
+    day = f"{sub.current_period_end:%Y-%m-%d}"
+    assert 'id="cancel-pending"' in page and day in page
+    assert 'class="timeline-cancellation"' in page and "Cancellation at the end of the period" in page

@@ -34,3 +34,21 @@ def test_coupons_delete_only_unused_coupons(login_as, make_coupon, session):
     from app.coupons.models import Coupon
 
     assert session.get(Coupon, unused.id) is None and _audited(session, "coupons.deleted") == 1
+
+
+def test_bulk_deactivate_ticked_coupons(login_as, make_coupon, session):
+    from app.coupons.models import Coupon
+
+    a, b, keep = make_coupon(code="LEAK1"), make_coupon(code="LEAK2"), make_coupon(code="KEEP1")
+    session.commit()
+    assert login_as("support").post("/admin/coupons/bulk-deactivate", data={"ids": [a.id], "reason": "leak"}).status_code == 403
+    ops = login_as("ops")
+    page = ops.get("/admin/coupons").get_data(as_text=True)
+    assert 'form="bulk-coupons" name="ids"' in page
+    refused = ops.post("/admin/coupons/bulk-deactivate", data={"ids": [a.id, b.id], "reason": ""})
+    assert refused.status_code == 422 and session.get(Coupon, a.id).is_active
+    done = ops.post("/admin/coupons/bulk-deactivate", data={"ids": [a.id, b.id], "reason": "codes leaked on a forum"})
+    assert done.status_code == 302
+    session.expire_all()
+    assert (a.is_active, b.is_active, keep.is_active) == (False, False, True)
+    assert _audited(session, "coupons.deactivated") == 2

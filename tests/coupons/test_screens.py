@@ -228,3 +228,24 @@ def test_reverse_from_the_coupon_page(login_as, session, make_coupon, make_campa
     admin.post(f"/admin/coupons/redemptions/{row.id}/reverse", data={"reason": "Chargeback"})
     session.expire_all()
     assert row.status == "reversed" and campaign.spent == Decimal("0.00")
+
+
+def test_rules_are_made_on_the_form_without_json(login_as, session, make_coupon):
+    """Issue 18: staff typed rule parameters as JSON; each rule now has its own field."""
+    coupon = make_coupon()
+    session.commit()
+    admin = login_as("admin")
+    url = f"/admin/coupons/{coupon.id}/rules"
+    page = admin.get(f"/admin/coupons/{coupon.id}").get_data(as_text=True)
+    assert 'name="domains"' in page and 'name="min_balance"' in page and 'name="days"' in page
+    bad = admin.post(url, data={"rule_type": "minimum_credit_balance", "min_balance": "lots"})
+    assert bad.status_code == 422 and b'id="min_balance-error"' in bad.data and b'value="lots"' in bad.data
+    wrong = admin.post(url, data={"rule_type": "specific_email_domain", "domains": "not a domain"})
+    assert wrong.status_code == 422 and b'id="domains-error"' in wrong.data
+    assert count(session, ValidationRule) == 0
+    assert admin.post(url, data={"rule_type": "specific_email_domain", "domains": "Company.com, partner.org"}).status_code == 302
+    assert admin.post(url, data={"rule_type": "minimum_credit_balance", "min_balance": "1,000"}).status_code == 302
+    assert admin.post(url, data={"rule_type": "first_time_user_only"}).status_code == 302
+    values = {r.rule_type: r.rule_value for r in session.scalars(select(ValidationRule))}
+    assert values == {"specific_email_domain": {"domains": ["company.com", "partner.org"]},
+                      "minimum_credit_balance": {"min_balance": 1000}, "first_time_user_only": {}}

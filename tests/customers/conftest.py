@@ -43,7 +43,7 @@ def customer_world(session, make_user, make_api_key):
     lic = licensing.create_license(session, owner=user, actor=None, purchase_price="199.00", purchased_version="1.0.0")
     session.add(Activation(license_id=lic.id, fingerprint="a" * 64, device_name="Cara's laptop", os_type="macOS"))
     now = clock.now()
-    coupon = Coupon(code="CARA-WELCOME", coupon_type="discount", discount_type="percentage", discount_value=Decimal("10"),
+    coupon = Coupon(code="CARA-WELCOME", coupon_type="discount", discount_type="percentage", discount_value=Decimal(10),
                     valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=30))
     session.add(coupon)
     session.flush()

@@ -25,7 +25,7 @@ def test_header_and_every_section(login_as, customer_world):
     }
     for slug, needles in expected.items():
         body = client.get(f"/admin/customers/{uid}/{slug}").get_data(as_text=True)
-        assert f'aria-current="page">' in body and "customer-header" in body, slug
+        assert 'aria-current="page">' in body and "customer-header" in body, slug
         for needle in needles:
             assert needle in body, (slug, needle)
 

@@ -5,6 +5,7 @@ has a label."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from playwright.sync_api import expect
@@ -123,6 +124,75 @@ def test_a_support_grant_request_approved_by_an_admin(staff):
     expect(admin.locator(".flash-info")).to_contain_text("Approved: 2,500 credits")
     page.goto(user_url)
     expect(page.locator("#bonus-credits")).to_have_text(f"{bonus + 2500:,}")
+
+
+def test_plan_change_with_the_proration_preview(staff):
+    page = staff["admin"]
+    find_customer(page, "google.user@example.com")
+    page.locator("#customer-section article header a").first.click()  # the subscription
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))
+    page.select_option("select[name=to_tier]", "enterprise_pro")
+    page.click("#preview-button")
+    expect(page.locator("#proration-preview")).to_be_visible()  # swapped in by HTMX, nothing changed yet
+    assert page.locator("#sub-tier").inner_text() == "Pro"
+    shots(page, "05-proration-preview")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.fill("#change-block input[name=reason]", "Customer moves the team to Enterprise")
+    page.click("#apply-change")
+    expect(page.locator("#sub-tier")).to_have_text("Enterprise Pro")
+
+
+def test_device_deactivation_from_the_customer_page(staff):
+    page = staff["admin"]
+    find_customer(page, "perpetual.user2@example.com")
+    page.click("#tab-licenses")
+    row = page.locator("#customer-section tr", has_text="Enterprise Workstation 3")
+    expect(row).to_contain_text("Active")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator("input[type=text]").fill("Machine returned to IT")
+    row.locator("button:has-text('Deactivate')").click()
+    expect(page.locator(".flash-info")).to_contain_text("Device deactivated")
+    find_customer(page, "perpetual.user2@example.com")
+    page.click("#tab-licenses")
+    expect(page.locator("#customer-section tr", has_text="Enterprise Workstation 3")).to_contain_text("Deactivated")
+    shots(page, "06-device-deactivated")
+
+
+def test_black_friday_coupon_with_a_rule_on_the_form_and_fifty_codes_exported(staff):
+    from datetime import datetime, timedelta
+
+    page = staff["admin"]
+    now = datetime.now(UTC)
+    page.goto("/admin/campaigns/new")
+    page.fill("input[name=name]", "Black Friday console")
+    page.select_option("select[name=campaign_type]", "seasonal")
+    page.fill("input[name=starts_at]", (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=ends_at]", (now + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M"))
+    page.fill("input[name=budget_limit]", "50,000")  # as people type it
+    page.click("button:has-text('Create campaign')")
+    page.wait_for_url(re.compile(r".*/admin/campaigns/\d+$"))
+    expect(page.locator("main")).to_contain_text("$50,000.00")
+    page.click("text=Generate codes")
+    page.fill("input[name=count]", "50")
+    page.fill("input[name=prefix]", "bf-")
+    page.select_option("select[name=discount_type]", "percentage")
+    page.fill("input[name=discount_value]", "30")
+    page.click("button:has-text('Generate codes')")
+    expect(page.locator(".flash")).to_contain_text("50 codes created")
+    export = page.request.get(page.locator("text=Export codes (CSV)").get_attribute("href"))
+    lines = export.text().strip().splitlines()
+    assert export.headers["content-type"].startswith("text/csv") and len(lines) == 51
+    code = lines[1].split(",")[0]
+    page.goto("/admin")
+    page.keyboard.press("/")
+    page.keyboard.type(code)
+    page.locator("#global-search-results a", has_text=code).first.click()
+    page.wait_for_url(re.compile(r".*/admin/coupons/\d+$"))
+    page.select_option("select[name=rule_type]", "minimum_credit_balance")
+    page.fill("input[name=min_balance]", "1,000")
+    page.click("button:has-text('Add rule')")
+    expect(page.locator("main")).to_contain_text("1,000")
+    shots(page, "07-coupon-rule")
 
 
 def test_screens_fit_a_phone_and_label_every_input(staff):

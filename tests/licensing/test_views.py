@@ -191,3 +191,15 @@ def test_navigation_shows_license_screens_by_permission(login_as):
     for label in ("Licenses", "App versions", "Stale devices"):
         assert label in page.text
     assert "Stale devices" not in login_as().get("/admin").text
+
+
+def test_list_sorts_by_key_and_exports_the_filtered_list(login_as, make_license, customer):
+    owner = customer(email="sorted@corp.example")
+    made = sorted(make_license(owner).license_key for _ in range(3))
+    client = login_as("support")
+    body = client.get("/admin/licenses?owner=sorted@corp&sort=key").text
+    assert [body.index(k) for k in made] == sorted(body.index(k) for k in made)
+    body = client.get("/admin/licenses?owner=sorted@corp&sort=-key&limit=2").text
+    assert made[2] in body and made[1] in body and made[0] not in body and "sort=-key" in body
+    export = client.get("/admin/licenses/export.csv?owner=sorted@corp&sort=key")
+    assert [line.split(",")[0] for line in export.text.splitlines()[1:]] == made

@@ -2,9 +2,9 @@
 sell tiers give every tier without one a 0% margin from 2020 on."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)
+SINCE = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def price_every_tier(session) -> None:

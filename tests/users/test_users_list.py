@@ -127,3 +127,20 @@ def test_nav_links_only_what_the_user_may_open(login_as):
 def test_nav_marks_only_the_closest_item_current(login_as):
     body = login_as("admin").get("/admin/roles/changes").get_data(as_text=True)
     assert re.findall(r'<a href="([^"]+)" aria-current="page">', body) == ["/admin/roles/changes"]
+
+
+def test_sortable_columns_page_by_keyset_and_the_csv_follows_the_list(login_as, people):
+    client = login_as("support")
+    body = client.get("/admin/users?q=rephlo.ai&sort=email").get_data(as_text=True)
+    assert _emails(body) == ["ana.ops@rephlo.ai", "ben.support@rephlo.ai", "qa.staff@rephlo.ai"]
+    assert 'aria-sort="ascending"' in body and "sort=-email" in body  # the header flips the direction
+    first = client.get("/admin/users?q=rephlo.ai&sort=-email&limit=2").get_data(as_text=True)
+    assert _emails(first) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai"]
+    more = re.search(r'hx-get="([^"]+cursor=[^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "sort=-email" in more
+    assert _emails(client.get(more).get_data(as_text=True)) == ["ana.ops@rephlo.ai"]
+    assert client.get("/admin/users?sort=password_hash").status_code == 422
+    export = client.get("/admin/users/export.csv?q=lopez&sort=email")
+    lines = export.get_data(as_text=True).splitlines()
+    assert export.mimetype == "text/csv" and lines[0].startswith("id,email")
+    assert [line.split(",")[1] for line in lines[1:]] == ["ana.ops@rephlo.ai", "customer_1@example.com"]
