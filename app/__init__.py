@@ -113,6 +113,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.overview_views import bp as testdata_overview_bp
     from app.licensing.views import bp as licensing_bp
     from app.coupons.views import bp as coupons_bp
+    from app.coupons import redemption_list_views  # noqa: F401  (the redemptions list, on the coupons blueprint)
     from app.coupons.campaign_views import bp as campaigns_bp
     from app.coupons.fraud_views import bp as coupon_fraud_bp
     from app.billing.views import bp as billing_bp
