@@ -25,13 +25,18 @@ def _limit() -> int:
         return 50
 
 
+def _block() -> str:
+    """Load more swaps rows in; a filter change swaps the whole table (headers keep the filters)."""
+    return "rows" if request.args.get("cursor") else "table"
+
+
 @bp.get("/invoices")
 @permission_required("subscriptions.view")
 def invoices():
     filters = lists.Filters.from_args(request.args, INVOICE_STATUSES, lists.INVOICE_KINDS)
     sort = lists.invoice_sort(request.args.get("sort"))
     page = lists.invoice_page(db.session, filters, sort, _limit(), request.args.get("cursor") or None)
-    return render("billing/invoices.html", block="rows", page=page, filters=filters, sort=sort,
+    return render("billing/invoices.html", block=_block(), page=page, filters=filters, sort=sort,
                   emails=lists.emails(db.session, page.items), statuses=INVOICE_STATUSES, kinds=lists.INVOICE_KINDS,
                   scopes=lists.SCOPES, args=filters.query_args(sort))
 
@@ -50,7 +55,7 @@ def payments():
     filters = lists.Filters.from_args(request.args, PAYMENT_STATUSES, lists.PAYMENT_KINDS)
     sort = lists.payment_sort(request.args.get("sort"))
     page = lists.payment_page(db.session, filters, sort, _limit(), request.args.get("cursor") or None)
-    return render("billing/payments.html", block="rows", page=page, filters=filters, sort=sort,
+    return render("billing/payments.html", block=_block(), page=page, filters=filters, sort=sort,
                   emails=lists.emails(db.session, page.items), statuses=PAYMENT_STATUSES, kinds=lists.PAYMENT_KINDS,
                   scopes=lists.SCOPES, args=filters.query_args(sort))
 

@@ -17,6 +17,11 @@ from app.extensions import db
 nav.register("Redemptions", "coupons.redemptions", "coupons.view", order=40)
 
 
+def _block() -> str:
+    """Load more swaps rows in; a filter change swaps the whole table (headers keep the filters)."""
+    return "rows" if request.args.get("cursor") else "table"
+
+
 @bp.get("/redemptions")
 @permission_required("coupons.view")
 def redemptions():
@@ -26,7 +31,7 @@ def redemptions():
     except DomainError:
         limit = 50
     page = listing.page(db.session, filters, sort, limit, request.args.get("cursor") or None)
-    return render("coupons/redemptions.html", block="rows", page=page, filters=filters, sort=sort,
+    return render("coupons/redemptions.html", block=_block(), page=page, filters=filters, sort=sort,
                   statuses=REDEMPTION_STATUSES, scopes=listing.SCOPES, args=filters.query_args(sort))
 
 

@@ -93,3 +93,18 @@ def test_lists_are_permission_checked(login_as, billing_rows):
     client = login_as()  # staff without a role: no subscriptions.view
     for path in ("/admin/billing/invoices", "/admin/billing/payments/export.csv"):
         assert client.get(path).status_code == 403
+
+
+def test_a_live_filter_swaps_the_headers_too_so_sorting_keeps_the_filter(login_as, billing_rows):
+    client = login_as("support")
+    fragment = client.get("/admin/billing/invoices?status=paid&sort=total", headers={"HX-Request": "true"})
+    body = fragment.get_data(as_text=True)
+    assert "<html" not in body and "<thead>" in body and 'id="invoices-csv"' in body
+    assert re.search(r'<a href="[^"]*status=paid[^"]*"\s+class="sort-link">Total', body)
+    more = client.get(f"/admin/billing/invoices?limit=1&cursor={_cursor(client)}", headers={"HX-Request": "true"})
+    assert "<thead>" not in more.get_data(as_text=True) and len(_ids(more.get_data(as_text=True))) == 1
+
+
+def _cursor(client) -> str:
+    body = client.get("/admin/billing/invoices?limit=1").get_data(as_text=True)
+    return re.search(r"cursor=([\w-]+)", body).group(1)
