@@ -9,7 +9,7 @@ deductions credits.deduct, BYOK key changes users.edit_profile; rebuilding a day
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time, timezone
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
@@ -18,24 +18,8 @@ from app.auth.guards import permission_required, request_permission_required, us
 from app.core import audit, clock, jobs, nav
 from app.core.errors import DomainError, PermissionDenied
 from app.core.web import apply_domain_error, csv_response, include_test_data, render
-from app.credits import (
-    analytics,
-    balances,
-    byok,
-    grants,
-    ledger,
-    ledger_list,
-    pricing,
-    summaries,
-)
-from app.credits.forms import (
-    DecisionForm,
-    DeductForm,
-    GrantForm,
-    RebuildForm,
-    VendorKeyForm,
-    provider_choices,
-)
+from app.credits import analytics, balances, byok, grants, ledger, ledger_list, pricing, summaries
+from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
 from app.extensions import db
 from app.users.models import User
 
@@ -125,7 +109,7 @@ def user(user_id: int):
 
 
 def _expiry(day) -> datetime | None:
-    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC) if day else None
+    return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc) if day else None
 
 
 @bp.post("/users/<int:user_id>/grant")
