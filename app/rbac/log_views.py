@@ -54,7 +54,8 @@ def _log_screen(template: str, endpoint: str, actions, page_func, sort=None):
     else:
         limit = parse_limit(request.args.get("limit"), default=50)
         page = page_func(db.session, filters, limit=limit, cursor=request.args.get("cursor") or None, **extra)
-        args = _query_args(filters) | ({"sort": sort.param} if sort else {})
+        # The default order is left out of the links (the URL stays as short as the filters).
+        args = _query_args(filters) | ({"sort": sort.param} if sort and sort.param != logs.AUDIT_DEFAULT_SORT else {})
         if page.has_more:
             next_url = url_for(endpoint, cursor=page.next_cursor, limit=limit if limit != 50 else None, **args)
         export_url = url_for(endpoint + "_csv", **args)
