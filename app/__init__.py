@@ -113,10 +113,12 @@ def create_app(config: dict | None = None) -> Flask:
     from app.testdata.overview_views import bp as testdata_overview_bp
     from app.licensing.views import bp as licensing_bp
     from app.coupons.views import bp as coupons_bp
+    from app.coupons import redemption_list_views  # noqa: F401  (the redemptions list, on the coupons blueprint)
     from app.coupons.campaign_views import bp as campaigns_bp
     from app.coupons.fraud_views import bp as coupon_fraud_bp
     from app.billing.views import bp as billing_bp
     from app.billing.views_admin import bp as billing_admin_bp
+    from app.billing import views_lists  # noqa: F401  (invoice and payment lists, on the billing_admin blueprint)
     from app.billing.webhook_views import bp as billing_webhooks_bp
     from app.credits.views import bp as credits_bp
     from app.credits.views_pricing import bp as credits_pricing_bp

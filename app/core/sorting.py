@@ -77,3 +77,12 @@ def stream(session, stmt, column, id_column, sort: Sort, batch: int = 1000):
         if not chunk.has_more:
             return
         cursor = chunk.next_cursor
+
+
+def parse_or_default(raw: str | None, allowed: dict, default: str) -> Sort:
+    """Like parse(), but an unknown column falls back to the list's default order: a stale
+    bookmark or a hand-edited link still shows the list instead of an error page."""
+    try:
+        return parse(raw, allowed, default)
+    except DomainError:
+        return parse(default, allowed, default)

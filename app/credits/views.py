@@ -18,7 +18,7 @@ from app.auth.guards import permission_required, request_permission_required, us
 from app.core import audit, clock, jobs, nav
 from app.core.errors import DomainError, PermissionDenied
 from app.core.web import apply_domain_error, csv_response, include_test_data, render
-from app.credits import analytics, balances, byok, grants, ledger, pricing, summaries
+from app.credits import analytics, balances, byok, grants, ledger, ledger_list, pricing, summaries
 from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
 from app.extensions import db
 from app.users.models import User
@@ -69,15 +69,14 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
     filters = _ledger_filters()
     ledger_error = None
     page = None
+    sort = ledger_list.parse_sort(request.args.get("sort"))
     if user_can("credits.view_history"):
         try:
-            page = ledger.transactions(db.session, user.id, limit=25, starting_after=request.args.get("cursor"),
-                                       type_=filters["type_"], kind=filters["kind"],
-                                       since=ledger.parse_day(filters["since"], "start"),
-                                       until=ledger.parse_day(filters["until"], "end"))
+            page = ledger_list.page(db.session, user.id, ledger_list.Filters.parse(request.args), sort, 25,
+                                    request.args.get("cursor") or None)
         except DomainError as error:
             ledger_error = error.message
-            page = ledger.transactions(db.session, user.id, limit=25)
+            page = ledger_list.page(db.session, user.id, ledger_list.Filters(), sort, 25, None)
     today = clock.now().date()
     start, end = ledger.date_range(None, None, today)
     usage = ledger.usage_stats(db.session, user.id, start, end)
@@ -89,6 +88,7 @@ def _user_page(user: User, grant_form=None, deduct_form=None, key_form=None, sta
     key_form.provider_id.choices = provider_choices(pricing.providers(db.session))
     return render("credits/user.html", block="ledger", status=status, user=user, balance=view,
                   tier=balances.tier_of(db.session, user.id), page=page, filters=filters, ledger_error=ledger_error,
+                  sort=sort,
                   kinds=ledger.ALLOCATION_SOURCES + ledger.DEDUCTION_TYPES, usage=usage,
                   chart={"labels": [d["date"] for d in usage["by_day"]],
                          "credits": [d["credits"] for d in usage["by_day"]]},
@@ -220,13 +220,12 @@ def request_expiry(request_id: int):
 @bp.get("/users/<int:user_id>/ledger.csv")
 @permission_required("credits.view_balance", "credits.view_history")
 def ledger_csv(user_id: int):
-    """The user's whole ledger (allocations and deductions), newest first, streamed."""
+    """The user's ledger as the screen shows it (filters and sort of the URL), streamed; a bad
+    filter answers 422 with its message."""
     target = _user_or_404(user_id)
-    rows = ([t["created_at"].isoformat(), t["object"], t["kind"], t["amount"], t["balance_after"],
-             t["expires_at"].isoformat() if t["expires_at"] else "", t["reason"] or "", "test" if t["is_test"] else "live"]
-            for t in ledger.iterate_transactions(db.session, target.id))
-    return csv_response(f"ledger-{target.id}.csv", ["created_at", "type", "kind", "credits", "balance_after",
-                                                    "expires_at", "reason", "world"], rows)
+    filters, sort = ledger_list.Filters.parse(request.args), ledger_list.parse_sort(request.args.get("sort"))
+    return csv_response(f"ledger-{target.id}.csv", ledger_list.HEADER,
+                        ledger_list.rows(db.session, target.id, filters, sort))
 
 
 @bp.post("/users/<int:user_id>/vendor-keys")

@@ -44,42 +44,47 @@ def _query_args(filters: logs.LogFilters) -> dict:
             "include_test": "1" if filters.include_test else "0"}
 
 
-def _log_screen(template: str, endpoint: str, actions, page_func):
+def _log_screen(template: str, endpoint: str, actions, page_func, sort=None):
+    """`sort` (the audit log's) travels in every link the screen makes: next page, export, headers."""
     form, filters = _filters(actions)
+    extra = {"sort": sort} if sort else {}
     status, page, next_url, export_url = 200, Page([], None, False), None, None
     if filters is None:
         status = 422
     else:
         limit = parse_limit(request.args.get("limit"), default=50)
-        page = page_func(db.session, filters, limit=limit, cursor=request.args.get("cursor") or None)
-        args = _query_args(filters)
+        page = page_func(db.session, filters, limit=limit, cursor=request.args.get("cursor") or None, **extra)
+        # The default order is left out of the links (the URL stays as short as the filters).
+        args = _query_args(filters) | ({"sort": sort.param} if sort and sort.param != logs.AUDIT_DEFAULT_SORT else {})
         if page.has_more:
             next_url = url_for(endpoint, cursor=page.next_cursor, limit=limit if limit != 50 else None, **args)
         export_url = url_for(endpoint + "_csv", **args)
     block = "rows" if request.args.get("cursor") and is_fragment_request() else "results"
     return render(template, block=block, status=status, form=form, page=page, next_url=next_url,
                   export_url=export_url, include_test=filters.include_test if filters else include_test_data(),
-                  paged=bool(request.args.get("cursor")))
+                  paged=bool(request.args.get("cursor")), sort=sort)
 
 
-def _export(filename: str, actions, header, rows_func):
+def _export(filename: str, actions, header, rows_func, **extra):
     form, filters = _filters(actions)
     if filters is None:
         messages = [e for errs in form.errors.values() for e in errs]
         raise DomainError("invalid_filters", " ".join(messages) or "The filters are not valid.")
-    return csv_response(filename, header, rows_func(db.session, filters))
+    return csv_response(filename, header, rows_func(db.session, filters, **extra))
 
 
 @bp.route("/admin/audit")
 @permission_required("roles.view_audit_log")
 def audit():
-    return _log_screen("rbac/audit.html", "rbac.logs.audit", logs.audit_actions(db.session), logs.audit_page)
+    return _log_screen("rbac/audit.html", "rbac.logs.audit", logs.audit_actions(db.session), logs.audit_page,
+                       sort=logs.audit_sort(request.args.get("sort")))
 
 
 @bp.route("/admin/audit/export.csv")
 @permission_required("roles.view_audit_log")
 def audit_csv():
-    return _export("audit-log.csv", logs.audit_actions(db.session), logs.AUDIT_HEADER, logs.audit_rows)
+    return _export("audit-log.csv", logs.audit_actions(db.session), logs.AUDIT_HEADER, logs.audit_rows,
+                   sort=logs.audit_sort(request.args.get("sort")))
 
 
 @bp.route("/admin/roles/changes")

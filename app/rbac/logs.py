@@ -12,6 +12,7 @@ from typing import Iterator
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
+from app.core import sorting
 from app.core.audit import AuditEntry
 from app.core.errors import DomainError
 from app.core.pagination import Page, keyset_page
@@ -81,8 +82,20 @@ def change_query(filters: LogFilters):
     return stmt
 
 
-def audit_page(session, filters: LogFilters, *, limit: int, cursor: str | None) -> Page:
-    return keyset_page(session, audit_query(filters.check()), AuditEntry, limit, cursor)
+# Sortable columns of the audit log (?sort=action, ?sort=-created...); all NOT NULL (keyset on them).
+AUDIT_SORTS = {"created": AuditEntry.created_at, "actor": AuditEntry.actor_label, "action": AuditEntry.action}
+AUDIT_DEFAULT_SORT = "-created"
+
+
+def audit_sort(raw: str | None) -> sorting.Sort:
+    return sorting.parse_or_default(raw, AUDIT_SORTS, AUDIT_DEFAULT_SORT)
+
+
+def audit_page(session, filters: LogFilters, *, limit: int, cursor: str | None,
+               sort: sorting.Sort | None = None) -> Page:
+    sort = sort or audit_sort(None)
+    return sorting.page(session, audit_query(filters.check()), AUDIT_SORTS[sort.key], AuditEntry.id, sort,
+                        limit, cursor)
 
 
 def change_page(session, filters: LogFilters, *, limit: int, cursor: str | None) -> Page:
@@ -114,8 +127,11 @@ CHANGE_HEADER = ["created_at", "changed_by", "action", "target", "old_role", "ne
                  "old_permissions", "new_permissions", "reason", "ip_address", "user_agent", "is_test"]
 
 
-def audit_rows(session, filters: LogFilters) -> Iterator[list]:
-    for e in _all(session, audit_query(filters.check()), AuditEntry):
+def audit_rows(session, filters: LogFilters, sort: sorting.Sort | None = None) -> Iterator[list]:
+    """The filtered rows in the screen's order (newest first unless sorted otherwise)."""
+    sort = sort or audit_sort(None)
+    for e in sorting.stream(session, audit_query(filters.check()), AUDIT_SORTS[sort.key], AuditEntry.id, sort,
+                            EXPORT_BATCH):
         yield [e.created_at.isoformat(), e.actor_label, e.action, e.target_type, e.target_id, e.target_label,
                e.reason, e.ip_address, e.user_agent, _json(e.before), _json(e.after), e.is_test,
                e.api_key_id or "", e.key_creator_label or ""]

@@ -41,7 +41,7 @@ def user_api_keys(user_id: int) -> list[ApiKey]:
 
 @bp.get("/admin/api-keys")
 @permission_required("users.view")
-def index():
+def index(status: int = 200):
     filters = {"owner": (request.args.get("owner") or "").strip() or None,
                "key_type": request.args.get("key_type") if request.args.get("key_type") in KEY_TYPES else None,
                "status": request.args.get("status") if request.args.get("status") in key_service.KEY_STATUSES
@@ -49,7 +49,24 @@ def index():
     stmt = key_service.keys_stmt(owner_email=filters["owner"], key_type=filters["key_type"], status=filters["status"])
     page = keyset_page(db.session, stmt, ApiKey, 25, request.args.get("cursor") or None)
     return render("testdata/api_keys.html", block="results", page=page, filters=filters, key_types=KEY_TYPES,
-                  statuses=key_service.KEY_STATUSES, now=clock.now(), revoke_form=ReasonForm())
+                  statuses=key_service.KEY_STATUSES, now=clock.now(), revoke_form=ReasonForm(), bulk=True,
+                  status=status)
+
+
+@bp.post("/admin/api-keys/bulk-revoke")
+@permission_required("users.edit_profile")
+def bulk_revoke():
+    """Revoke the ticked keys with one reason (same permission as one revocation, which needs no sudo)."""
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    try:
+        done = key_service.revoke_many(db.session, current_user, ids, request.form.get("reason"))
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return index(status=422)
+    db.session.commit()
+    flash(f"{done} key(s) revoked.", "info")
+    return redirect(url_for("api_keys.index", status="revoked"))
 
 
 def _expiry(form: ApiKeyForm) -> datetime | None:

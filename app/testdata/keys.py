@@ -105,6 +105,21 @@ def revoke_keys_of(session, actor, owner: User, reason: str) -> int:
     return len(keys)
 
 
+def revoke_many(session, actor, key_ids: list[int], reason: str | None) -> int:
+    """Revoke the ticked keys at once (a leaked config file); each is audited like a single revocation.
+    Nothing changes unless a key is ticked and a reason given; keys revoked already are skipped."""
+    reason = (reason or "").strip()
+    if not key_ids:
+        raise DomainError("keys_required", "Tick the keys to revoke.", "ids")
+    if not reason:
+        raise DomainError("reason_required", "Say why the keys are revoked.", "reason")
+    keys = session.scalars(select(ApiKey).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+                           .order_by(ApiKey.id)).all()
+    for key in keys:
+        revoke_api_key(session, actor, key, reason)
+    return len(keys)
+
+
 def get_key(session, key_id: int) -> ApiKey:
     key = session.get(ApiKey, key_id)
     if key is None:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core import audit, clock
-from app.rbac import service
+from app.rbac import logs, service
 from app.rbac.models import Role
 
 HX = {"HX-Request": "true"}
@@ -146,3 +146,25 @@ def test_audit_csv_export_has_the_filtered_rows(login_as, audit_rows):
     assert rows[0]["is_test"] == "True" and rows[0]["reason"] == "day 3"
     production = _csv(client.get("/admin/audit/export.csv?actor=alice&include_test=0"))
     assert [r["target"] for r in production] == ["bob@rephlo.ai"]
+
+
+def test_audit_log_sorts_by_column_and_exports_in_that_order(login_as, audit_rows):
+    client = login_as("auditor")
+    body = client.get("/admin/audit?sort=action&actor=alice&include_test=1").get_data(as_text=True)
+    assert _actions(body) == ["users.suspended", "users.suspended"] and 'aria-sort="ascending"' in body
+    by_action = client.get("/admin/audit?sort=action&include_test=0").get_data(as_text=True)
+    assert _actions(by_action) == ["auth.logout", "credits.granted", "users.suspended"]
+    by_action_desc = client.get("/admin/audit?sort=-action&include_test=0").get_data(as_text=True)
+    assert _actions(by_action_desc) == ["users.suspended", "credits.granted", "auth.logout"]
+    assert 'name="sort" value="-action"' in by_action_desc  # the filters keep the order
+    assert "export.csv?" in by_action_desc and "sort=-action" in by_action_desc
+    for bad in ("nonsense", "-", "--created", "reason"):  # an unknown column: the default order, no error
+        response = client.get(f"/admin/audit?sort={bad}&include_test=0")
+        assert response.status_code == 200
+        assert _actions(response.get_data(as_text=True)) == ["auth.logout", "credits.granted", "users.suspended"]
+    rows = _csv(client.get("/admin/audit/export.csv?sort=action&include_test=0&date_from=2025-11-02"))
+    assert list(rows[0]) == logs.AUDIT_HEADER if rows else False
+    assert [r["action"] for r in rows] == ["auth.logout", "credits.granted"]
+    assert all(r["created_at"].endswith("+00:00") for r in rows)
+    assert [r["action"] for r in _csv(client.get("/admin/audit/export.csv?sort=bogus&include_test=0"))] == [
+        "auth.logout", "credits.granted", "users.suspended"]

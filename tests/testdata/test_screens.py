@@ -183,3 +183,29 @@ def test_oauth_client_registry(login_as, session):
     session.expire_all()
     assert session.get(OAuthClient, client.id).revoked_at is not None
     assert b"qa-tool" in ops.get("/admin/oauth-clients").data
+
+
+def test_bulk_revoke_ticked_keys_with_a_reason_each_audited(login_as, make_api_key, session):
+    ops = login_as("ops")
+    first, second, spared = (make_api_key(key_type="sandbox") for _ in range(3))
+    session.commit()
+    page = ops.get("/admin/api-keys").get_data(as_text=True)
+    assert 'id="bulk-keys"' in page and f'form="bulk-keys" name="ids" value="{first.key.id}"' in page
+    ids = [str(first.key.id), str(second.key.id)]
+    for data in ({"ids": ids, "reason": "  "}, {"reason": "Leaked in a public repo"}, {"ids": ["x"], "reason": "r"}):
+        refused = ops.post("/admin/api-keys/bulk-revoke", data=data)
+        assert refused.status_code == 422 and (b"Tick the keys" in refused.data or b"Say why" in refused.data)
+    session.expire_all()
+    assert all(session.get(ApiKey, c.key.id).revoked_at is None for c in (first, second, spared))
+    assert login_as("auditor").post("/admin/api-keys/bulk-revoke",
+                                    data={"ids": ids, "reason": "Leaked"}).status_code == 403
+    done = ops.post("/admin/api-keys/bulk-revoke", data={"ids": ids, "reason": "Leaked in a public repo"})
+    assert done.status_code == 302
+    session.expire_all()
+    assert [session.get(ApiKey, c.key.id).revoked_reason for c in (first, second, spared)] == [
+        "Leaked in a public repo", "Leaked in a public repo", None]
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "api_keys.revoked")).all()
+    assert sorted(e.target_id for e in entries) == sorted(ids) and {e.actor_id for e in entries} == {ops.user.id}
+    again = ops.post("/admin/api-keys/bulk-revoke", data={"ids": ids, "reason": "twice"})
+    assert again.status_code == 302  # revoked keys are skipped, not revoked twice
+    assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "api_keys.revoked")).all()) == 2
