@@ -41,7 +41,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REDIS_DB, RESULTS, Gunicorn, app_for, fresh_database, populate, psql  # noqa: E402
+from bench.common import (
+    REDIS_DB,
+    RESULTS,
+    Gunicorn,
+    app_for,
+    fresh_database,
+    populate,
+    psql,
+)
 
 DB = "rephlo_bench_coupons"
 CODE = "BENCH-30OFF"
@@ -125,7 +133,7 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
         list(pool.map(client, range(clients)))
     wall = time.perf_counter() - started
     latencies.sort()
-    pct = lambda v, p: round(v[min(len(v) - 1, int(len(v) * p))] * 1000, 1)  # noqa: E731
+    pct = lambda v, p: round(v[min(len(v) - 1, int(len(v) * p))] * 1000, 1)
     return {"requests": len(latencies), "seconds": round(wall, 2), "rps": round(len(latencies) / wall, 1),
             "p50_ms": pct(latencies, 0.50), "p95_ms": pct(latencies, 0.95), "p99_ms": pct(latencies, 0.99),
             "max_ms": round(latencies[-1] * 1000, 1), "mean_ms": round(statistics.mean(latencies) * 1000, 1),
@@ -188,7 +196,7 @@ def run_pgbench(url: str, lo: int, hi: int, clients: int, seconds: int) -> dict:
     script = Path(tempfile.mkstemp(suffix=".sql")[1])
     script.write_text(PGBENCH.format(lo=lo, hi=hi, coupon=coupon, campaign=campaign))
     proc = subprocess.run(["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
-                           "-r", "-f", str(script), url], capture_output=True, text=True)
+                           "-r", "-f", str(script), url], capture_output=True, text=True, check=False)
     script.unlink()
     out = proc.stdout + proc.stderr
     if proc.returncode:
@@ -224,7 +232,7 @@ def main() -> None:
     reset(args.max_uses, args.budget)
 
     def app_run(rate: float = 0.0, seconds: float = 0.0) -> dict:
-        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True)
+        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True, check=False)
         server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
         try:
             run = drive(server.port, keys, args.clients, rate, seconds)

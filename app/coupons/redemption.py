@@ -14,10 +14,15 @@ deadlock, with the shared rows last so that their locks are held only for the co
 PostgreSQL re-checks each WHERE against the latest committed row after waiting on its lock,
 so 100 parallel redemptions of a coupon with 10 uses left give exactly 10 successes. Any
 refusal rolls the savepoint back and the attempt is recorded as failed with that code.
+
+A live attempt on PostgreSQL with nothing to give but the answer (the common checkout
+discount) skips the savepoint: after the per-user claim, steps 2 and 3 and the redemption
+insert are one statement (hot.py), so a hot coupon's row is locked for that statement and
+the commit only; a refusal gives the per-user use back.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit, clock, testmode
