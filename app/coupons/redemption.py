@@ -14,15 +14,20 @@ deadlock, with the shared rows last so that their locks are held only for the co
 PostgreSQL re-checks each WHERE against the latest committed row after waiting on its lock,
 so 100 parallel redemptions of a coupon with 10 uses left give exactly 10 successes. Any
 refusal rolls the savepoint back and the attempt is recorded as failed with that code.
+
+A live attempt on PostgreSQL with nothing to give but the answer (the common checkout
+discount) skips the savepoint: after the per-user claim, steps 2 and 3 and the redemption
+insert are one statement (hot.py), so a hot coupon's row is locked for that statement and
+the commit only; a refusal gives the per-user use back.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
-from app.coupons import benefits, fraud, validation
+from app.coupons import benefits, fraud, hot, validation
 from app.coupons.discount import ZERO, Benefit
 from app.coupons.models import Campaign, Coupon, CouponUserUse, Redemption
 from app.coupons.validation import MESSAGES, Attempt
@@ -55,8 +60,9 @@ def _upsert(session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
-    """Take one of the customer's uses of the coupon, or refuse (racing attempts of one user queue here)."""
+def _claim_user_use(session, coupon: Coupon, attempt: Attempt, refuse: bool = True) -> int | None:
+    """Take one of the customer's uses of the coupon (their count after it), or refuse (racing
+    attempts of one user queue here); with refuse=False a refusal is None."""
     table = CouponUserUse.__table__
     stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
                                           is_test=attempt.is_test)
@@ -64,8 +70,10 @@ def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
                                       set_={"uses": table.c.uses + 1},
                                       where=(table.c.uses < limit) if limit is not None else None)
-    if session.execute(stmt.returning(table.c.uses)).first() is None:
+    taken = session.execute(stmt.returning(table.c.uses)).first()
+    if taken is None and refuse:
         raise LimitRefused("per_user_limit_reached")
+    return None if taken is None else taken[0]
 
 
 def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
@@ -80,7 +88,7 @@ def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
     # Test traffic is bookkeeping on a production coupon, not an edit of it: updated_at stays.
     kept = {"updated_at": Coupon.updated_at} if attempt.is_test else {}
     taken = session.execute(
-        update(Coupon).where(Coupon.id == coupon.id, or_(Coupon.max_uses.is_(None), uses < Coupon.max_uses))
+        update(Coupon).where(Coupon.id == coupon.id, hot.uses_left(uses))
         .values({uses: uses + 1, **kept}).returning(uses).execution_options(synchronize_session=False)).first()
     if taken is None:
         raise LimitRefused("max_uses_reached")
@@ -88,8 +96,7 @@ def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
         spent = Campaign.test_spent if attempt.is_test else Campaign.spent
         kept = {"updated_at": Campaign.updated_at} if attempt.is_test else {}
         charged = session.execute(
-            update(Campaign).where(Campaign.id == coupon.campaign_id, spent < Campaign.budget_limit,
-                                   spent + cost <= Campaign.budget_limit)
+            update(Campaign).where(Campaign.id == coupon.campaign_id, hot.budget_left(spent, cost))
             .values({spent: spent + cost, **kept}).returning(spent).execution_options(synchronize_session=False)).first()
         if charged is None:
             raise LimitRefused("campaign_budget_exhausted")
@@ -97,13 +104,15 @@ def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
 
 def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applied_by,
              findings: list[fraud.Finding]) -> Redemption:
+    row = _row(coupon, attempt, status="success", discount_amount=benefit.discount,
+               final_amount=benefit.final_amount, credits_granted=benefit.credits,
+               months_granted=benefit.months, budget_cost=benefit.budget_cost,
+               applied_by_id=getattr(applied_by, "id", None))
+    if hot.applies(session, attempt, benefit, findings):
+        return _succeed_in_one_statement(session, coupon, attempt, row)
     try:
         with session.begin_nested():
             _claim_user_use(session, coupon, attempt)
-            row = _row(coupon, attempt, status="success", discount_amount=benefit.discount,
-                       final_amount=benefit.final_amount, credits_granted=benefit.credits,
-                       months_granted=benefit.months, budget_cost=benefit.budget_cost,
-                       applied_by_id=getattr(applied_by, "id", None))
             session.add(row)
             session.flush()
             benefits.apply(session, row, attempt, actor=applied_by)
@@ -112,10 +121,40 @@ def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applie
     except LimitRefused as refused:
         row = _failed(session, coupon, attempt, refused.code, MESSAGES[refused.code])
         fraud.record(session, findings, coupon, attempt, row)
+    _expire_counters(session, coupon)
+    return row
+
+
+def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, row: Redemption) -> Redemption:
+    """Live traffic on PostgreSQL with nothing to give but the answer: the customer's own use
+    first (their row, not shared), then the coupon's use, the campaign's budget and the
+    redemption row in one statement (hot.py); the caller's commit follows. A refusal gives
+    the customer's use back and records the failed attempt, as the savepoint path does."""
+    uses = _claim_user_use(session, coupon, attempt, refuse=False)
+    if uses is None:
+        row = _failed(session, coupon, attempt, "per_user_limit_reached", MESSAGES["per_user_limit_reached"])
+    else:
+        refused = hot.take_and_insert(session, coupon, row)
+        if refused is not None:
+            _give_back_user_use(session, coupon, attempt, uses)
+            row = _failed(session, coupon, attempt, refused, MESSAGES[refused])
+    _expire_counters(session, coupon)
+    return row
+
+
+def _give_back_user_use(session, coupon: Coupon, attempt: Attempt, uses: int) -> None:
+    table = CouponUserUse.__table__
+    where = (table.c.coupon_id == coupon.id, table.c.user_id == attempt.user.id)
+    if uses == 1:  # the row was made for this attempt: as if it never was (as a savepoint rollback)
+        session.execute(delete(table).where(*where))
+    else:
+        session.execute(update(table).where(*where).values(uses=table.c.uses - 1))
+
+
+def _expire_counters(session, coupon: Coupon) -> None:
     session.expire(coupon, ["uses_count", "test_uses_count"])
     if coupon.campaign is not None:
         session.expire(coupon.campaign, ["spent", "test_spent"])
-    return row
 
 
 def redeem(session, coupon: Coupon, attempt: Attempt, *, applied_by=None,
