@@ -167,7 +167,10 @@ def jobs_worker(queues: str, burst: bool):
         raise click.ClickException("Set REDIS_URL to run a worker.")
     worker = Worker(queues.split(","), connection=conn)
     use_job_timeouts(current_app._get_current_object())  # (closes the connections made so far)
-    worker.work(burst=burst, with_scheduler=True)  # the scheduler runs delayed retries
+    # The scheduler (a forked process) runs delayed retries for long-running workers. A burst worker
+    # drains the queues and exits: it starts none, and so never waits at exit on a forked child
+    # that hung on a lock another thread held at fork time (seen under load).
+    worker.work(burst=burst, with_scheduler=not burst)
 
 
 @jobs.command("cron")
