@@ -307,6 +307,7 @@ def sign_in_staff(page, email: str, password: str, *, reuse: bool = True) -> str
         secret = ENROLLED[email]
     page.fill("input[name=code]", fresh_code(secret, _code_scope(page)))
     page.click("button[type=submit]")
+    page.wait_for_load_state()  # let the code's POST land before leaving the page
     page.goto("/admin")
     page.wait_for_url("**/admin")
     _remember_sign_in(page, email, secret)

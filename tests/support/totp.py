@@ -16,7 +16,8 @@ def fresh_code(secret: str, scope: str = "") -> str:
     for each other's codes."""
     while True:
         current = int(time.time()) // 30
-        step = max(current - 1, _last_step.get((scope, secret), -1) + 1)
+        # Never the previous step: its code expires at the next boundary, maybe before the request lands.
+        step = max(current, _last_step.get((scope, secret), -1) + 1)
         if step <= current + 1:
             _last_step[(scope, secret)] = step
             return pyotp.TOTP(secret).at(step * 30)
