@@ -17,10 +17,10 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
-from redis import Redis
 from sqlalchemy import create_engine, text
 
 from tests.support import dbs
+from tests.support.services import redis_or_unavailable
 from tests.support.workers import TEST_REDIS_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -59,12 +59,7 @@ def _populate(url: str) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(scope="module")
 def server():
-    if dbs.backend() != "postgresql":
-        pytest.skip("the deployment's server runs on PostgreSQL")
-    try:
-        Redis.from_url(TEST_REDIS_URL).ping()
-    except OSError:
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+    redis_or_unavailable(TEST_REDIS_URL)
     name = f"rephlo_gevent_{os.getpid()}"
     url = dbs.prepare_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi", "SECRET_KEY": "gevent",

@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from redis import Redis
+from tests.support.services import redis_or_unavailable
 from sqlalchemy import func, select
 
 from app.api import hotpath, idempotency
@@ -141,11 +141,7 @@ def test_last_used_at_once_a_minute_also_when_refused(app, client, live, frozen_
 
 @pytest.mark.redis
 def test_with_redis_the_counter_and_the_limit_live_in_redis(app, client, live, monkeypatch, frozen_clock):
-    redis = Redis.from_url(TEST_REDIS_URL)
-    try:
-        redis.ping()
-    except OSError:
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+    redis = redis_or_unavailable(TEST_REDIS_URL)
     monkeypatch.setitem(app.config, "REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setitem(app.config, "RATELIMIT_STORAGE_URI", TEST_REDIS_URL)
     monkeypatch.setitem(app.config, "API_RATE_LIMIT_LIVE", "2 per minute")

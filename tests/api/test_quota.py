@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from tests.support.services import redis_or_unavailable
 from limits import parse
-from redis import Redis
 
 from app.api import quota
 from app.testdata import traffic
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.redis
 
 @pytest.fixture
 def redis():
-    conn = Redis.from_url(TEST_REDIS_URL)
-    try:
-        conn.ping()
-    except OSError:
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+    conn = redis_or_unavailable(TEST_REDIS_URL)
     yield conn
     conn.close()
 

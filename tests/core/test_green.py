@@ -58,8 +58,6 @@ def _run(script: str) -> dict:
 
 @pytest.mark.postgres
 def test_queries_yield_to_other_greenlets_time_out_and_send_large_queries():
-    if dbs.backend() != "postgresql":
-        pytest.skip("needs PostgreSQL")
     result = _run(SCRIPT)
     assert result["installed"] and result["wait"] == "wait_gevent"
     assert result["ticks_while_waiting"] >= 5  # the ticker ran while pg_sleep(0.4) was waited on

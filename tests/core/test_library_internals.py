@@ -19,6 +19,7 @@ import inspect
 import logging
 
 import pytest
+from tests.support.services import redis_or_unavailable
 
 
 def relied_on(ok: bool, name: str, user: str, expected: str) -> None:
@@ -166,15 +167,10 @@ def test_limits_redis_fixed_window_key_is_the_one_app_api_quota_counts():
     from limits import parse
     from limits.storage import RedisStorage, storage_from_string
     from limits.strategies import FixedWindowRateLimiter
-    from redis import Redis
 
     from tests.support.workers import TEST_REDIS_URL
 
-    redis = Redis.from_url(TEST_REDIS_URL)
-    try:
-        redis.ping()
-    except OSError:
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+    redis = redis_or_unavailable(TEST_REDIS_URL)
     item, name = parse("5 per minute"), f"internals:{time.time_ns()}"
     key = f"{getattr(RedisStorage, 'PREFIX', None)}:{item.key_for('api', name)}"
     try:

@@ -17,6 +17,7 @@ from urllib.request import urlopen
 import pytest
 
 from app.seed import ADMIN_TOTP_SECRET
+from tests.support.services import redis_or_unavailable, unavailable
 from tests.support import dbs
 from tests.support.totp import fresh_code
 
@@ -135,15 +136,7 @@ def stop(proc: subprocess.Popen, grace: float = 10) -> None:
 
 def require_redis(url: str) -> None:
     """Skip (fail under CI) when Redis does not answer at `url`; empty its database otherwise."""
-    from redis import Redis
-
-    try:
-        Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception:
-        if IN_CI:
-            raise RuntimeError(f"Redis is not reachable at {url}")
-        pytest.skip(f"Redis is not reachable at {url}")
-    Redis.from_url(url).flushdb()
+    redis_or_unavailable(url).flushdb()
 
 
 @contextmanager
@@ -191,10 +184,7 @@ def own_server(label: str, redis_url: str, extra_env: dict | None = None,
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if IN_CI:
-            raise RuntimeError(message)
-        pytest.skip(message)
+        unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

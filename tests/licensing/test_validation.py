@@ -1,6 +1,8 @@
 """Every validation code, the eligibility edges, bad input, and the Redis cache invalidation."""
 import pytest
 
+from tests.support.services import redis_or_unavailable
+
 from app.core.errors import DomainError
 from app.licensing import activations, service, validation
 from app.licensing.models import Activation
@@ -102,10 +104,7 @@ def redis_cache(app):
     from redis import Redis
 
     url = "redis://127.0.0.1:6379/15"
-    try:
-        Redis.from_url(url).ping()
-    except Exception:
-        pytest.skip("Redis is not reachable on 127.0.0.1:6379")
+    redis_or_unavailable(url)
     old = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = url
     app.extensions.pop("rephlo_redis", None)

@@ -1,23 +1,16 @@
 from __future__ import annotations
 
-import os
 
 import pytest
-from redis import Redis
 
+from tests.support.services import redis_or_unavailable
 from tests.support.workers import TEST_REDIS_URL
 
 
 @pytest.fixture
 def redis_app(app):
     """The app switched to a real Redis (a dedicated test database), jobs on RQ."""
-    conn = Redis.from_url(TEST_REDIS_URL)
-    try:
-        conn.ping()
-    except Exception as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            raise RuntimeError(f"Redis is not reachable at {TEST_REDIS_URL}") from exc
-        pytest.skip(f"Redis is not reachable at {TEST_REDIS_URL}")
+    conn = redis_or_unavailable(TEST_REDIS_URL)
     conn.flushdb()
     saved = {k: app.config[k] for k in ("REDIS_URL", "JOBS_INLINE")}
     app.config.update(REDIS_URL=TEST_REDIS_URL, JOBS_INLINE=False)

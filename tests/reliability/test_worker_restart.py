@@ -17,10 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_new_connections_are_served_at_once_while_a_killed_worker_restarts(app, database_url):
-    from tests.support import dbs
-
-    if dbs.backend() != "postgresql":
-        pytest.skip("the deployment's server runs on PostgreSQL")
     (ROOT / "test-output").mkdir(exist_ok=True)
     log = ROOT / "test-output" / f"worker-kill-{os.getpid()}.log"
     proc, base = start(database_url, log, reuse_port=False)  # app fixture: the database is migrated
