@@ -196,22 +196,29 @@ def retry(subscription_id: int):
     return redirect(url_for("billing.subscription", subscription_id=sub.id))
 
 
-@bp.post("/subscriptions/<int:subscription_id>/refund")
-@permission_required("subscriptions.refund")
-@sudo_required
-def refund(subscription_id: int):
+def _refund_form(subscription_id: int, act):
+    """The refund form of a subscription's payment, done by `act` (refund, or ask an admin)."""
     sub = subscriptions.get(db.session, subscription_id)
     form = RefundForm()
     if not form.validate_on_submit():
-        return _page(sub, status=422, refund_form=form)
+        return sub, None, _page(sub, status=422, refund_form=form)
     try:
         payment = refunds.get_payment(db.session, form.payment_id.data)
         if payment.subscription_id != sub.id:
             raise DomainError("resource_missing", "No such payment on this subscription.", "payment_id", status=404)
-        result = refunds.request_refund(db.session, current_user, payment, form.amount.data, reason=form.reason.data)
+        return sub, act(db.session, current_user, payment, form.amount.data, reason=form.reason.data), None
     except DomainError as error:
         apply_domain_error(form, error)
-        return _failed(sub, error, refund_form=form)
+        return sub, None, _failed(sub, error, refund_form=form)
+
+
+@bp.post("/subscriptions/<int:subscription_id>/refund")
+@permission_required("subscriptions.refund")
+@sudo_required
+def refund(subscription_id: int):
+    sub, result, refused = _refund_form(subscription_id, refunds.request_refund)
+    if refused is not None:
+        return refused
     if isinstance(result, RefundRequest):
         return _done(sub, f"A refund of {result.amount} is above {refunds.threshold()}: it waits for an admin's approval.")
     return _done(sub, f"Refunded {result.amount}.")
@@ -222,18 +229,9 @@ def refund(subscription_id: int):
 def refund_request(subscription_id: int):
     """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
     Read-only roles cannot ask (request_permission_required)."""
-    sub = subscriptions.get(db.session, subscription_id)
-    form = RefundForm()
-    if not form.validate_on_submit():
-        return _page(sub, status=422, refund_form=form)
-    try:
-        payment = refunds.get_payment(db.session, form.payment_id.data)
-        if payment.subscription_id != sub.id:
-            raise DomainError("resource_missing", "No such payment on this subscription.", "payment_id", status=404)
-        result = refunds.ask_for_refund(db.session, current_user, payment, form.amount.data, reason=form.reason.data)
-    except DomainError as error:
-        apply_domain_error(form, error)
-        return _failed(sub, error, refund_form=form)
+    sub, result, refused = _refund_form(subscription_id, refunds.ask_for_refund)
+    if refused is not None:
+        return refused
     return _done(sub, f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue.")
 
 
