@@ -112,15 +112,12 @@ def _expiry(day) -> datetime | None:
     return datetime.combine(day, time(23, 59, 59), tzinfo=timezone.utc) if day else None
 
 
-@bp.post("/users/<int:user_id>/grant")
-@permission_required("credits.grant")
-def grant(user_id: int):
-    target = _user_or_404(user_id)
-    form = GrantForm()
+def _credit_form(target, form, page_key: str, act):
+    """Grant, grant request and deduct: validate, let `act` do it (it returns the flash message),
+    commit once and go back to the page, or re-render it with the error on its field."""
     if form.validate_on_submit():
         try:
-            result = grants.grant(db.session, current_user, target.id, form.amount.data, form.reason.data,
-                                  _expiry(form.expires_on.data))
+            message = act()
         except PermissionDenied:
             raise  # the 403 page names the missing permission (an expiry needs credits.adjust_expiration)
         except DomainError as error:
@@ -128,13 +125,26 @@ def grant(user_id: int):
             apply_domain_error(form, error)
         else:
             db.session.commit()
-            if result["status"] == "pending_approval":
-                flash(f"{form.amount.data:,} credits is above your cap of {result['cap']:,}: an approval request "
-                      "was sent to the administrators.", "info")
-            else:
-                flash(f"Granted {form.amount.data:,} credits to {target.email}.", "info")
+            flash(message, "info")
             return redirect(url_for("credits.user", user_id=target.id))
-    return _user_page(target, grant_form=form, status=422)
+    return _user_page(target, **{page_key: form}, status=422)
+
+
+@bp.post("/users/<int:user_id>/grant")
+@permission_required("credits.grant")
+def grant(user_id: int):
+    target = _user_or_404(user_id)
+    form = GrantForm()
+
+    def act():
+        result = grants.grant(db.session, current_user, target.id, form.amount.data, form.reason.data,
+                              _expiry(form.expires_on.data))
+        if result["status"] == "pending_approval":
+            return (f"{form.amount.data:,} credits is above your cap of {result['cap']:,}: an approval request "
+                    "was sent to the administrators.")
+        return f"Granted {form.amount.data:,} credits to {target.email}."
+
+    return _credit_form(target, form, "grant_form", act)
 
 
 @bp.post("/users/<int:user_id>/grant-request")
@@ -143,19 +153,12 @@ def grant_request(user_id: int):
     """"Request credits" for staff without credits.grant: queued for an administrator."""
     target = _user_or_404(user_id)
     form = GrantForm()
-    if form.validate_on_submit():
-        try:
-            grants.request_grant(db.session, current_user, target.id, form.amount.data, form.reason.data)
-        except PermissionDenied:
-            raise
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Asked an administrator to grant {form.amount.data:,} credits to {target.email}.", "info")
-            return redirect(url_for("credits.user", user_id=target.id))
-    return _user_page(target, grant_form=form, status=422)
+
+    def act():
+        grants.request_grant(db.session, current_user, target.id, form.amount.data, form.reason.data)
+        return f"Asked an administrator to grant {form.amount.data:,} credits to {target.email}."
+
+    return _credit_form(target, form, "grant_form", act)
 
 
 @bp.post("/users/<int:user_id>/deduct")
@@ -163,17 +166,12 @@ def grant_request(user_id: int):
 def deduct(user_id: int):
     target = _user_or_404(user_id)
     form = DeductForm()
-    if form.validate_on_submit():
-        try:
-            grants.staff_deduct(db.session, current_user, target.id, form.amount.data, form.reason.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Deducted {form.amount.data:,} credits from {target.email}.", "info")
-            return redirect(url_for("credits.user", user_id=target.id))
-    return _user_page(target, deduct_form=form, status=422)
+
+    def act():
+        grants.staff_deduct(db.session, current_user, target.id, form.amount.data, form.reason.data)
+        return f"Deducted {form.amount.data:,} credits from {target.email}."
+
+    return _credit_form(target, form, "deduct_form", act)
 
 
 @bp.post("/requests/<int:request_id>/<any(approve, reject):decision>")
