@@ -107,10 +107,10 @@ def create_app(config: dict | None = None) -> Flask:
     from app.core.views import bp as core_bp
     from app.notifications.views import bp as notifications_bp
     from app.ops.views import bp as ops_bp
-    from app.testdata.key_views import bp as api_keys_bp
-    from app.testdata.oauth_views import bp as oauth_clients_bp
-    from app.testdata.views import bp as testdata_bp
-    from app.testdata.overview_views import bp as testdata_overview_bp
+    from app.api.key_views import bp as api_keys_bp
+    from app.api.client_views import bp as oauth_clients_bp
+    from app.sandbox.views import bp as testdata_bp
+    from app.sandbox.overview_views import bp as testdata_overview_bp
     from app.licensing.views import bp as licensing_bp
     from app.coupons.views import bp as coupons_bp
     from app.coupons import redemption_list_views  # noqa: F401  (the redemptions list, on the coupons blueprint)

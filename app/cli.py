@@ -46,7 +46,7 @@ def welcome(url: str):
     import pyotp
 
     from app import seed as seeding
-    from app.testdata.seed import SEED_SANDBOX_KEY, SEED_SANDBOX_KEY_OWNER
+    from app.sandbox.seed import SEED_SANDBOX_KEY, SEED_SANDBOX_KEY_OWNER
     from app.users.models import User
 
     admin = db.session.scalar(select(User).where(User.email == "admin.test@rephlo.ai"))
@@ -70,7 +70,7 @@ def welcome(url: str):
 @click.pass_context
 def reset_test_data(ctx, yes: bool):
     """Delete all test data (every production row stays) and reseed the personas."""
-    from app.testdata.cleanup import delete_all_test_data
+    from app.sandbox.cleanup import delete_all_test_data
 
     if not yes:
         click.confirm("Delete every row marked as test data, then reseed the personas?", abort=True)

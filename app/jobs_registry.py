@@ -6,7 +6,7 @@ JOB_MODULES = [
     "app.rbac.jobs",
     "app.notifications.jobs",
     "app.api.jobs",
-    "app.testdata.jobs",
+    "app.sandbox.jobs",
     "app.credits.jobs",
     "app.billing.jobs",
 ]

@@ -11,13 +11,13 @@ from app.core.audit import AuditEntry  # noqa: F401
 from app.core.jobs import JobRecord  # noqa: F401
 from app.ops.models import SchedulerLease  # noqa: F401
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog  # noqa: F401
-from app.testdata.cleanup_models import CleanupRun  # noqa: F401
-from app.testdata.clock_models import TestClock  # noqa: F401
+from app.sandbox.cleanup_models import CleanupRun  # noqa: F401
+from app.sandbox.clock_models import TestClock  # noqa: F401
 from app.users.models import User  # noqa: F401
 from app.accounts.models import AuthorizationCode, Consent  # noqa: F401
 from app.notifications.models import OutboxMessage  # noqa: F401
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule  # noqa: F401
-from app.testdata.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
+from app.api.models import ApiKey, ApiRequestDay, IdempotencyRecord, OAuthClient, OAuthToken  # noqa: F401
 from app.licensing.models import Activation, ActivationEvent, AppVersion, License, LicenseUpgrade  # noqa: F401
 from app.credits.models import (CreditAllocation, CreditBalance, CreditDailyTotal, CreditDeduction,  # noqa: F401
                                 CreditGrantRequest, CreditUsageDaily, MarginAudit, MarginConfig, ModelDailyTotal,

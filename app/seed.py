@@ -108,7 +108,7 @@ def admin_totp_uri() -> str:
 
 
 def _seed_api_access(session, log=print) -> None:
-    from app.testdata.seed import seed_api_access
+    from app.sandbox.seed import seed_api_access
 
     seed_api_access(session, log)
 

@@ -196,7 +196,7 @@ def main() -> None:
     from app import create_app
     from app.extensions import db
     from app.rbac.service import ensure_catalogue
-    from app.testdata import cleanup
+    from app.sandbox import cleanup
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "JOBS_INLINE": True, "REDIS_URL": None,
                       "TEST_DATA_CLEANUP_BATCH_SIZE": args.batch})

@@ -50,7 +50,7 @@ def populate(app, users: int, credits: int = 10_000_000, tier: str = "pro") -> l
     from app.credits.models import CreditAllocation, CreditBalance
     from app.credits.seed import _pricing
     from app.extensions import db
-    from app.testdata.models import ApiKey, secret_hash
+    from app.api.models import ApiKey, secret_hash
     from app.users.models import User
 
     alphabet = string.ascii_letters + string.digits

@@ -234,7 +234,7 @@ def make_api_key(app, make_user):
     from types import SimpleNamespace
 
     from app.extensions import db
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
 
     def make(user=None, key_type: str = "sandbox", *, scopes=None, expires_at=None, name: str = "test key"):
         user = user or make_user()

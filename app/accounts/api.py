@@ -93,7 +93,7 @@ def _check_metadata(metadata: dict | None) -> dict | None:
 
 def _customers():
     """Customers of the caller's world only; never staff, service accounts or test twins."""
-    from app.testdata.service import SERVICE_PROVIDER
+    from app.sandbox.service import SERVICE_PROVIDER
 
     return select(User).where(User.is_staff.is_(False), User.is_test.is_(testmode.active()),
                               User.deleted_at.is_(None), User.auth_provider != SERVICE_PROVIDER,

@@ -10,7 +10,7 @@ from app.accounts.views import bp
 from app.core.errors import DomainError
 from app.core.web import render
 from app.extensions import db
-from app.testdata.models import KEY_TYPES
+from app.api.models import KEY_TYPES
 
 
 def _page(status: int = 200, **extra):

@@ -1,7 +1,7 @@
 """The OAuth 2.0 authorization server (Authlib): authorization code + PKCE, refresh, revocation.
 
 Authlib carries the protocol (RFC 6749 errors and checks, RFC 7636, RFC 7009); this module
-maps its questions onto our rows: clients (testdata/models.py OAuthClient, wrapped), codes
+maps its questions onto our rows: clients (api/models.py OAuthClient, wrapped), codes
 and consents (accounts/models.py), tokens (accounts/tokens.py). Our policies on top:
 - PKCE is S256 only, and required for public clients (no secret: desktop and browser apps);
 - `state` is required (the client's CSRF defence, RFC 6749 10.12);
@@ -30,7 +30,7 @@ from app.accounts import tokens
 from app.accounts.models import AuthorizationCode
 from app.core import clock
 from app.extensions import db
-from app.testdata.models import OAUTH_TOKEN_PREFIX, OAuthClient, secret_hash
+from app.api.models import OAUTH_TOKEN_PREFIX, OAuthClient, secret_hash
 from app.users.models import User
 
 # What a customer may grant a client app: their own credits, plan and licenses.

@@ -14,8 +14,8 @@ from app.core.errors import DomainError, NotFound
 from app.credits.balances import get_balance
 from app.licensing import activations
 from app.licensing.models import License
-from app.testdata import keys as key_service
-from app.testdata.models import ApiKey
+from app.api import keys as key_service
+from app.api.models import ApiKey
 
 INVOICES_SHOWN = 24
 

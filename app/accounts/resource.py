@@ -14,7 +14,7 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 from app.accounts import tokens
 from app.accounts.oauth_server import Token
 from app.extensions import db
-from app.testdata.models import OAuthToken
+from app.api.models import OAuthToken
 
 
 class _Validator(BearerTokenValidator):

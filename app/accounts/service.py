@@ -69,7 +69,7 @@ def create_customer(session, *, email: str, name: str = "", password: str | None
                 password_hash=hash_password(password) if password else None,
                 created_by_id=getattr(actor, "id", None), external_id=external_id, customer_metadata=metadata)
     if test:
-        from app.testdata.service import resolve_expiry
+        from app.sandbox.service import resolve_expiry
 
         user.test_expires_at, user.test_tier = resolve_expiry(), tier
     session.add(user)

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from app.core import clock
-from app.testdata.models import OAuthToken, secret_hash
+from app.api.models import OAuthToken, secret_hash
 
 REFRESH_PREFIX = "rph_ort_"
 

@@ -2,7 +2,7 @@
 
 Every figure is production data unless the viewer includes test data, and comes from the
 domain services that own it, each an indexed aggregate or a read of the daily totals: users
-from the production views (app.testdata.statistics), MRR and money collected from billing
+from the production views (app.sandbox.statistics), MRR and money collected from billing
 metrics, the dunning queue's length, credits and model usage from the credits daily totals
 (app.credits.summaries), license activations, coupon redemptions and open fraud flags.
 
@@ -24,7 +24,7 @@ from app.coupons import fraud, redemption
 from app.credits import summaries
 from app.credits.ledger import day_of, day_start
 from app.licensing import activations
-from app.testdata import statistics
+from app.sandbox import statistics
 
 WINDOW_DAYS = 30
 DASHBOARD_PERMISSION = "analytics.view_dashboard"

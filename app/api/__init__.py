@@ -13,7 +13,7 @@ ROUTE_MODULES = [
     "app.ops.api",
     "app.api.openapi",
     "app.api.oauth",
-    "app.testdata.api",
+    "app.sandbox.api",
     "app.licensing.api",
     "app.credits.api",
     "app.credits.api_admin",

@@ -32,8 +32,8 @@ from app.api.errors import api_error
 from app.core import clock, pg, testmode
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
-from app.testdata import traffic
-from app.testdata.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
+from app.api import traffic
+from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.users.models import User
 
 KEY_PATTERN = re.compile(r"^rph_(live|test|dev)_[A-Za-z0-9_]{16,128}$")
@@ -61,7 +61,7 @@ class Principal:
     scopes: list[str]
     touch_due: bool = False  # the key's last_used_at is older than LAST_USED_RESOLUTION
     # A production customer's test credential: the request acts as the customer's test twin
-    # (testdata/twins.py), whose id replaces user_id once resolved (resolve_twin()).
+    # (sandbox/twins.py), whose id replaces user_id once resolved (resolve_twin()).
     twin_needed: bool = False
 
     @property
@@ -158,7 +158,7 @@ def resolve_twin(session, principal: Principal) -> None:
     """Point the principal at the customer's twin, made (and committed) on first use."""
     if not principal.twin_needed:
         return
-    from app.testdata import twins
+    from app.sandbox import twins
 
     known = twins.twin_id(session, principal.user_id)
     if known is None:

@@ -34,7 +34,7 @@ from app.api import auth, idempotency
 from app.api.schemas import parse_body
 from app.core import clock, pg, testmode
 from app.extensions import db
-from app.testdata import traffic
+from app.api import traffic
 
 _T = idempotency.IdempotencyRecord.__table__
 _KEY = auth.KEY_LOOKUP.cte("k")

@@ -34,7 +34,7 @@ from app.api.errors import api_error
 from app.api.schemas import annotate
 from app.core import clock, pg, testmode
 from app.extensions import db
-from app.testdata.models import IdempotencyRecord
+from app.api.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255

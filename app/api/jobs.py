@@ -14,7 +14,7 @@ from app.core.jobs import periodic
 def purge_api_records(ctx) -> dict:
     from app.api.idempotency import purge_expired
     from app.extensions import db
-    from app.testdata.models import OAuthToken
+    from app.api.models import OAuthToken
 
     records = purge_expired(db.session)
     tokens = db.session.execute(delete(OAuthToken).where(OAuthToken.expires_at < clock.now())).rowcount or 0
@@ -26,7 +26,7 @@ def purge_api_records(ctx) -> dict:
           "Move the API request counts of today and yesterday from Redis into the database")
 def flush_api_request_counts(ctx) -> dict:
     from app.extensions import db
-    from app.testdata.traffic import flush_redis_counters
+    from app.api.traffic import flush_redis_counters
 
     today = clock.now().date()
     return {"requests": flush_redis_counters(db.session, [today - timedelta(days=1), today])}

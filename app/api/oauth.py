@@ -8,7 +8,7 @@ from app.api.schemas import RequestModel, ResponseModel, api_doc, annotate, pars
 from app.core import testmode
 from app.core.errors import DomainError
 from app.extensions import db, limiter
-from app.testdata.oauth import issue_token
+from app.api.clients import issue_token
 
 
 class TokenRequest(RequestModel):

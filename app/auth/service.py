@@ -192,6 +192,6 @@ def revoke_staff_keys(session, user: User, reason: str) -> int:
     """A staff member's API keys end with their sessions: a key is a session that never expires."""
     if not user.is_staff:
         return 0
-    from app.testdata.keys import revoke_keys_of
+    from app.api.keys import revoke_keys_of
 
     return revoke_keys_of(session, user, user, reason)

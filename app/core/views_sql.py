@@ -13,7 +13,7 @@ created by the migration that adds the table:
         drop_production_view(op, "credit_usage")
         op.drop_table("credit_usage")
 
-Statistics read them through app.testdata.statistics.source(table, include_test).
+Statistics read them through app.sandbox.statistics.source(table, include_test).
 
 A view pins its table: SQLite's batch mode (which rebuilds the table) and PostgreSQL's
 ALTER COLUMN TYPE / DROP COLUMN refuse to run under it, and `SELECT *` fixes the column list

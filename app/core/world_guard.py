@@ -43,7 +43,7 @@ BOOKKEEPING = frozenset({
     "api_request_days", "audit_log", "cleanup_runs", "credit_daily_totals", "credit_summary_runs",
     "credit_usage_daily", "job_records", "model_daily_totals", "revenue_daily_totals", "stripe_events",
     "token_usage_daily", "recovery_codes", "idempotency_records",
-    "cleanup_stage",  # the cleanup's temporary staging table (testdata/cleanup_stage.py)
+    "cleanup_stage",  # the cleanup's temporary staging table (sandbox/cleanup_stage.py)
     "scheduler_leases",  # which process runs the embedded scheduler (ops/scheduler.py)
 })
 # Rows without is_test of their own that belong to a parent row which has it: they are in the

@@ -75,7 +75,7 @@ def erase(session, actor, user: User, *, confirm_email, reason) -> User:
     """GDPR erasure: personal data is replaced, keys and OAuth clients revoked, the account
     closed; invoices, payments, ledgers and licenses stay (financial records must be kept),
     now pointing at an anonymous account."""
-    from app.testdata.models import ApiKey, OAuthClient
+    from app.api.models import ApiKey, OAuthClient
 
     require(session, actor, "users.delete")
     why = _reason(reason)

@@ -45,7 +45,7 @@ def get_customer(session, user_id: int) -> User:
 def header(session, user: User) -> Header:
     from app.billing.subscriptions import live_subscription
     from app.credits.balances import get_balance
-    from app.testdata import twins
+    from app.sandbox import twins
 
     twin_of = session.get(User, user.twin_of_id) if user.twin_of_id else None
     return Header(user, live_subscription(session, user.id), get_balance(session, user.id),
@@ -99,8 +99,8 @@ def redemptions_of(session, user_id: int, limit: int = 100):
 
 def access_of(session, user_id: int):
     """API keys and OAuth clients the customer owns."""
-    from app.testdata.keys import keys_of
-    from app.testdata.models import OAuthClient
+    from app.api.keys import keys_of
+    from app.api.models import OAuthClient
 
     clients = list(session.scalars(select(OAuthClient).where(OAuthClient.user_id == user_id)
                                    .order_by(OAuthClient.created_at.desc())))
@@ -111,7 +111,7 @@ def audit_of(session, user: User, limit: int = 100) -> list[AuditEntry]:
     """Entries about the customer or about anything the customer owns (subscriptions, invoices,
     payments, licenses, API keys), newest first."""
     from app.licensing.models import License
-    from app.testdata.models import ApiKey
+    from app.api.models import ApiKey
 
     targets = [and_(AuditEntry.target_type == "users", AuditEntry.target_id == str(user.id))]
     # Writers name a target by its table or by its singular ("subscription"): both are matched.

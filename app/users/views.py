@@ -55,7 +55,7 @@ def export():
 @bp.route("/admin/users/<int:user_id>")
 @permission_required("users.view")
 def detail(user_id: int):
-    from app.testdata import twins
+    from app.sandbox import twins
 
     target = service.get_user(db.session, user_id)
     worlds = {"twin": twins.twin_of(db.session, target),

@@ -22,7 +22,7 @@ def tiers(session):
 
 @pytest.fixture
 def clients(session, tiers):
-    from app.testdata.seed import seed_oauth_clients
+    from app.sandbox.seed import seed_oauth_clients
 
     seeded = seed_oauth_clients(session, log=lambda *_: None)
     session.commit()

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.licensing import activations
 from app.licensing import service as licensing
-from app.testdata.models import ApiKey
+from app.api.models import ApiKey
 
 
 @pytest.fixture

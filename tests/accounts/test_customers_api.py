@@ -95,7 +95,7 @@ def test_customer_credentials_cannot_provision(client, make_api_key, tiers):
 
 
 def test_a_live_oauth_clients_client_credentials_token_provisions_production_customers(client, session, tiers):
-    from app.testdata import oauth
+    from app.api import clients as oauth
 
     oauth.create_client(session, None, client_id="crm-server", name="CRM server", redirect_uris=[], is_test=False,
                         secret="rph_cs_crm_server_secret_0000000000000000")

@@ -114,7 +114,7 @@ def test_an_expired_test_account_cannot_sign_in(app, session, customer):
 
 
 def test_a_test_accounts_one_time_password_opens_the_customer_pages(app, session, make_user, tiers):
-    from app.testdata.service import create_test_user
+    from app.sandbox.service import create_test_user
 
     created = create_test_user(session, make_user(roles=("admin",)), tier="pro")
     session.commit()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.accounts.models import Consent
 from app.core import clock
-from app.testdata.models import OAuthToken
+from app.api.models import OAuthToken
 from tests.accounts.conftest import https_client, pkce_pair
 
 DESKTOP, DESKTOP_URI = "desktop-app-test", "http://localhost:3000/callback"

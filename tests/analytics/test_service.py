@@ -60,7 +60,7 @@ def test_after_deleting_all_test_data_every_figure_is_the_production_one(session
     from sqlalchemy import select
 
     from app.credits.models import CreditDailyTotal
-    from app.testdata import cleanup
+    from app.sandbox import cleanup
 
     totals = {r.day.isoformat(): (r.credits_allocated, r.credits_deducted) for r in session.scalars(select(CreditDailyTotal))}
     assert totals == {"2025-10-20": (1000, 100), "2025-11-08": (0, 40), "2025-11-09": (500, 0)}

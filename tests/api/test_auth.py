@@ -11,8 +11,8 @@ from app.api.auth import api_auth
 from app.core import audit, clock, testmode
 from app.core.audit import AuditEntry
 from app.extensions import db
-from app.testdata import traffic
-from app.testdata.models import KEY_PREFIXES, ApiKey, secret_hash
+from app.api import traffic
+from app.api.models import KEY_PREFIXES, ApiKey, secret_hash
 
 LIST = "/api/v1/admin/test/users"
 
@@ -118,7 +118,7 @@ def test_rows_written_by_a_request_carry_its_mode(app, make_api_key, make_user, 
     with app.test_request_context("/api/v1/probe", headers=creds.headers):
         body = api_auth()(_probe)().get_json()
     # A production customer's sandbox key acts as the customer's test twin (DESIGN.md §3).
-    from app.testdata import twins
+    from app.sandbox import twins
 
     acting = twins.twin_of(db.session, creds.user).id if expected else creds.user.id
     assert body == {"is_test": expected, "test_mode": expected, "user": acting}

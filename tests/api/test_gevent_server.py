@@ -33,7 +33,7 @@ def _populate(url: str) -> dict[str, tuple[int, str]]:
     """Pricing, and three pro users with a live key each, and a test account with a sandbox key
     (a production customer's sandbox key would act as the customer's test twin instead)."""
     sys.path.insert(0, str(ROOT))
-    from app.testdata.models import secret_hash
+    from app.api.models import secret_hash
     from bench.common import app_for, populate  # the benchmark's funded users: the same setup
 
     app = app_for(url.replace("+psycopg", ""))

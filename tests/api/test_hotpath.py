@@ -14,8 +14,8 @@ from app.core import clock, pg
 from app.credits import metering
 from app.credits.models import CreditDeduction, TokenUsage
 from app.extensions import db
-from app.testdata import traffic
-from app.testdata.models import ApiKey, IdempotencyRecord
+from app.api import traffic
+from app.api.models import ApiKey, IdempotencyRecord
 from tests.credits.conftest import funded, priced  # noqa: F401  (fixtures)
 from tests.support.workers import TEST_REDIS_URL
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from app.core import clock, pg
 from app.credits import balances
 from app.credits.models import CreditDeduction, TokenUsage
-from app.testdata.models import ApiKey, IdempotencyRecord
+from app.api.models import ApiKey, IdempotencyRecord
 from tests.credits.test_concurrency import COST, _setup
 
 pytestmark = pytest.mark.postgres
@@ -26,7 +26,7 @@ BODY = {"model": "gpt-4-turbo", "input_tokens": 500, "output_tokens": 300}
 def own(app, real_db, monkeypatch):
     """A funded user with a live key; send(rid, idem) posts from a fresh thread; opened counts
     the requests that took their own connection."""
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
     from app.users.models import User
 
     (user_id,) = _setup(real_db, subscription=COST * 2)
@@ -85,7 +85,7 @@ def test_refusal_writes_nothing_and_the_key_can_be_retried_after_funding(own):
 
 
 def test_rate_limited_request_still_counts_and_touches_the_key(app, own, monkeypatch):
-    from app.testdata import traffic
+    from app.api import traffic
 
     db = own["db"]
     key = db.session.get(ApiKey, own["key_id"])

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.api.idempotency import purge_expired
-from app.testdata.models import IdempotencyRecord
+from app.api.models import IdempotencyRecord
 from app.users.models import User
 
 URL = "/api/v1/admin/test/users"
@@ -99,7 +99,7 @@ def test_twenty_concurrent_requests_with_one_key_execute_once(app, real_db):
     """PostgreSQL serializes the record insert on its unique index: one executes, 19 replay."""
     from app.auth.service import hash_password
     from app.rbac.models import Role, RoleAssignment
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
 
     with app.app_context():
         admin = User(email=f"conc-{uuid.uuid4().hex[:8]}@example.com", is_staff=True,

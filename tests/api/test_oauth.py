@@ -11,9 +11,10 @@ from app.core import clock
 from app.extensions import db
 from app.rbac.models import Role, RoleAssignment
 from app.core.errors import DomainError
-from app.testdata import oauth, service
-from app.testdata.models import OAuthClient, OAuthToken, secret_hash
-from app.testdata.seed import OAUTH_CLIENTS, seed_oauth_clients
+from app.api import clients as oauth
+from app.sandbox import service
+from app.api.models import OAuthClient, OAuthToken, secret_hash
+from app.sandbox.seed import OAUTH_CLIENTS, seed_oauth_clients
 
 TOKEN = "/api/v1/oauth/token"
 LIST = "/api/v1/admin/test/users"

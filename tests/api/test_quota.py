@@ -1,5 +1,5 @@
 """The rate limit and request counters with Redis off most requests (app/api/quota.py,
-app/testdata/traffic.count_later): never more than the limit, at most (P - 1)% early with
+app/sandbox/traffic.count_later): never more than the limit, at most (P - 1)% early with
 P processes, and every request counted in Redis within a second."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.support.services import redis_or_unavailable
 from limits import parse
 
 from app.api import quota
-from app.testdata import traffic
+from app.api import traffic
 from tests.support.workers import TEST_REDIS_URL
 
 pytestmark = pytest.mark.redis

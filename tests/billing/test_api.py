@@ -107,7 +107,7 @@ def test_cancel_then_change_is_refused(client, pro, session):
 
 def test_sandbox_key_changes_the_twins_subscription_not_the_customers(client, pro, make_api_key, session):
     """A production customer's sandbox key plans changes on its test twin (issue 14)."""
-    from app.testdata.twins import twin_of
+    from app.sandbox.twins import twin_of
 
     live_before = (pro.id, pro.tier_id, pro.status)
     sandbox = make_api_key(pro.user, "sandbox")

@@ -17,7 +17,7 @@ def test_a_request_that_cannot_get_the_write_lock_answers_503_then_works(tmp_pat
     busy_app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "JOBS_INLINE": True,
                            "REDIS_URL": None, "RATELIMIT_STORAGE_URI": "memory://", "SECRET_KEY": "busy"})
     with busy_app.app_context():
-        from app.testdata.keys import create_api_key
+        from app.api.keys import create_api_key
         from app.users.models import User
 
         db.create_all()

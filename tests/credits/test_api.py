@@ -81,7 +81,7 @@ def test_calculate_and_deduct(client, pro):
 
 def test_sandbox_traffic_is_test_traffic(client, priced, funded, make_api_key):
     """A production customer's sandbox key charges the customer's test twin, never the customer."""
-    from app.testdata import twins
+    from app.sandbox import twins
 
     customer = funded(subscription=100, tier="free")
     key = make_api_key(customer, key_type="sandbox")
@@ -148,7 +148,7 @@ def test_deduct(client, pro):
 def test_missing_and_revoked_keys(client, pro):
     response = client.post("/api/v1/credits/deduct", json={"amount": 1, "deduction_type": "custom"})
     assert (response.status_code, response.json["error"]["code"]) == (401, "missing_api_key")
-    from app.testdata.keys import revoke_api_key
+    from app.api.keys import revoke_api_key
 
     revoke_api_key(db.session, None, pro.key, "leaked")
     response = post(client, "/credits/deduct", pro, {"amount": 1, "deduction_type": "custom"})

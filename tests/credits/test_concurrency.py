@@ -99,7 +99,7 @@ def test_mixed_grants_and_deductions_on_many_users_never_deadlock(app, real_db):
 
 
 def test_20_concurrent_requests_with_one_idempotency_key_deduct_once(app, real_db):
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
     from app.users.models import User
 
     (user_id,) = _setup(real_db, subscription=10_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.core.audit import AuditEntry
-from app.testdata.models import ApiKey
+from app.api.models import ApiKey
 from app.users.models import User
 
 

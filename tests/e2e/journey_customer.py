@@ -28,7 +28,7 @@ def create_customer() -> dict:
     from app.credits import balances
     from app.extensions import db
     from app.licensing import service as licensing
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
     from app.users.models import User
 
     app = create_app()

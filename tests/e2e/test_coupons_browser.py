@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
 
-from app.testdata.seed import SEED_SANDBOX_KEY
+from app.sandbox.seed import SEED_SANDBOX_KEY
 
 CLIENT = {"Authorization": f"Bearer {SEED_SANDBOX_KEY}", "User-Agent": "RephloDesktop/2.1 (Windows NT 10.0)"}
 BODY = {"code": "e2e-spring20", "amount": "99.99", "tier": "pro", "billing_cycle": "monthly"}

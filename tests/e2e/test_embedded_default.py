@@ -24,10 +24,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app.testdata.seed import SEED_SANDBOX_KEY
+from app.sandbox.seed import SEED_SANDBOX_KEY
 from tests.e2e.conftest import OUTPUT, ROOT, _free_port, delete_all_test_data, open_page, sign_in_staff
 from tests.support.worlds import balance_mismatches
-from tests.testdata.cleanup_factories import insert_users
+from tests.sandbox.cleanup_factories import insert_users
 
 CLIENTS, REQUESTS = 16, 100
 BANNER = "Rephlo Admin is running"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import (ADMIN_TOTP_SECRET, OUTPUT, counts_table, delete_all_test_data, open_page, own_server,
                                 sign_in, sign_in_staff)
-from tests.testdata.cleanup_factories import insert_owned_rows, insert_users
+from tests.sandbox.cleanup_factories import insert_owned_rows, insert_users
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
 pytestmark = pytest.mark.redis

@@ -38,7 +38,7 @@ from app.seed import ADMIN_TOTP_SECRET
 from tests.e2e.conftest import (OUTPUT, ROOT, create_sandbox_key, delete_all_test_data, open_page, own_server,
                                 sign_in, sign_in_staff)
 from tests.e2e import journey_customer
-from tests.testdata.cleanup_factories import assert_production_unchanged, production_snapshot
+from tests.sandbox.cleanup_factories import assert_production_unchanged, production_snapshot
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL_CLEANUP", "redis://127.0.0.1:6379/14")
 SHOTS = OUTPUT / "journey"

@@ -156,7 +156,7 @@ def test_deactivate_and_heartbeat_refuse_an_inactive_device(client, make_license
 
 @pytest.fixture
 def api_key(session):
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
 
     def make(owner, key_type="production", scopes=None):
         _, plain = create_api_key(session, None, owner=owner, name="desktop", key_type=key_type, scopes=scopes)

@@ -67,12 +67,12 @@ def sample_ids(make_user, make_api_key, session):
     message.status = "sent"  # not retryable: an allowed empty POST answers 422
     key = make_api_key(user=target)
     from app.core.jobs import JobRecord
-    from app.testdata.jobs import DELETE_ALL_KIND
+    from app.sandbox.jobs import DELETE_ALL_KIND
 
     job = JobRecord(kind=DELETE_ALL_KIND, status="finished")
     session.add(job)
     from app.core import clock as app_clock
-    from app.testdata.clock_models import TestClock
+    from app.sandbox.clock_models import TestClock
 
     from decimal import Decimal
 
@@ -102,7 +102,7 @@ def sample_ids(make_user, make_api_key, session):
     test_user = make_user(test=True)
     test_clock = TestClock(user_id=test_user.id, frozen_time=app_clock.now(), is_test=True)
     session.add(test_clock)
-    from app.testdata.oauth import create_client
+    from app.api.clients import create_client
 
     client, _ = create_client(session, target, client_id="matrix-client", name="Matrix", redirect_uris="",
                               is_test=True)

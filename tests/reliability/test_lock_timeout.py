@@ -26,7 +26,7 @@ def test_request_connections_carry_the_timeouts(app, session):
 
 def test_a_held_balance_row_costs_its_customer_a_quick_503_and_nobody_else_anything(app, real_db):
     """(And RQ workers connect with the job timeouts, checked at the end on this test's real_db.)"""
-    from app.testdata.keys import create_api_key
+    from app.api.keys import create_api_key
     from app.users.models import User
 
     locked_id, other_id = _setup(real_db, subscription=COST * 20, users=2)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from app.core import clock
 from app.core.redis import connection
-from app.testdata import traffic
-from app.testdata.models import ApiRequestDay
+from app.api import traffic
+from app.api.models import ApiRequestDay
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

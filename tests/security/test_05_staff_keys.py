@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from app.core.audit import AuditEntry
 from app.core.errors import DomainError
-from app.testdata.keys import create_api_key
-from app.testdata.models import ApiKey
+from app.api.keys import create_api_key
+from app.api.models import ApiKey
 
 PASSWORD = "CorrectHorse9Battery"
 

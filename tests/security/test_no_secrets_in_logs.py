@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from app.seed import ADMIN_TOTP_SECRET, PERSONAS
-from app.testdata.seed import SEED_SANDBOX_KEY
+from app.sandbox.seed import SEED_SANDBOX_KEY
 
 CARD = "4242424242424242"
 

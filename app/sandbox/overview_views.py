@@ -1,0 +1,145 @@
+"""The Test data screen: seed 000's success metrics, production statistics and the cleanups."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required, sudo_required, user_can
+from app.core import audit, nav
+from app.core.errors import Conflict, DomainError
+from app.core.jobs import enqueue
+from app.core.web import apply_domain_error, include_test_data, render
+from app.extensions import db
+from app.sandbox import cleanup, cleanup_labels, jobs, statistics, clocks as test_clocks
+from app.sandbox.cleanup_forms import ClockAdvanceForm, ClockCreateForm, CleanupNowForm, DeleteAllForm
+
+bp = Blueprint("testdata_overview", __name__)
+nav.register("Test data", "testdata_overview.overview", "users.view", order=60)
+
+
+@bp.app_template_global()
+def deleted_rows(counts: dict | None) -> list[tuple[str, str, int]]:
+    return cleanup_labels.rows(counts or {})
+
+
+def _refuse_if_busy() -> None:
+    running = cleanup.active_cleanup_job(db.session, jobs.KINDS)
+    if running is not None:
+        raise Conflict("cleanup_running", "A cleanup is already running: wait for it to finish.")
+
+
+@bp.route("/admin/test-data")
+@permission_required("users.view")
+def overview():
+    include_test = include_test_data()
+    return render("sandbox/overview.html",
+                  metrics=statistics.test_data_metrics(db.session),
+                  user_stats=statistics.user_stats(db.session, include_test),
+                  include_test=include_test,
+                  api_requests=statistics.api_requests_today(db.session),
+                  running=cleanup.active_cleanup_job(db.session, jobs.KINDS),
+                  share_target=statistics.TEST_SHARE_TARGET,
+                  cleanup_form=CleanupNowForm(),
+                  can_cleanup=user_can("users.delete"))
+
+
+@bp.route("/admin/test-data/cleanup", methods=["POST"])
+@permission_required("users.delete")
+def cleanup_now():
+    form = CleanupNowForm()
+    if not form.validate_on_submit():
+        flash("Your form expired; please try again.", "error")
+        return redirect(url_for(".overview"))
+    _refuse_if_busy()
+    audit.record(db.session, "testdata.cleanup_requested", actor=current_user, is_test=False)
+    record = enqueue(jobs.CLEANUP_NOW_KIND, jobs.cleanup_expired_now, current_user.id, requested_by=current_user)
+    return redirect(url_for(".job", job_id=record.id))
+
+
+@bp.route("/admin/test-data/delete-all", methods=["GET", "POST"])
+@permission_required("users.delete")
+@sudo_required
+def delete_all():
+    form = DeleteAllForm()
+    if form.validate_on_submit():
+        _refuse_if_busy()
+        audit.record(db.session, "testdata.delete_all_requested", actor=current_user, reason=form.reason.data or None,
+                     is_test=False)
+        record = enqueue(jobs.DELETE_ALL_KIND, jobs.delete_all_test_data, current_user.id, requested_by=current_user)
+        return redirect(url_for(".job", job_id=record.id))
+    return render("sandbox/delete_all.html", form=form, preview=cleanup.delete_all_preview(db.session, actor=current_user),
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/admin/test-data/jobs/<job_id>")
+@permission_required("users.view")
+def job(job_id: str):
+    record = cleanup.cleanup_job(db.session, job_id, jobs.KINDS)
+    return render("sandbox/cleanup_job.html", block="progress", job=record,
+                  title="Delete all test data" if record.kind == jobs.DELETE_ALL_KIND else "Cleanup of expired test accounts")
+
+
+# -- test clocks ------------------------------------------------------------------------------
+
+
+def _clocks_page(create_form=None, advance_form=None, advancing=None, status=200):
+    return render("sandbox/clocks.html", clocks=test_clocks.list_clocks(db.session),
+                  create_form=create_form or ClockCreateForm(formdata=None),
+                  advance_form=advance_form, blank_advance=ClockAdvanceForm(formdata=None), advancing=advancing,
+                  can_edit=user_can("users.edit_profile"), status=status)
+
+
+@bp.route("/admin/test-data/clocks")
+@permission_required("users.view")
+def clocks():
+    return _clocks_page()
+
+
+@bp.route("/admin/test-data/clocks", methods=["POST"])
+@permission_required("users.edit_profile")
+def create_clock():
+    form = ClockCreateForm()
+    if form.validate_on_submit():
+        try:
+            test_clock = test_clocks.create_clock(db.session, form.email.data, actor=current_user)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"{test_clock.user.email} now lives on its own test clock.", "info")
+            return redirect(url_for(".clocks"))
+    return _clocks_page(create_form=form, status=422)
+
+
+@bp.route("/admin/test-data/clocks/<int:clock_id>/advance", methods=["POST"])
+@permission_required("users.edit_profile")
+def advance_clock(clock_id: int):
+    test_clock = test_clocks.get_clock(db.session, clock_id)
+    form = ClockAdvanceForm()
+    if form.validate_on_submit():
+        try:
+            results = test_clocks.advance(db.session, test_clock, actor=current_user,
+                                          by=timedelta(days=form.days.data, hours=form.hours.data))
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            flash(f"The clock of {test_clock.user.email} moved to {test_clock.frozen_time:%Y-%m-%d %H:%M} UTC"
+                  + (f"; {', '.join(sorted(results))} ran." if results else "."), "info")
+            return redirect(url_for(".clocks"))
+    return _clocks_page(advance_form=form, advancing=clock_id, status=422)
+
+
+@bp.route("/admin/test-data/clocks/<int:clock_id>/delete", methods=["POST"])
+@permission_required("users.edit_profile")
+def delete_clock(clock_id: int):
+    test_clock = test_clocks.get_clock(db.session, clock_id)
+    email = test_clock.user.email
+    test_clocks.delete_clock(db.session, test_clock, actor=current_user)
+    db.session.commit()
+    flash(f"{email} is back on real time.", "info")
+    return redirect(url_for(".clocks"))

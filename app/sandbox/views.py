@@ -1,0 +1,132 @@
+"""Test-account screens under /admin/test-data/users: list and filter, create one (password shown
+once), create N, extend, delete one, bulk delete. Thin: parse, call the service, render."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.auth.guards import permission_required
+from app.core import nav
+from app.core.errors import DomainError
+from app.core.pagination import keyset_page
+from app.core.web import apply_domain_error, is_fragment_request, render
+from app.extensions import db
+from app.sandbox import service
+from app.sandbox.forms import BatchForm, BulkDeleteForm, ExtendForm, TestUserForm
+
+bp = Blueprint("testdata", __name__, url_prefix="/admin/test-data")
+nav.register("Test accounts", "testdata.users", "users.view", order=30)
+
+
+def _filters() -> dict:
+    creator = request.args.get("creator", "")
+    return {"creator": int(creator) if creator.isdigit() else None, "tier": request.args.get("tier") or None,
+            "expiry": request.args.get("expiry") if request.args.get("expiry") in service.EXPIRY_FILTERS else None,
+            "q": (request.args.get("q") or "").strip() or None}
+
+
+@bp.get("/users")
+@permission_required("users.view")
+def users():
+    filters = _filters()
+    stmt = service.test_users_stmt(creator_id=filters["creator"], tier=filters["tier"], expiry=filters["expiry"],
+                                   q=filters["q"])
+    page = keyset_page(db.session, stmt, service.User, 25, request.args.get("cursor") or None)
+    creators = service.creators(db.session)
+    return render("sandbox/users.html", block="results", page=page, filters=filters, creators=creators,
+                  creator_emails={c.id: c.email for c in creators}, tiers=service.SUBSCRIPTION_TIERS,
+                  expiries=service.EXPIRY_FILTERS, extend_form=ExtendForm(), bulk_form=BulkDeleteForm())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@permission_required("users.edit_profile")
+def new_user():
+    form = TestUserForm()
+    if form.validate_on_submit():
+        try:
+            created = service.create_test_user(db.session, current_user, email=form.email.data or None,
+                                               password=form.password.data or None, tier=form.tier.data or None,
+                                               expires_in_days=form.expires_in_days.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            # Rendered in the POST answer, never stored: the password is shown this once.
+            return render("sandbox/user_created.html", users=[created.user], password=created.password,
+                          status=201)
+    return render("sandbox/user_new.html", form=form, status=422 if form.errors or form.form_errors else 200)
+
+
+@bp.route("/users/batch", methods=["GET", "POST"])
+@permission_required("users.edit_profile")
+def batch():
+    form = BatchForm()
+    if form.validate_on_submit():
+        try:
+            users, password = service.create_test_users_batch(
+                db.session, current_user, count=form.count.data, tier=form.tier.data or None,
+                expires_in_days=form.expires_in_days.data, prefix=form.prefix.data)
+        except DomainError as error:
+            db.session.rollback()
+            apply_domain_error(form, error)
+        else:
+            db.session.commit()
+            return render("sandbox/user_created.html", users=users, password=password, status=201)
+    return render("sandbox/user_batch.html", form=form, status=422 if form.errors or form.form_errors else 200)
+
+
+@bp.post("/users/<int:user_id>/extend")
+@permission_required("users.edit_profile")
+def extend(user_id: int):
+    form = ExtendForm()
+    user = service.get_test_user(db.session, user_id)
+    error = None
+    if not form.validate_on_submit():
+        error = "Give a whole number of days from 1 to 30."
+    else:
+        try:
+            service.set_test_user_expiry(db.session, current_user, user, days=form.expires_in_days.data)
+            db.session.commit()
+        except DomainError as failure:
+            db.session.rollback()
+            error = failure.message
+    if is_fragment_request():
+        db.session.refresh(user)
+        creator = db.session.get(service.User, user.created_by_id) if user.created_by_id else None
+        # 200 even on an error: htmx swaps the row, which shows the message next to the field.
+        response = make_response(render_template(
+            "sandbox/_user_row.html", user=user, extend_form=ExtendForm(), row_error=error,
+            creator_emails={creator.id: creator.email} if creator else {},
+            row_notice=None if error else "Expiry updated."))
+        response.vary.add("HX-Request")
+        return response
+    flash(error or f"{user.email} now expires {user.test_expires_at:%Y-%m-%d %H:%M} UTC.",
+          "error" if error else "info")
+    return redirect(request.referrer or url_for("testdata.users"))
+
+
+@bp.post("/users/<int:user_id>/delete")
+@permission_required("users.delete")
+def delete(user_id: int):
+    user = service.get_test_user(db.session, user_id)
+    email = user.email
+    service.delete_test_users(db.session, current_user, [user_id], reason=request.form.get("reason") or None)
+    db.session.commit()
+    flash(f"Deleted test account {email} and everything it owned.", "info")
+    return redirect(url_for("testdata.users"))
+
+
+@bp.post("/users/bulk-delete")
+@permission_required("users.delete")
+def bulk_delete():
+    form = BulkDeleteForm()
+    ids = form.ids.data or []
+    try:
+        count = service.delete_test_users(db.session, current_user, ids, reason=form.reason.data or None)
+        db.session.commit()
+        flash(f"Deleted {count} test account{'s' if count != 1 else ''}.", "info")
+    except DomainError as error:
+        db.session.rollback()
+        flash(f"Nothing was deleted: {error.message}", "error")
+    return redirect(url_for("testdata.users"))
