@@ -30,7 +30,7 @@ def _which(error: Exception) -> str:
 
 
 def outage_response(error: Exception) -> Response:
-    from app.core.web import wants_json
+    from app.core.api_paths import is_api_request
     from app.extensions import db
 
     try:
@@ -40,7 +40,7 @@ def outage_response(error: Exception) -> Response:
     # One line without the statement or its parameters (they may carry secrets, DESIGN.md §3).
     log.warning("service unavailable (%s): %s", _which(error), type(getattr(error, "orig", None) or error).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if wants_json():
+    if is_api_request():
         from app.api.errors import api_error
 
         return api_error(503, "api_error", "service_unavailable",

@@ -101,13 +101,18 @@ class BoundSession(FlaskSession):
         return bind if bind is not None else self.bind
 
 
-class _SessionTransaction:
+class SessionTransaction:
     """db.session's own transaction (the general case)."""
 
     def __init__(self, scoped) -> None:
         self.scoped = scoped
 
     def commit(self) -> None:
+        self.scoped.commit()
+
+    def commit_with(self, stmt, params: dict) -> None:
+        """Run a last statement (the stored answer), then commit."""
+        run(self.scoped, stmt, params)
         self.scoped.commit()
 
     def rollback(self) -> None:
@@ -145,6 +150,18 @@ class _OwnConnection:
             session.commit()
         self.raw.commit()  # a no-op when the session committed it already
 
+    def commit_with(self, stmt, params: dict) -> None:
+        """Run a last statement (the stored answer) and commit in one round trip: psycopg's
+        pipeline mode sends both before it reads either answer."""
+        session = self.session()
+        if session is not None and session.in_transaction():
+            run(self.scoped, stmt, params)
+            session.commit()
+            return
+        with self.raw.pipeline():
+            run(self.scoped, stmt, params)
+            self.raw.commit()
+
     def rollback(self) -> None:
         self.raw.rollback()
         session = self.session()
@@ -179,8 +196,8 @@ def _bind_sessions_lazily(scoped) -> None:
 
 
 def transaction(scoped, engine):
-    """The hot path's transaction (module docstring): commit(), rollback(), close()."""
+    """The API request's transaction (module docstring): commit(), commit_with(), rollback(), close()."""
     if (engine.dialect.name != "postgresql" or scoped.session_factory.kw.get("bind") is not None
             or scoped.registry.has() or _own.get() is not None):
-        return _SessionTransaction(scoped)
+        return SessionTransaction(scoped)
     return _OwnConnection(scoped, engine)

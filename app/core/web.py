@@ -15,6 +15,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from app.core import testmode
+from app.core.api_paths import is_api_request
 from app.core.errors import DomainError, PermissionDenied
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,6 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
 def _csrf_fields_without_id() -> None:
     """A page with several forms renders several CSRF fields: without an id, no id repeats."""
     from wtforms.csrf.core import CSRFTokenField
@@ -137,7 +134,7 @@ def init_app(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        if wants_json():
+        if is_api_request():
             from app.api.errors import error_response
 
             return error_response(error)
@@ -148,7 +145,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        if wants_json():
+        if is_api_request():
             from app.api.errors import http_error_response
 
             return http_error_response(error)
@@ -163,7 +160,7 @@ def init_app(app: Flask) -> None:
 
         db.session.rollback()
         log.exception("unhandled error")
-        if wants_json():
+        if is_api_request():
             from app.api.errors import api_error
 
             return api_error(500, "api_error", "internal_error", "Something went wrong on our side.")
