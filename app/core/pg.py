@@ -1,4 +1,4 @@
-"""Statements run straight on the session's psycopg connection: the API's hot path.
+"""Statements run straight on the session's psycopg connection: the API request pipeline's.
 
 For a short indexed statement SQLAlchemy's per-execution work (cache-key generation, bind and
 result processing, the CursorResult) costs more Python time than the server spends on it.
@@ -11,8 +11,8 @@ The statements passed here take every value as a named bindparam and need no typ
 beyond what psycopg does itself (dicts and lists are sent as JSON). Errors come back as
 SQLAlchemy's exceptions (IntegrityError and the rest), as from session.execute().
 
-`transaction(db.session, db.engine)` gives the API's hot path a transaction on a pooled
-connection of its own without the Session's transaction machinery (~0.15 ms a request):
+`transaction(db.session, db.engine)` gives an API request (app/api/pipeline.py) a transaction
+on a pooled connection of its own without the Session's transaction machinery (~0.15 ms):
 run() executes on that connection directly; db.session, if code of the request asks for it,
 is made bound to that connection, so the ORM code of a rarer branch (a replay, a re-priced
 charge) joins the same transaction, and a common charge makes no Session at all. Where
@@ -20,7 +20,7 @@ db.session is bound to a connection already (the tests' outer transaction), or s
 the request has used db.session before, it is the ordinary session transaction.
 
 psycopg drops a connection's prepared statements at every rollback (the next five executions
-of each statement are planned afresh): the hot path ends requests that wrote nothing to keep
+of each statement are planned afresh): the pipeline ends requests that wrote nothing to keep
 with a commit.
 
 SQLAlchemy offers no public way to ask a scoped session whether it has made its session or to
