@@ -18,7 +18,6 @@ from app.extensions import db
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
 nav.register("Failed payments", "billing_admin.failed_payments", "subscriptions.view", order=31)
-nav.register("Refunds", "billing_admin.refund_requests", "subscriptions.refund", order=32)
 nav.register("Tiers", "billing_admin.tiers_list", "subscriptions.view", order=33)
 nav.register("Credit packs", "billing_admin.packs_list", "subscriptions.view", order=34)
 nav.register("Revenue", "billing_admin.revenue", "analytics.view_revenue", order=35)
@@ -126,10 +125,8 @@ def failed_payment_retry(subscription_id: int):
 @bp.get("/refund-requests")
 @permission_required("subscriptions.refund")
 def refund_requests():
-    pending = refunds.pending(db.session, include_test_data())
-    return render("billing/refund_requests.html", pending=pending, form=DecisionForm(),
-                  can_approve={r.id: refunds.can_approve(db.session, current_user, r) for r in pending},
-                  threshold=refunds.threshold())
+    """Refund requests are decided in the one approvals queue (refunds and credit grants)."""
+    return redirect(url_for("approvals.index", kind="refund", include_test=request.args.get("include_test")))
 
 
 @bp.post("/refund-requests/<int:request_id>/<decision>")
@@ -150,7 +147,7 @@ def refund_decide(request_id: int, decision: str):
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
-    return redirect(url_for("billing_admin.refund_requests"))
+    return redirect(url_for("approvals.index", kind="refund"))
 
 
 @bp.get("/revenue")

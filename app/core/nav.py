@@ -1,6 +1,7 @@
 """Navigation registry: each domain adds its screens; the bar shows only what the user may open."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import url_for
@@ -12,13 +13,15 @@ class NavItem:
     endpoint: str
     permission: str | None
     order: int
+    count: Callable[[], int] | None = None  # a badge beside the label (pending approvals)
 
 
 _ITEMS: dict[str, NavItem] = {}
 
 
-def register(label: str, endpoint: str, permission: str | None, order: int = 50) -> None:
-    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order)
+def register(label: str, endpoint: str, permission: str | None, order: int = 50,
+             count: Callable[[], int] | None = None) -> None:
+    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order, count)
 
 
 # The bar's groups, in order; a screen's group follows from its blueprint (the prefix of its endpoint).
@@ -27,7 +30,7 @@ _GROUP_OF = {"users": "Customers", "billing": "Billing", "billing_admin": "Billi
              "coupons": "Coupons", "campaigns": "Coupons", "coupon_fraud": "Coupons", "credits": "Credits",
              "credits_pricing": "Credits", "rbac": "Access", "api_keys": "Access", "oauth_clients": "Access",
              "testdata": "Test data", "testdata_overview": "Test data", "notifications": "Operations",
-             "ops": "Operations"}
+             "ops": "Operations", "approvals": "Operations"}
 
 
 def group_of(endpoint: str) -> str:
@@ -50,7 +53,8 @@ def visible_items() -> list[dict]:
 
     from app.auth.guards import user_can
 
-    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint)}
+    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint),
+              "count": i.count() if i.count else None}
              for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
              if i.permission is None or user_can(i.permission)]
     path = request.path if has_request_context() else ""

@@ -126,7 +126,8 @@ def test_refund_needs_sudo_and_large_ones_need_another_admin(app, login_as, make
     sudo(ops)
     assert ops.post(f"/admin/billing/refund-requests/{request.id}/approve").status_code == 403
     sudo(second_admin)
-    assert "payment" in second_admin.get("/admin/billing/refund-requests?include_test=1").get_data(as_text=True)
+    queue = second_admin.get("/admin/billing/refund-requests?include_test=1", follow_redirects=True)  # -> approvals
+    assert queue.request.path == "/admin/approvals" and "Refund of $150.00" in queue.get_data(as_text=True)
     second_admin.post(f"/admin/billing/refund-requests/{request.id}/approve", data={"note": "ok"})
     assert request.status == "approved" and payment.refunded_amount == Decimal("170.00")
     actions = {e.action for e in session.query(AuditEntry)}
@@ -187,7 +188,7 @@ def test_revenue_is_production_only_unless_asked(login_as, make_user, make_sub):
 
 def test_navigation_lists_billing_screens(login_as):
     page = login_as("admin").get("/admin").get_data(as_text=True)
-    for label in ("Subscriptions", "Failed payments", "Refunds", "Tiers", "Credit packs", "Revenue"):
+    for label in ("Subscriptions", "Failed payments", "Approvals", "Tiers", "Credit packs", "Revenue"):
         assert label in page
 
 
