@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--reuse-port", action="store_true",
                         help="a listening socket per worker (SO_REUSEPORT) instead of the deployment's shared one")
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
-    parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
+    parser.add_argument("--bare", action="store_true", help="also measure bench/bare_deduct_app.py (the ceiling)")
     parser.add_argument("--paced", type=float, default=0.25, metavar="SHARE",
                         help="also measure latency with clients pacing themselves to SHARE of pgbench's tps "
                              "(0: skip)")
@@ -233,7 +233,7 @@ def main() -> None:
             pg_runs.append(run_pgbench(url, sql, lo, hi, clients, args.duration))
         bare = None
         if args.bare:  # the ceiling: a bare Flask endpoint running only this SQL
-            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_app:app", worker_class=args.worker_class,
+            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_deduct_app:app", worker_class=args.worker_class,
                               extra_env={"BARE_DB_URL": url, "BARE_PRICE_ID": str(price_id)})
             try:
                 run_wrk(server.base, keys, clients, 3)

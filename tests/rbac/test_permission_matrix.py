@@ -11,10 +11,10 @@ import pytest
 from app.rbac.catalogue import SYSTEM_ROLES
 
 ROLE_PERMISSIONS = {spec["name"]: set(spec["permissions"]) for spec in SYSTEM_ROLES}
-STAFF_ONLY = {"core.dashboard"}  # any signed-in staff member
-SUPER_ADMIN_ONLY: set[str] = set()
+STAFF_ONLY = {"analytics.dashboard"}  # any signed-in staff member
+SUPER_ADMIN_ONLY: set[str] = set()  # delete-all is users.delete + sudo since issue 14
 # Old addresses kept as redirects to the screen that replaced them (allowed: 302 there, not 200).
-MOVED = {"billing_admin.refund_requests": "/admin/approvals?kind=refund"}  # delete-all is users.delete + sudo since issue 14
+MOVED = {"billing_admin.refund_requests": "/admin/approvals?kind=refund"}
 PINNED = {
     "users.index": ("users.view",),
     "users.detail": ("users.view",),
@@ -34,7 +34,7 @@ PINNED = {
     "licensing.detail": ("licenses.view",),
 }
 
-# The dashboard (core.dashboard, any staff member) shows each card only with this permission
+# The dashboard (analytics.dashboard, any staff member) shows each card only with this permission
 # (and analytics.view_dashboard): the permission of the list its figures link to.
 DASHBOARD_CARDS = {
     "new_users": "users.view",
