@@ -47,23 +47,13 @@ def visible_groups(can: Callable[[str], bool]) -> list[dict]:
             for g in GROUPS if g in by_group]
 
 
-<<<<<<< HEAD
-def visible_items() -> list[dict]:
-    """The items the user may open; `current` marks the longest one the page's path starts with."""
-    from flask import has_request_context, request
-
-    from app.auth.guards import user_can
-
-    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint),
-              "count": i.count() if i.count else None}
-=======
 def visible_items(can: Callable[[str], bool]) -> list[dict]:
     """The items the user may open (`can` answers for a permission: auth's check, passed in since
     core imports no domain); `current` marks the longest one the page's path starts with."""
-    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint)}
->>>>>>> main
-             for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
+    shown = [i for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
              if i.permission is None or can(i.permission)]
+    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint),
+              "count": i.count() if i.count else None} for i in shown]
     path = request.path if has_request_context() else ""
     matches = [i for i in items if path == i["url"] or path.startswith(i["url"].rstrip("/") + "/")]
     if matches:
