@@ -291,6 +291,16 @@ def main() -> None:
               f"{r['pgbench_tps']:>11.1f} {r['ratio']:>6} {sum(r['all_rounds']['mismatches']):>10} "
               f"{str(all(r['all_rounds']['accounted'])):>9} {str(r['bare_endpoint_rps']):>10} {str(r['bare_ratio']):>10} "
               + (f"{r['paced']['rps']:>11} {r['paced']['p50_ms']:>9.2f} {r['paced']['p99_ms']:>9.2f}" if r["paced"] else ""))
+    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    for r in results:  # issue 19's targets
+        p = r["paced"]
+        # clients that could not send at the offered rate measured a saturated server, not a paced p99
+        slow = p is not None and p["rps"] < 0.9 * p["target_rps"]
+        print(f"target at {r['clients']} clients: ratio {r['ratio']} >= 0.40 {'yes' if r['ratio'] >= 0.40 else 'NO'}; "
+              + ("no paced run" if p is None else
+                 f"paced p99 {p['p99_ms']:.1f} ms < 50 {'yes' if p['p99_ms'] < 50 and not slow else 'NO'}"
+                 + (f" (only {p['rps']} of {p['target_rps']} req/s offered: saturated)" if slow else ""))
+              + f"; mismatches {sum(r['all_rounds']['mismatches']) + (p['mismatches'] if p else 0)} (target 0)")
 
 
 if __name__ == "__main__":

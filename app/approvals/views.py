@@ -2,7 +2,7 @@
 (a reason is required to decline) through each kind's own service, which audits the decision."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
 from app.approvals import queue
@@ -11,7 +11,8 @@ from app.billing import refunds
 from app.billing.forms import DecisionForm
 from app.billing.models import RefundRequest
 from app.core import nav
-from app.core.errors import DomainError
+from app.core.forms import handle_form
+from app.core.money import usd
 from app.core.web import include_test_data, render
 from app.credits import grants
 from app.extensions import db
@@ -26,11 +27,6 @@ def _pending_count() -> int:
 nav.register("Approvals", "approvals.index", "credits.view_balance", order=95, count=_pending_count)
 
 
-def _back():
-    kind = request.args.get("kind")
-    return redirect(url_for("approvals.index", kind=kind if kind in queue.KINDS else None))
-
-
 @bp.get("")
 @permission_required("credits.view_balance")
 def index():
@@ -41,11 +37,9 @@ def index():
                   threshold=refunds.threshold())
 
 
-def _note() -> str | None:
-    form = DecisionForm()
-    if not form.validate_on_submit():
-        abort(400, "The note is too long (500 characters at most).")
-    return (form.note.data or "").strip() or None
+def _queue() -> str:
+    kind = request.args.get("kind")
+    return url_for("approvals.index", kind=kind if kind in queue.KINDS else None)
 
 
 @bp.post("/refund/<int:request_id>/<any(approve, decline):decision>")
@@ -53,35 +47,28 @@ def _note() -> str | None:
 @sudo_required
 def decide_refund(request_id: int, decision: str):
     refund_request = db.session.get(RefundRequest, request_id) or abort(404, "No such refund request.")
-    note = _note()
-    try:
+    form = DecisionForm()
+
+    def act():
         if decision == "approve":
-            row = refunds.approve(db.session, current_user, refund_request, note)
-            flash(f"Refund of {row.amount} approved and sent.", "info")
-        else:
-            refunds.reject(db.session, current_user, refund_request, note)
-            flash("Refund request declined.", "info")
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    return _back()
+            row = refunds.approve(db.session, current_user, refund_request, form.note.data)
+            return f"Refund of {usd(row.amount)} approved and sent."
+        refunds.reject(db.session, current_user, refund_request, form.note.data)
+        return "Refund request declined."
+
+    return handle_form(form, act, success=_queue(), again=_queue(), message=lambda text: text)
 
 
 @bp.post("/credits/<int:request_id>/<any(approve, decline):decision>")
 @permission_required("credits.grant")
 def decide_grant(request_id: int, decision: str):
-    note = _note()
-    try:
+    form = DecisionForm()
+
+    def act():
         if decision == "approve":
-            result = grants.approve(db.session, current_user, request_id, note)
-            message = f"Approved: {result['request'].amount:,} credits granted to {result['request'].user.email}."
-        else:
-            declined = grants.reject(db.session, current_user, request_id, note)
-            message = f"Declined the request of {declined.amount:,} credits for {declined.user.email}."
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(message, "info")
-    return _back()
+            result = grants.approve(db.session, current_user, request_id, form.note.data)
+            return f"Approved: {result['request'].amount:,} credits granted to {result['request'].user.email}."
+        declined = grants.reject(db.session, current_user, request_id, form.note.data)
+        return f"Declined the request of {declined.amount:,} credits for {declined.user.email}."
+
+    return handle_form(form, act, success=_queue(), again=_queue(), message=lambda text: text)
