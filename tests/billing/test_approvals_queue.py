@@ -58,7 +58,7 @@ def test_an_admin_approves_the_grant_and_declines_the_refund_with_a_reason(login
         no_reason = admin.post(f"/admin/approvals/refund/{refund.id}/decline", data={"note": "  "},
                                follow_redirects=True)
         session.refresh(refund)
-        assert refund.status == "pending" and "Say why the refund is refused." in no_reason.get_data(as_text=True)
+        assert refund.status == "pending" and "Give a reason (it goes in the audit log)." in no_reason.get_data(as_text=True)
         declined = admin.post(f"/admin/approvals/refund/{refund.id}/decline?kind=refund", data={"note": "duplicate"})
         assert declined.location.endswith("/admin/approvals?kind=refund")
         session.refresh(refund)
