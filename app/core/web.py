@@ -17,6 +17,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from app.core import testmode
+from app.core.api_paths import is_api_request
 from app.core.errors import DomainError, PermissionDenied
 from app.extensions import db
 
@@ -128,10 +129,6 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
 def _csrf_fields_without_id() -> None:
     """A page with several forms renders several CSRF fields: without an id, no id repeats."""
     from wtforms.csrf.core import CSRFTokenField
@@ -181,7 +178,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         db.session.rollback()
-        if wants_json():
+        if is_api_request():
             return json_errors().domain(error)
         if isinstance(error, PermissionDenied):
             return render("errors/403.html", message=error.message, permission=error.permission, status=403)
@@ -190,7 +187,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        if wants_json():
+        if is_api_request():
             return json_errors().http(error)
         if error.code == 403:
             return render("errors/403.html", message=error.description, permission=g.get("missing_permission"),
@@ -201,6 +198,6 @@ def init_app(app: Flask) -> None:
     def _unexpected(error: Exception):
         db.session.rollback()
         log.exception("unhandled error")
-        if wants_json():
+        if is_api_request():
             return json_errors().status(500, "api_error", "internal_error", "Something went wrong on our side.")
         return render("errors/error.html", message="Something went wrong on our side.", status=500)
