@@ -77,6 +77,24 @@ def include_test_data() -> bool:
     return bool(session.get("include_test", False))
 
 
+# The lists' test-data filter: one query parameter (include_test) and one label everywhere.
+# Its value in the URL for each scope a list filters by, and back.
+TEST_DATA_PARAM = {"production": "0", "all": "1", "test": "only"}
+
+
+def test_data_scope(args, default: str | None = None) -> str:
+    """production | all | test from ?include_test=0|1|only; absent, `default` or the viewer's
+    'include test data' toggle (so a list opens the way the banner says)."""
+    raw = (args.get("include_test") or "").strip().lower()
+    if raw == "only":
+        return "test"
+    if raw in ("1", "true", "on"):
+        return "all"
+    if raw in ("0", "false", "off"):
+        return "production"
+    return default or ("all" if include_test_data() else "production")
+
+
 
 def apply_domain_error(form, error: DomainError) -> None:
     field = getattr(form, error.field, None) if error.field else None
@@ -137,6 +155,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["usd"] = usd
     app.jinja_env.filters["label"] = label
     app.jinja_env.globals["include_test_data"] = include_test_data
+    app.jinja_env.globals["test_data_param"] = TEST_DATA_PARAM
 
     @app.template_filter("dt")
     def _dt(value):
