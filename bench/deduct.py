@@ -98,7 +98,8 @@ end
 def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     """The app's own statements for one calculate-and-deduct (app/api/pipeline.py, optimistic
     charge), compiled from the app's code: BEGIN; the key lookup with the claim of the
-    Idempotency-Key; the one-statement charge; the answer stored on the claim; COMMIT. The key is
+    Idempotency-Key; the one-statement charge; the answer stored on the claim and COMMIT, one
+    round trip (a pgbench pipeline, psycopg's in the app). The key is
     found by a random bench user's id instead of the hash of its secret (the same unique-index
     probe); the values are the bench's request (gpt-4-turbo 500/300 at the pro tier's 40%)."""
     from app.api.idempotency import _STORE
@@ -116,7 +117,7 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         "input_tokens": "500", "output_tokens": "300", "vendor_cost": "0.014", "margin": "40.00",
         "customer_cost": "0.0196", "force_test": "false", "deduction_type": "'inference'",
         "record_is_test": "false", "record_id": ":record_id", "status": "201", "is_test": "false",
-        "body": f"'{ANSWER}'",
+        "body": "'" + ANSWER.replace("{", "{{").replace("}", "}}") + "'",  # the script goes through str.format
     }
 
     def fill(sql: str) -> str:
@@ -127,7 +128,9 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_PG)[0])};\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n")
+            f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_PG)[0])};\n"
+            # the stored answer and the COMMIT in one round trip, as the app sends them (pg.commit_with)
+            f"\\startpipeline\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n\\endpipeline\n")
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:
