@@ -47,11 +47,22 @@ def lacks_permission(error: DomainError) -> bool:
     return isinstance(error, PermissionDenied) and error.code == "permission_denied" and bool(error.permission)
 
 
-def error_status(error: DomainError) -> int:
+def error_status(error: DomainError, form=None) -> int:
     """The status a refused form is re-rendered with: 409 when the state of what it acts on does
-    not allow it; every other refusal (a 404 of an id it carries, a 402 included) is a 422. What
-    the URL names is looked up before the form is handled, and is a 404 there."""
-    return 409 if error.status == 409 else 422
+    not allow it (a conflict that names no field of the form); every other refusal (a typed value
+    that clashes, a 404 of an id it carries, a 402) is a 422. What the URL names is looked up
+    before the form is handled, and is a 404 there."""
+    if error.status != 409:
+        return 422
+    return 422 if error.field and _has_field(form, error.field) else 409
+
+
+def _has_field(form, name: str) -> bool:
+    if form is None:
+        return False
+    if isinstance(form, Posted):
+        return name in form.data
+    return hasattr(getattr(form, name, None), "errors")
 
 
 class Posted:
@@ -147,7 +158,7 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             flash(error.message, "error")
         else:
             add_error(form, error)
-        return _again(again, form, error_status(error), flashed=True)
+        return _again(again, form, error_status(error, form), flashed=True)
     if savepoint.is_active:
         savepoint.commit()
     db.session.commit()
