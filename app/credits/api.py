@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, jsonify, request, stream_with_context
+from flask import g, jsonify, request, stream_with_context
 
 from app.api import api_bp
 from app.api.auth import api_auth, register_scope
@@ -63,10 +63,6 @@ def with_query(model, skip: tuple[str, ...] = ()):
     return decorator
 
 
-def balance_dict(view: balances.BalanceView) -> dict:
-    return view.as_dict()
-
-
 def cost_dict(q) -> dict:
     return {"model": q.model, "vendor_cost_usd": six(q.vendor_cost), "margin_percentage": f"{q.margin:.2f}",
             "customer_cost_usd": six(q.customer_cost), "credits": q.credits}
@@ -76,7 +72,7 @@ def cost_dict(q) -> dict:
 @api_auth(scopes=READ, load_owner=False)
 @api_doc("The key owner's credit balance", responses={200: Balance}, tags=TAGS)
 def credit_balance():
-    return respond(Balance, balance_dict(balances.get_balance(db.session, g.api_user_id)))
+    return respond(Balance, balances.get_balance(db.session, g.api_user_id))
 
 
 @api_bp.post("/credits/calculate-cost")
@@ -99,13 +95,12 @@ def calculate_cost(body: CalculateCostRequest):
          description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
                      "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
 def calculate_and_deduct(body: CalculateAndDeductRequest, claim: Claim | None = None):
-    """The hot path: client apps call it once per LLM request (app/api/hotpath.py)."""
+    """The hot path: client apps call it once per LLM request (app/api/hotpath.py). The service
+    returns data; the answer is built here by the response model and stored for replays by the
+    API layer (`claim` is @hot_path's calling convention: the credits domain does not use it)."""
     result = metering.calculate_and_deduct(db.session, g.api_user_id, body.model, body.input_tokens,
-                                           body.output_tokens, body.request_id, body.deduction_type, claim=claim)
-    if claim is not None and claim.answer is not None:  # the charge stored the answer (Charged): send that text
-        return current_app.response_class(claim.answer, status=201, mimetype="application/json")
-    return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
-                             "balance": balance_dict(result["balance"])}, 201)
+                                           body.output_tokens, body.request_id, body.deduction_type)
+    return respond(Charged, result, 201)
 
 
 @api_bp.post("/credits/deduct")
@@ -117,7 +112,7 @@ def calculate_and_deduct(body: CalculateAndDeductRequest, claim: Claim | None = 
 def deduct(body: DeductRequest):
     _, view = balances.deduct(db.session, g.api_user_id, body.amount, body.deduction_type,
                               related_usage_id=body.related_usage_id)
-    return respond(Deducted, {"credits_deducted": body.amount, "balance": balance_dict(view)}, 201)
+    return respond(Deducted, {"credits_deducted": body.amount, "balance": view}, 201)
 
 
 def _cap_dict(view: balances.BalanceView) -> dict:
