@@ -201,7 +201,7 @@ def main() -> None:
     parser.add_argument("--reuse-port", action="store_true",
                         help="a listening socket per worker (SO_REUSEPORT) instead of the deployment's shared one")
     parser.add_argument("--rounds", type=int, default=2, help="app and pgbench runs per client count (best kept)")
-    parser.add_argument("--bare", action="store_true", help="also measure bench/bare_app.py (the ceiling)")
+    parser.add_argument("--bare", action="store_true", help="also measure bench/bare_deduct_app.py (the ceiling)")
     parser.add_argument("--paced", type=float, default=0.25, metavar="SHARE",
                         help="also measure latency with clients pacing themselves to SHARE of pgbench's tps "
                              "(0: skip)")
@@ -233,7 +233,7 @@ def main() -> None:
             pg_runs.append(run_pgbench(url, sql, lo, hi, clients, args.duration))
         bare = None
         if args.bare:  # the ceiling: a bare Flask endpoint running only this SQL
-            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_app:app", worker_class=args.worker_class,
+            server = Gunicorn(url, args.workers, args.threads, module="bench.bare_deduct_app:app", worker_class=args.worker_class,
                               extra_env={"BARE_DB_URL": url, "BARE_PRICE_ID": str(price_id)})
             try:
                 run_wrk(server.base, keys, clients, 3)
@@ -291,6 +291,16 @@ def main() -> None:
               f"{r['pgbench_tps']:>11.1f} {r['ratio']:>6} {sum(r['all_rounds']['mismatches']):>10} "
               f"{str(all(r['all_rounds']['accounted'])):>9} {str(r['bare_endpoint_rps']):>10} {str(r['bare_ratio']):>10} "
               + (f"{r['paced']['rps']:>11} {r['paced']['p50_ms']:>9.2f} {r['paced']['p99_ms']:>9.2f}" if r["paced"] else ""))
+    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
+    for r in results:  # issue 19's targets
+        p = r["paced"]
+        # clients that could not send at the offered rate measured a saturated server, not a paced p99
+        slow = p is not None and p["rps"] < 0.9 * p["target_rps"]
+        print(f"target at {r['clients']} clients: ratio {r['ratio']} >= 0.40 {'yes' if r['ratio'] >= 0.40 else 'NO'}; "
+              + ("no paced run" if p is None else
+                 f"paced p99 {p['p99_ms']:.1f} ms < 50 {'yes' if p['p99_ms'] < 50 and not slow else 'NO'}"
+                 + (f" (only {p['rps']} of {p['target_rps']} req/s offered: saturated)" if slow else ""))
+              + f"; mismatches {sum(r['all_rounds']['mismatches']) + (p['mismatches'] if p else 0)} (target 0)")
 
 
 if __name__ == "__main__":

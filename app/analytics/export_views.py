@@ -1,17 +1,15 @@
 """CSV export of the dashboard's figures (analytics.export_data): the cards the viewer may see,
-flattened to card, figure, day, value, streamed."""
+flattened to card, figure, day, value, streamed. On the analytics blueprint (app/analytics/views.py)."""
 from __future__ import annotations
 
-from flask import Blueprint
 from flask_login import current_user
 
 from app.analytics import service
+from app.analytics.views import bp
 from app.auth.guards import permission_required, user_can
 from app.core import audit
 from app.core.web import csv_response, include_test_data
 from app.extensions import db
-
-bp = Blueprint("analytics", __name__, url_prefix="/admin/analytics")
 
 
 def flatten(board) -> list[list]:
@@ -31,7 +29,7 @@ def flatten(board) -> list[list]:
     return rows
 
 
-@bp.get("/export.csv")
+@bp.get("/admin/analytics/export.csv")
 @permission_required("analytics.view_dashboard", "analytics.export_data")
 def export():
     board = service.dashboard(db.session, user_can, include_test=include_test_data())

@@ -37,7 +37,7 @@ login_manager.login_view = "auth.login"
 def _safe_next(target: str | None) -> str:
     if target and urlparse(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("core.dashboard")
+    return url_for("analytics.dashboard")
 
 
 def _login_email_key() -> str:

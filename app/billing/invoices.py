@@ -1,16 +1,28 @@
 """Invoices: built here from line items (the app computes every amount), never by Stripe."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.billing.models import Invoice, InvoiceLine, Subscription
 from app.core import clock
 
 ZERO = Decimal("0.00")
+
+# What other domains do to a new period invoice (coupons puts its pending discounts on it). They
+# are plugged in by create_app, so billing imports none of them: coupons builds on billing.
+PeriodInvoiceHook = Callable[[Session, Invoice], Invoice]
+_period_invoice_hooks: dict[str, PeriodInvoiceHook] = {}
+
+
+def on_period_invoice(name: str, hook: PeriodInvoiceHook) -> None:
+    """Run `hook` on every new period invoice (one per name: create_app runs once per app)."""
+    _period_invoice_hooks[name] = hook
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,6 @@ def period_invoice(session, sub: Subscription) -> Invoice:
     invoice = build(session, user_id=sub.user_id, subscription=sub, kind="period", lines=lines, is_test=sub.is_test,
                     period_key=period_key(sub.current_period_start), period_start=sub.current_period_start,
                     period_end=sub.current_period_end)
-    from app.coupons.invoicing import apply_pending  # coupon discounts waiting for this invoice
-
-    return apply_pending(session, invoice)
+    for hook in _period_invoice_hooks.values():
+        invoice = hook(session, invoice)
+    return invoice

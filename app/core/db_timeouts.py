@@ -16,6 +16,8 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import event
 
+from app.extensions import db
+
 PROFILE_KEY = "DB_TIMEOUTS_FOR"  # "requests" (default) or "jobs"
 
 
@@ -40,8 +42,6 @@ def install(app: Flask, engine) -> None:
 def use_job_timeouts(app: Flask) -> None:
     """From now on this process connects with the job timeouts (connections made before are
     closed: they carry the request values)."""
-    from app.extensions import db
-
     app.config[PROFILE_KEY] = "jobs"
     with app.app_context():
         db.engine.dispose()

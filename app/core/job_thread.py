@@ -11,6 +11,9 @@ import logging
 import queue
 import threading
 
+from app.core.jobs import execute
+from app.extensions import db
+
 log = logging.getLogger(__name__)
 
 _queue: queue.Queue = queue.Queue()
@@ -29,9 +32,6 @@ def submit(app, record_id: str, func_path: str, args: list, kwargs: dict) -> Non
 
 
 def _work() -> None:
-    from app.core.jobs import execute
-    from app.extensions import db
-
     while True:
         app, record_id, func_path, args, kwargs = _queue.get()
         try:

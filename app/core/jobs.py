@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import clock
 from app.core.models import Base, IsTestMixin
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ def _retry():
 
 def enqueue(kind: str, func: Callable | str, *args, requested_by=None, queue: str = "default", **kwargs) -> JobRecord:
     """Record the job and run it: inline on the embedded default, on RQ otherwise."""
-    from app.extensions import db
-
     record = JobRecord(kind=kind, queue=queue, requested_by_id=getattr(requested_by, "id", None))
     db.session.add(record)
     db.session.commit()
@@ -119,8 +118,6 @@ def enqueue(kind: str, func: Callable | str, *args, requested_by=None, queue: st
 
 def execute(record_id: str, func_path: str, args: list, kwargs: dict):
     """Run a recorded job; inline, or in an RQ work horse under the Flask CLI's app context."""
-    from app.extensions import db
-
     record = db.session.get(JobRecord, record_id)
     if record is None:
         raise LookupError(f"job record {record_id} is gone")
@@ -152,8 +149,6 @@ def run_periodic(name: str) -> Any:
 
 
 def enqueue_now(name: str, job: PeriodicJob) -> JobRecord:
-    from app.extensions import db
-
     record = JobRecord(kind=name, queue=job.queue)
     db.session.add(record)
     db.session.commit()

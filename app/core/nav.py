@@ -1,9 +1,10 @@
 """Navigation registry: each domain adds its screens; the bar shows only what the user may open."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import url_for
+from flask import has_request_context, request, url_for
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ def group_of(endpoint: str) -> str:
     return _GROUP_OF.get(endpoint.split(".", 1)[0], "Operations")
 
 
-def visible_groups() -> list[dict]:
+def visible_groups(can: Callable[[str], bool]) -> list[dict]:
     """The visible items by group, groups in GROUPS order (empty groups left out)."""
-    items = visible_items()
+    items = visible_items(can)
     by_group: dict[str, list[dict]] = {}
     for item in items:
         by_group.setdefault(item["group"], []).append(item)
@@ -44,15 +45,12 @@ def visible_groups() -> list[dict]:
             for g in GROUPS if g in by_group]
 
 
-def visible_items() -> list[dict]:
-    """The items the user may open; `current` marks the longest one the page's path starts with."""
-    from flask import has_request_context, request
-
-    from app.auth.guards import user_can
-
+def visible_items(can: Callable[[str], bool]) -> list[dict]:
+    """The items the user may open (`can` answers for a permission: auth's check, passed in since
+    core imports no domain); `current` marks the longest one the page's path starts with."""
     items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint)}
              for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
-             if i.permission is None or user_can(i.permission)]
+             if i.permission is None or can(i.permission)]
     path = request.path if has_request_context() else ""
     matches = [i for i in items if path == i["url"] or path.startswith(i["url"].rstrip("/") + "/")]
     if matches:

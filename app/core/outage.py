@@ -16,6 +16,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.core.web import json_errors, wants_json
+from app.extensions import db
+
 log = logging.getLogger(__name__)
 # OperationalError covers a refused or lost connection, lock_timeout (LockNotAvailable) and
 # statement_timeout (QueryCanceled); PoolTimeout: no pooled connection came free in time;
@@ -30,9 +33,6 @@ def _which(error: Exception) -> str:
 
 
 def outage_response(error: Exception) -> Response:
-    from app.core.web import wants_json
-    from app.extensions import db
-
     try:
         db.session.rollback()  # a lost connection is invalidated here; the pool makes a new one
     except Exception:  # the database is the thing that is down
@@ -41,9 +41,7 @@ def outage_response(error: Exception) -> Response:
     log.warning("service unavailable (%s): %s", _which(error), type(getattr(error, "orig", None) or error).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_json():
-        from app.api.errors import api_error
-
-        return api_error(503, "api_error", "service_unavailable",
+        return json_errors().status(503, "api_error", "service_unavailable",
                          "The service is briefly unavailable; retry after a moment (with the same "
                          "Idempotency-Key: it is safe).", None, headers)
     return Response(render_template("errors/503.html", retry_after=RETRY_AFTER_SECONDS), status=503,

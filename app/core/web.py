@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Iterable
 
 from flask import Flask, Response, flash, g, render_template, request, stream_with_context
@@ -16,8 +18,33 @@ from werkzeug.exceptions import HTTPException
 
 from app.core import testmode
 from app.core.errors import DomainError, PermissionDenied
+from app.extensions import db
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JsonErrors:
+    """The JSON answers to an API request's failures. Their format is the API's (app/api/errors.py);
+    create_app plugs it in with use_json_errors(), since core imports no domain."""
+
+    domain: Callable[[DomainError], Response]
+    http: Callable[[HTTPException], Response]
+    status: Callable[..., Response]  # (status, type, code, message, param=None, headers=None)
+
+
+_json_errors: JsonErrors | None = None
+
+
+def use_json_errors(errors: JsonErrors) -> None:
+    global _json_errors
+    _json_errors = errors
+
+
+def json_errors() -> JsonErrors:
+    if _json_errors is None:
+        raise RuntimeError("no JSON error format plugged in (create_app calls use_json_errors)")
+    return _json_errors
 
 
 def is_fragment_request() -> bool:
@@ -134,13 +161,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
-        from app.extensions import db
-
         db.session.rollback()
         if wants_json():
-            from app.api.errors import error_response
-
-            return error_response(error)
+            return json_errors().domain(error)
         if isinstance(error, PermissionDenied):
             return render("errors/403.html", message=error.message, permission=error.permission, status=403)
         flash(error.message, "error")
@@ -149,9 +172,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if wants_json():
-            from app.api.errors import http_error_response
-
-            return http_error_response(error)
+            return json_errors().http(error)
         if error.code == 403:
             return render("errors/403.html", message=error.description, permission=g.get("missing_permission"),
                           status=403)
@@ -159,12 +180,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        from app.extensions import db
-
         db.session.rollback()
         log.exception("unhandled error")
         if wants_json():
-            from app.api.errors import api_error
-
-            return api_error(500, "api_error", "internal_error", "Something went wrong on our side.")
+            return json_errors().status(500, "api_error", "internal_error", "Something went wrong on our side.")
         return render("errors/error.html", message="Something went wrong on our side.", status=500)

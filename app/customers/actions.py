@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError, PermissionDenied
 from app.rbac.service import has_permission
 from app.users.models import User
@@ -26,12 +27,7 @@ def require(session, actor, permission: str) -> None:
 
 
 def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
-    if len(reason) > 1000:
-        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
-    return reason
+    return require_reason(reason, minimum=3)
 
 
 def _name(value: str | None, field: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from app.rbac.catalogue import SYSTEM_ROLES
 
 ROLE_PERMISSIONS = {spec["name"]: set(spec["permissions"]) for spec in SYSTEM_ROLES}
-STAFF_ONLY = {"core.dashboard"}  # any signed-in staff member
+STAFF_ONLY = {"analytics.dashboard"}  # any signed-in staff member
 SUPER_ADMIN_ONLY: set[str] = set()  # delete-all is users.delete + sudo since issue 14
 PINNED = {
     "users.index": ("users.view",),
@@ -32,7 +32,7 @@ PINNED = {
     "licensing.detail": ("licenses.view",),
 }
 
-# The dashboard (core.dashboard, any staff member) shows each card only with this permission
+# The dashboard (analytics.dashboard, any staff member) shows each card only with this permission
 # (and analytics.view_dashboard): the permission of the list its figures link to.
 DASHBOARD_CARDS = {
     "new_users": "users.view",
