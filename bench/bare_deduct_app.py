@@ -1,5 +1,5 @@
 """Calibration for bench/deduct.py: a bare Flask endpoint that runs only the SQL transaction
-of a calculate-and-deduct (the app's own two statements, as pgbench runs them, through
+of a calculate-and-deduct (the app's own three statements, as pgbench runs them, through
 psycopg, one connection per thread), with no validation, pricing, idempotency logic, rate
 limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
 
@@ -17,15 +17,18 @@ from decimal import Decimal
 import psycopg
 from flask import Flask, Response, request
 
+import app.models  # noqa: F401  (every mapper, for the statements' compilation)
 from app.api.hotpath import AUTHENTICATE_AND_CLAIM
+from app.api.idempotency import _STORE
 from app.core.pg import _compiled
-from app.credits.metering import _CHARGE_AND_STORE_PG
+from app.credits.charge import CHARGE_AND_RECORD
+from psycopg.types.json import Json
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
-CLAIM, CHARGE = _compiled(AUTHENTICATE_AND_CLAIM)[0], _compiled(_CHARGE_AND_STORE_PG)[0]
+(CLAIM, _), (CHARGE, CHARGE_DEFAULTS), (STORE, _) = map(_compiled, (AUTHENTICATE_AND_CLAIM, CHARGE_AND_RECORD, _STORE))
 
 
 def _conn() -> psycopg.Connection:
@@ -52,13 +55,18 @@ def charge():
         if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
             return Response("{}", status=200, mimetype="application/json")
         row = conn.execute(CHARGE, {
-            "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now, "user_id": key[1],
-            "request_id": rid, "price_id": PRICE_ID, "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro",
-            "input_tokens": 500, "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
-            "customer_cost": Decimal("0.0196"), "force_test": False, "deduction_type": "inference",
-            "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000, "record_id": key[-2],
-            "record_is_test": False}).fetchone()
-    return Response(row[-1], status=201, mimetype="application/json")
+            **CHARGE_DEFAULTS, "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now,
+            "user_id": key[1], "charge_user": key[1], "request_id": rid, "related_usage_id": rid, "price_id": PRICE_ID,
+            "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro", "charge_tier": "pro", "input_tokens": 500,
+            "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
+            "customer_cost": Decimal("0.0196"), "test_mode": False, "toward_cap": True, "deduction_type": "inference",
+            "reason": None, "actor_id": None, "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000,
+        }).fetchone()
+        answer = {"credits_deducted": 49, "usage_id": row[-1], "balance": {
+            "subscription_credits": row[0], "bonus_credits": row[1], "total": row[0] + row[1], "monthly_cap": row[2],
+            "month_to_date": {"credits": row[4], "tokens": row[5]}}}
+        conn.execute(STORE, {"record_id": key[-2], "status": 201, "body": Json(answer), "is_test": False})
+    return Response(json.dumps(answer), status=201, mimetype="application/json")
 
 
 @app.get("/api/v1/health")

@@ -74,9 +74,10 @@ def charge_statement(priced: bool = False):
         testmode.may_change_sql(B.c.is_test, test_mode),
     )
     if priced:
-        token = select(PricingState.token).where(PricingState.id == 1).scalar_subquery()
+        state = PricingState.__table__
+        token = select(state.c.token).where(state.c.id == 1).scalar_subquery()
         stmt = stmt.where(B.c.tier == _p(_TIER, B.c.tier),
-                          token.is_not_distinct_from(_p("pricing_token", PricingState.__table__.c.token)),
+                          token.is_not_distinct_from(_p("pricing_token", state.c.token)),
                           mtd_tokens >= _p("mtd_lo", B.c.mtd_tokens), mtd_tokens < _p("mtd_hi", B.c.mtd_tokens))
     return stmt.values(
         subscription_credits=B.c.subscription_credits - from_subscription,
