@@ -17,18 +17,17 @@ from decimal import Decimal
 import psycopg
 from flask import Flask, Response, request
 
-import app.models  # noqa: F401  (every mapper, for the statements' compilation)
-from app.api.hotpath import AUTHENTICATE_AND_CLAIM
 from app.api.idempotency import _STORE
+from app.api.pipeline import AUTHENTICATE_AND_CLAIM
 from app.core.pg import _compiled
 from app.credits.charge import CHARGE_AND_RECORD
-from psycopg.types.json import Json
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
-(CLAIM, _), (CHARGE, CHARGE_DEFAULTS), (STORE, _) = map(_compiled, (AUTHENTICATE_AND_CLAIM, CHARGE_AND_RECORD, _STORE))
+CLAIM, CHARGE, STORE = (_compiled(stmt)[0] for stmt in (AUTHENTICATE_AND_CLAIM, CHARGE_AND_RECORD, _STORE))
+CHARGE_CONSTANTS = _compiled(CHARGE_AND_RECORD)[1]
 
 
 def _conn() -> psycopg.Connection:
@@ -47,26 +46,27 @@ def charge():
     rid = "bare-" + body["request_id"]
     now = datetime.now(timezone.utc)
     conn = _conn()
-    with conn.transaction():
-        key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
-                                   "key": rid, "method": "POST", "path": request.path,
-                                   "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
-                                   "stale": now - timedelta(minutes=1)}).fetchone()
-        if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
-            return Response("{}", status=200, mimetype="application/json")
-        row = conn.execute(CHARGE, {
-            **CHARGE_DEFAULTS, "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now,
-            "user_id": key[1], "charge_user": key[1], "request_id": rid, "related_usage_id": rid, "price_id": PRICE_ID,
-            "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro", "charge_tier": "pro", "input_tokens": 500,
-            "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
-            "customer_cost": Decimal("0.0196"), "test_mode": False, "toward_cap": True, "deduction_type": "inference",
-            "reason": None, "actor_id": None, "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000,
-        }).fetchone()
-        answer = {"credits_deducted": 49, "usage_id": row[-1], "balance": {
-            "subscription_credits": row[0], "bonus_credits": row[1], "total": row[0] + row[1], "monthly_cap": row[2],
-            "month_to_date": {"credits": row[4], "tokens": row[5]}}}
-        conn.execute(STORE, {"record_id": key[-2], "status": 201, "body": Json(answer), "is_test": False})
-    return Response(json.dumps(answer), status=201, mimetype="application/json")
+    key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
+                               "key": rid, "method": "POST", "path": request.path,
+                               "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
+                               "stale": now - timedelta(minutes=1)}).fetchone()
+    if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
+        conn.commit()
+        return Response("{}", status=200, mimetype="application/json")
+    row = conn.execute(CHARGE, {
+        **CHARGE_CONSTANTS, "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now,
+        "user_id": key[1], "charge_user": key[1], "request_id": rid, "related_usage_id": rid, "price_id": PRICE_ID,
+        "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro", "charge_tier": "pro", "input_tokens": 500,
+        "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
+        "customer_cost": Decimal("0.0196"), "test_mode": False, "toward_cap": True, "deduction_type": "inference",
+        "reason": None, "actor_id": None, "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000,
+    }).fetchone()
+    answer = json.dumps({"credits_deducted": 49, "usage_id": row[-1],
+                         "balance": {"subscription_credits": row[0], "bonus_credits": row[1]}})
+    with conn.pipeline():  # the answer stored in the COMMIT's round trip, as the app does
+        conn.execute(STORE, {"status": 201, "body": answer, "is_test": False, "record_id": key[-2]})
+        conn.commit()
+    return Response(answer, status=201, mimetype="application/json")
 
 
 @app.get("/api/v1/health")

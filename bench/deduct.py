@@ -34,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import REDIS_DB, RESULTS, Gunicorn, app_for, fresh_database, populate, psql  # noqa: E402
 
 CREDITS = 10_000_000
+# An answer of the size the app stores (Charged): the store's parameter in the pgbench script.
+ANSWER = ('{"credits_deducted": 49, "usage_id": "use_0000000000", "balance": {"subscription_credits": 9999951, '
+          '"bonus_credits": 0, "total": 9999951, "monthly_cap": null, "month_to_date": {"credits": 49, "tokens": 800}}}')
 COST = 49  # gpt-4-turbo 500/300 at the pro tier's 40%
 
 LUA = r"""
@@ -93,14 +96,14 @@ end
 """
 
 def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
-    """The app's own statements for one calculate-and-deduct (the hot path, app/api/hotpath.py,
-    optimistic charge), compiled from the app's code: BEGIN; the key lookup with the claim of
-    the Idempotency-Key; the one-statement charge with its ledger rows (credits/charge.py); the
-    answer stored on the Idempotency-Key record (app/api/idempotency.py); COMMIT. The key is
+    """The app's own statements for one calculate-and-deduct (app/api/pipeline.py, optimistic
+    charge), compiled from the app's code: BEGIN; the key lookup with the claim of the
+    Idempotency-Key; the one-statement charge with its ledger rows (credits/charge.py); the answer
+    stored on the claim; COMMIT. The key is
     found by a random bench user's id instead of the hash of its secret (the same unique-index
     probe); the values are the bench's request (gpt-4-turbo 500/300 at the pro tier's 40%)."""
-    from app.api.hotpath import AUTHENTICATE_AND_CLAIM
     from app.api.idempotency import _STORE
+    from app.api.pipeline import AUTHENTICATE_AND_CLAIM
     from app.core.pg import _compiled
     from app.credits.charge import CHARGE_AND_RECORD
 
@@ -115,23 +118,20 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         "customer_cost": "0.0196", "test_mode": "false", "deduction_type": "'inference'",
         "charge_user": ":uid", "charge_tier": "'pro'", "toward_cap": "true", "related_usage_id": rid,
         "reason": "NULL", "actor_id": "NULL", "record_id": ":record_id", "status": "201", "is_test": "false",
-        "body": "'" + json.dumps({"credits_deducted": COST, "usage_id": 1, "balance": {
-            "subscription_credits": CREDITS - COST, "bonus_credits": 0, "total": CREDITS - COST, "monthly_cap": None,
-            "month_to_date": {"credits": COST, "tokens": 800}}}) + "'::json",
+        "body": f"'{ANSWER}'",
     }
 
-    def fill(compiled: tuple[str, dict]) -> str:
-        sql, defaults = compiled
-        return re.sub(r"%\((\w+)\)s", lambda m: f"({values.get(m.group(1)) or repr(defaults[m.group(1)])})",
+    def fill(sql: str, defaults: dict | None = None) -> str:
+        """The statement with every parameter spelled out (a statement's own constants from `defaults`)."""
+        return re.sub(r"%\((\w+)\)s", lambda m: f"({values.get(m.group(1)) or repr((defaults or {})[m.group(1)])})",
                       sql).strip()
 
-    claim, claim_defaults = _compiled(AUTHENTICATE_AND_CLAIM)
+    claim = _compiled(AUTHENTICATE_AND_CLAIM)[0]
     by_hash = "api_keys.key_hash = %(key_hash)s::VARCHAR"
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill((claim, claim_defaults))} \\gset\n{fill(_compiled(CHARGE_AND_RECORD))};\n"
-            f"{fill(_compiled(_STORE))};\nCOMMIT;\n")
+            f"{fill(claim)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n")
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:
