@@ -1,5 +1,5 @@
 """Calibration for bench/deduct.py: a bare Flask endpoint that runs only the SQL transaction
-of a calculate-and-deduct (the app's own two statements, as pgbench runs them, through
+of a calculate-and-deduct (the app's own three statements, as pgbench runs them, through
 psycopg, one connection per thread), with no validation, pricing, idempotency logic, rate
 limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
 
@@ -17,15 +17,16 @@ from decimal import Decimal
 import psycopg
 from flask import Flask, Response, request
 
-from app.api.hotpath import AUTHENTICATE_AND_CLAIM
+from app.api.idempotency import _STORE
+from app.api.pipeline import AUTHENTICATE_AND_CLAIM
 from app.core.pg import _compiled
-from app.credits.metering import _CHARGE_AND_STORE_PG
+from app.credits.metering import _CHARGE_PG
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
-CLAIM, CHARGE = _compiled(AUTHENTICATE_AND_CLAIM)[0], _compiled(_CHARGE_AND_STORE_PG)[0]
+CLAIM, CHARGE, STORE = (_compiled(stmt)[0] for stmt in (AUTHENTICATE_AND_CLAIM, _CHARGE_PG, _STORE))
 
 
 def _conn() -> psycopg.Connection:
@@ -44,21 +45,25 @@ def charge():
     rid = "bare-" + body["request_id"]
     now = datetime.now(timezone.utc)
     conn = _conn()
-    with conn.transaction():
-        key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
-                                   "key": rid, "method": "POST", "path": request.path,
-                                   "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
-                                   "stale": now - timedelta(minutes=1)}).fetchone()
-        if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
-            return Response("{}", status=200, mimetype="application/json")
-        row = conn.execute(CHARGE, {
-            "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now, "user_id": key[1],
-            "request_id": rid, "price_id": PRICE_ID, "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro",
-            "input_tokens": 500, "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
-            "customer_cost": Decimal("0.0196"), "force_test": False, "deduction_type": "inference",
-            "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000, "record_id": key[-2],
-            "record_is_test": False}).fetchone()
-    return Response(row[-1], status=201, mimetype="application/json")
+    key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
+                               "key": rid, "method": "POST", "path": request.path,
+                               "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
+                               "stale": now - timedelta(minutes=1)}).fetchone()
+    if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
+        conn.commit()
+        return Response("{}", status=200, mimetype="application/json")
+    row = conn.execute(CHARGE, {
+        "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now, "user_id": key[1],
+        "request_id": rid, "price_id": PRICE_ID, "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro",
+        "input_tokens": 500, "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
+        "customer_cost": Decimal("0.0196"), "force_test": False, "deduction_type": "inference",
+        "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000}).fetchone()
+    answer = json.dumps({"credits_deducted": 49, "usage_id": row[-1],
+                         "balance": {"subscription_credits": row[0], "bonus_credits": row[1]}})
+    with conn.pipeline():  # the answer stored in the COMMIT's round trip, as the app does
+        conn.execute(STORE, {"status": 201, "body": answer, "is_test": False, "record_id": key[-2]})
+        conn.commit()
+    return Response(answer, status=201, mimetype="application/json")
 
 
 @app.get("/api/v1/health")

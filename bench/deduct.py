@@ -34,6 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import REDIS_DB, RESULTS, Gunicorn, app_for, fresh_database, populate, psql  # noqa: E402
 
 CREDITS = 10_000_000
+# An answer of the size the app stores (Charged): the store's parameter in the pgbench script.
+ANSWER = ('{"credits_deducted": 49, "usage_id": "use_0000000000", "balance": {"subscription_credits": 9999951, '
+          '"bonus_credits": 0, "total": 9999951, "monthly_cap": null, "month_to_date": {"credits": 49, "tokens": 800}}}')
 COST = 49  # gpt-4-turbo 500/300 at the pro tier's 40%
 
 LUA = r"""
@@ -93,14 +96,16 @@ end
 """
 
 def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
-    """The app's own statements for one calculate-and-deduct (the hot path, app/api/hotpath.py,
-    optimistic charge), compiled from the app's code: BEGIN; the key lookup with the claim of
-    the Idempotency-Key; the one-statement charge that stores the answer; COMMIT. The key is
+    """The app's own statements for one calculate-and-deduct (app/api/pipeline.py, optimistic
+    charge), compiled from the app's code: BEGIN; the key lookup with the claim of the
+    Idempotency-Key; the one-statement charge; the answer stored on the claim and COMMIT, one
+    round trip (a pgbench pipeline, psycopg's in the app). The key is
     found by a random bench user's id instead of the hash of its secret (the same unique-index
     probe); the values are the bench's request (gpt-4-turbo 500/300 at the pro tier's 40%)."""
-    from app.api.hotpath import AUTHENTICATE_AND_CLAIM
+    from app.api.idempotency import _STORE
+    from app.api.pipeline import AUTHENTICATE_AND_CLAIM
     from app.core.pg import _compiled
-    from app.credits.metering import _CHARGE_AND_STORE_PG
+    from app.credits.metering import _CHARGE_PG
 
     rid = "'pgb-' || :client_id || '-' || :rid"
     values = {
@@ -111,7 +116,8 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         "request_id": rid, "price_id": str(price_id), "model": "'gpt-4-turbo'", "vendor": "'openai'",
         "input_tokens": "500", "output_tokens": "300", "vendor_cost": "0.014", "margin": "40.00",
         "customer_cost": "0.0196", "force_test": "false", "deduction_type": "'inference'",
-        "record_is_test": "false", "record_id": ":record_id",
+        "record_is_test": "false", "record_id": ":record_id", "status": "201", "is_test": "false",
+        "body": "'" + ANSWER.replace("{", "{{").replace("}", "}}") + "'",  # the script goes through str.format
     }
 
     def fill(sql: str) -> str:
@@ -122,7 +128,9 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_AND_STORE_PG)[0])};\nCOMMIT;\n")
+            f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_PG)[0])};\n"
+            # the stored answer and the COMMIT in one round trip, as the app sends them (pg.commit_with)
+            f"\\startpipeline\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n\\endpipeline\n")
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:

@@ -14,7 +14,7 @@ from app.core import nav, sorting
 from app.core.errors import DomainError
 from app.core.pagination import parse_limit
 from app.core.forms import form_errors, handle_form
-from app.core.web import csv_response, include_test_data, render
+from app.core.web import csv_response, render, test_data_scope
 from app.extensions import db
 
 bp = Blueprint("billing", __name__, url_prefix="/admin/billing")
@@ -25,15 +25,15 @@ nav.register("Subscriptions", "billing.subscriptions", "subscriptions.view", ord
 @permission_required("subscriptions.view")
 def subscriptions_list():
     args = request.args
-    scope = args.get("scope") or ("all" if include_test_data() else "production")
-    scope = scope if scope in history.SCOPES else "production"
+    scope = test_data_scope(args)
     tier, status, q = args.get("tier") or None, args.get("status") or None, (args.get("q") or "").strip() or None
     stmt = history.list_stmt(tier=tier, status=status, scope=scope, q=q)
-    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    sort = sorting.parse_or_default(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
     page = sorting.page(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort,
                         parse_limit(args.get("limit"), 25), args.get("cursor"))
     filters = {"tier": tier or "", "status": status or "", "scope": scope, "q": q or ""}
-    return render("billing/subscriptions.html", block="rows", page=page, filters=filters, statuses=STATUSES,
+    block = "rows" if args.get("cursor") else "table"  # a filter change re-renders the headers too
+    return render("billing/subscriptions.html", block=block, page=page, filters=filters, statuses=STATUSES,
                   tiers=tiers.all_tiers(db.session), scopes=history.SCOPES, create_form=_create_form(), sort=sort)
 
 
@@ -42,10 +42,10 @@ def subscriptions_list():
 def subscriptions_export():
     """The filtered, sorted list as CSV, streamed."""
     args = request.args
-    scope = args.get("scope") if args.get("scope") in history.SCOPES else "production"
+    scope = test_data_scope(args)
     stmt = history.list_stmt(tier=args.get("tier") or None, status=args.get("status") or None, scope=scope,
                              q=(args.get("q") or "").strip() or None)
-    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    sort = sorting.parse_or_default(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
     rows = ([s.id, s.user.email, s.tier.name, s.status, s.billing_cycle, s.current_period_end.isoformat(),
              str(s.tier.price_for(s.billing_cycle)), s.stripe_customer_id or "", "test" if s.is_test else "live"]
             for s in sorting.stream(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required
@@ -19,7 +19,6 @@ from app.extensions import db
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
 nav.register("Failed payments", "billing_admin.failed_payments", "subscriptions.view", order=31)
-nav.register("Refunds", "billing_admin.refund_requests", "subscriptions.refund", order=32)
 nav.register("Tiers", "billing_admin.tiers_list", "subscriptions.view", order=33)
 nav.register("Credit packs", "billing_admin.packs_list", "subscriptions.view", order=34)
 nav.register("Revenue", "billing_admin.revenue", "analytics.view_revenue", order=35)
@@ -124,10 +123,8 @@ def failed_payment_retry(subscription_id: int):
 @bp.get("/refund-requests")
 @permission_required("subscriptions.refund")
 def refund_requests():
-    pending = refunds.pending(db.session, include_test_data())
-    return render("billing/refund_requests.html", pending=pending, form=DecisionForm(),
-                  can_approve={r.id: refunds.can_approve(db.session, current_user, r) for r in pending},
-                  threshold=refunds.threshold())
+    """Refund requests are decided in the one approvals queue (refunds and credit grants)."""
+    return redirect(url_for("approvals.index", kind="refund", include_test=request.args.get("include_test")))
 
 
 @bp.post("/refund-requests/<int:request_id>/<decision>")
@@ -146,7 +143,7 @@ def refund_decide(request_id: int, decision: str):
         refunds.reject(db.session, current_user, refund_request, form.note.data)
         return "Refund request rejected."
 
-    queue = url_for("billing_admin.refund_requests")
+    queue = url_for("approvals.index", kind="refund")
     return handle_form(form, act, success=queue, again=queue, message=lambda text: text)
 
 
