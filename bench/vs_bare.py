@@ -135,9 +135,11 @@ def record(url: str, keys: list[tuple[int, str]], routes: list[str], worker_clas
     subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True, check=False)
     client = create_app().test_client()
     recipes = []
-    for route in routes:
+    for number, route in enumerate(routes):
         method, path = PATHS[route]
-        k = 7  # the customer (and, +1000 licenses apart, the license) of the recorded request
+        # The customer (and, n licenses apart, the license) of the recorded request: one per route,
+        # so no route's license is in the validation cache from another's recording.
+        k = 7 + number
         n = len(keys)
 
         def send(i: int, key_index: int | None, route=route, method=method, path=path):
@@ -156,6 +158,8 @@ def record(url: str, keys: list[tuple[int, str]], routes: list[str], worker_clas
         with recording() as log:
             secret, body = send(k, k if uses_key else None)
         steps = recipe(log, request_inputs(secret, body))
+        assert route == "balance" or any("body.license_key" in str(s.get("params")) for s in steps), \
+            f"{route}: the recorded request did not look the license up (a cache hit?)"
         print(f"-- {route}: {method} {path}, {sum('sql' in s for s in steps)} statements\n{printable(steps)}\n")
         recipes.append({"route": route, "method": method, "path": path, "bearer": uses_key, "steps": steps})
     return recipes
