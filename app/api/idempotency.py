@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Response, current_app, request
@@ -98,16 +97,6 @@ def _claim_stmt(dialect_insert):
 _CLAIM = {"postgresql": _claim_stmt(pg_insert), "sqlite": _claim_stmt(sqlite_insert)}
 _STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
           .values(response_status=bindparam("status"), response_body=bindparam("body"), is_test=bindparam("is_test")))
-
-
-@dataclass
-class Claim:
-    """An Idempotency-Key record a request inserted, as app/credits/metering.py took it while it
-    stored the answer itself; the pipeline now stores every answer (store_statement())."""
-
-    record_id: int
-    is_test: bool
-    answer: str | None = None
 
 
 def header_key() -> str | None:
