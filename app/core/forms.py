@@ -47,22 +47,12 @@ def lacks_permission(error: DomainError) -> bool:
     return isinstance(error, PermissionDenied) and error.code == "permission_denied" and bool(error.permission)
 
 
-def error_status(error: DomainError, form=None) -> int:
-    """The status a refused form is re-rendered with: 409 when the state of what it acts on does
-    not allow it (a conflict that names no field of the form); every other refusal (a typed value
-    that clashes, a 404 of an id it carries, a 402) is a 422. What the URL names is looked up
-    before the form is handled, and is a 404 there."""
-    if error.status != 409:
-        return 422
-    return 422 if error.field and _has_field(form, error.field) else 409
-
-
-def _has_field(form, name: str) -> bool:
-    if form is None:
-        return False
-    if isinstance(form, Posted):
-        return name in form.data
-    return hasattr(getattr(form, name, None), "errors")
+def error_status(error: DomainError) -> int:
+    """The status a refused form is re-rendered with: 409 for a conflict (a taken email or code,
+    a state that does not allow the action), 422 for every other refusal (a 404 of an id the form
+    carries, a 402 included). What the URL names is looked up before the form is handled, and is
+    a 404 there."""
+    return 409 if error.status == 409 else 422
 
 
 class Posted:
@@ -158,7 +148,7 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             flash(error.message, "error")
         else:
             add_error(form, error)
-        return _again(again, form, error_status(error, form), flashed=True)
+        return _again(again, form, error_status(error), flashed=True)
     if savepoint.is_active:
         savepoint.commit()
     db.session.commit()
