@@ -7,12 +7,13 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets)
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from app.core.labels import label
 from app.coupons.models import BILLING_CYCLES, CAMPAIGN_TYPES, COUPON_TYPES, DISCOUNT_TYPES, RULE_TYPES, TIERS
 
 
 def _options(values) -> dict[str, str]:
     """Choices as a {value: label} dict (WTForms 3.3 deprecates tuples)."""
-    return {v: v.replace("_", " ") for v in values}
+    return {v: label(v) for v in values}
 
 
 class MultiCheckbox(SelectMultipleField):
