@@ -112,7 +112,11 @@ def header_key() -> str | None:
 
 def store_statement(record_id: int, response: Response, redact: tuple[str, ...] = ()) -> tuple:
     """The statement and parameters keeping a successful response on its record, for replays
-    (the pipeline runs it with the commit: app/api/pipeline.py)."""
+    (the pipeline runs it with the commit: app/api/pipeline.py). On PostgreSQL a JSON answer
+    is stored as the text sent (cast to JSON by the statement), not parsed back first."""
+    if response.is_json and not redact and pg.bind_of(db.session).dialect.name == "postgresql":
+        return _STORE, {"record_id": record_id, "status": response.status_code,
+                        "body": response.get_data(as_text=True), "is_test": testmode.active()}
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}
