@@ -116,7 +116,7 @@ def store_statement(record_id: int, response: Response, redact: tuple[str, ...] 
     is stored as the text sent (cast to JSON by the statement), not parsed back first."""
     if response.is_json and not redact and pg.bind_of(db.session).dialect.name == "postgresql":
         return _STORE, {"record_id": record_id, "status": response.status_code,
-                        "body": response.get_data(as_text=True), "is_test": testmode.active()}
+                        "body": response.get_data(as_text=True), "is_test": testmode.is_test_row()}
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}
