@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import queue
+import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -39,16 +40,16 @@ class Pool:
 
     def __init__(self, size: int):
         self.idle: queue.LifoQueue = queue.LifoQueue()
-        self.size, self.opened = size, 0
+        self.size, self.opened, self.lock = size, 0, threading.Lock()
 
     def get(self) -> psycopg.Connection:
         try:
             return self.idle.get_nowait()
         except queue.Empty:
-            if self.opened < self.size:
-                self.opened += 1
-                return psycopg.connect(DB_URL)
-            return self.idle.get()
+            with self.lock:
+                opening = self.opened < self.size
+                self.opened += opening
+            return psycopg.connect(DB_URL) if opening else self.idle.get()
 
     def put(self, conn: psycopg.Connection) -> None:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:

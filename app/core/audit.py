@@ -24,7 +24,7 @@ def require_reason(reason: str | None, *, minimum: int = 1, field: str = "reason
     text = (reason or "").strip()
     if len(text) < max(minimum, 1):
         raise DomainError("reason_required", "Give a reason (it goes in the audit log)." if minimum <= 1 else
-                          f"Give a reason of at least {minimum} characters (it goes in the audit log).", field)
+                          f"Give a reason of {minimum} to {REASON_MAX:,} characters (it goes in the audit log).", field)
     if len(text) > REASON_MAX:
         raise DomainError("reason_too_long", f"Keep the reason under {REASON_MAX:,} characters.", field)
     return text

@@ -4,9 +4,9 @@ handle_form() is what every admin view that takes a POST does with it:
 
 1. validate the form (Flask-WTF; CSRF is checked by CSRFProtect before the view runs);
 2. call the service (`action`), which writes through the session and raises a DomainError to refuse;
-3. on a refusal: roll back everything the request wrote, put the message on the field the error
+3. on a refusal: roll back what the action wrote (a savepoint), put the message on the field the error
    names (or the form's top error; a bare button has no form, so it is flashed) and re-render the
-   page with what was typed (`again(form, status)`: 422, or the error's 404 or 409);
+   page with what was typed (`again(form, status)`: 422, or 409: see error_status);
    a permission the actor lacks is not a form error: it goes on to the 403 page naming it;
 4. on success: **commit once**, then go where `success` says: a URL is a redirect (flashing
    `message`); for an HTMX fragment request the view's `fragment(result, message)` re-renders the
@@ -48,13 +48,44 @@ def lacks_permission(error: DomainError) -> bool:
 
 
 def error_status(error: DomainError) -> int:
-    """The status a refused form is re-rendered with: 404 (what it acts on is gone) and 409 (the
-    state does not allow it) keep theirs; every other refusal (402 included) is a 422."""
-    return error.status if error.status in (404, 409) else 422
+    """The status a refused form is re-rendered with: 409 for a conflict (a taken email or code,
+    a state that does not allow the action), 422 for every other refusal (a 404 of an id the form
+    carries, a 402 included). What the URL names is looked up before the form is handled, and is
+    a 404 there."""
+    return 409 if error.status == 409 else 422
+
+
+class Posted:
+    """A POST whose fields have no WTForms class (the service checks every one): what was typed,
+    and the refusal by field, in the shape handle_form and the templates read."""
+
+    def __init__(self, formdata=None):
+        self.data = request.form if formdata is None else formdata
+        self.errors: dict[str, list[str]] = {}
+        self.form_errors: list[str] = []
+
+    def validate_on_submit(self) -> bool:
+        return True
+
+    def get(self, name: str, default=None):
+        return self.data.get(name, default)
+
+    @property
+    def error(self) -> dict | None:
+        """The first refusal as {"field", "message"} (None: not refused)."""
+        for field, messages in self.errors.items():
+            return {"field": field, "message": messages[0]}
+        return {"field": None, "message": self.form_errors[0]} if self.form_errors else None
 
 
 def add_error(form, error: DomainError) -> None:
     """The message on the field the error names, else on the form's top errors."""
+    if isinstance(form, Posted):
+        if error.field:
+            form.errors.setdefault(error.field, []).append(error.message)
+        else:
+            form.form_errors.append(error.message)
+        return
     field = getattr(form, error.field, None) if error.field else None
     if field is not None and hasattr(field, "errors"):
         field.errors = list(field.errors) + [error.message]
@@ -102,19 +133,24 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
 
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
-        db.session.rollback()
-        return _again(again, form, 422)
+        return _again(again, form, 422)  # nothing was written
+    savepoint = db.session.begin_nested()  # a refusal undoes exactly what the action wrote
     try:
         result = action()
     except DomainError as error:
+        if savepoint.is_active:
+            savepoint.rollback()
+        else:  # a payment step committed on the way: undo what came after it
+            db.session.rollback()
         if lacks_permission(error):
             raise  # the 403 page names the missing permission
-        db.session.rollback()
         if form is None or isinstance(again, str):
             flash(error.message, "error")
         else:
             add_error(form, error)
         return _again(again, form, error_status(error), flashed=True)
+    if savepoint.is_active:
+        savepoint.commit()
     db.session.commit()
     text = message(result) if callable(message) else message
     if fragment is not None and _fragment_request():

@@ -9,6 +9,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.labels import label
 from app.api.models import KEY_TYPES
+from app.core.forms import reason_field
 from app.sandbox.service import DEFAULT_EXPIRY_DAYS, SUBSCRIPTION_TIERS
 
 TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t, label(t)) for t in SUBSCRIPTION_TIERS]
@@ -38,7 +39,7 @@ class ExtendForm(FlaskForm):
 
 class BulkDeleteForm(FlaskForm):
     ids = SelectMultipleField("Accounts", coerce=int, validate_choice=False)
-    reason = StringField("Reason", validators=[Optional(), Length(max=500)])
+    reason = reason_field(required=False)
 
 
 class ScopesField(SelectMultipleField):
@@ -55,7 +56,7 @@ class ApiKeyForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
+    reason = reason_field()
 
 
 class OAuthClientForm(FlaskForm):
