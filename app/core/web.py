@@ -50,8 +50,10 @@ def json_errors() -> JsonErrors:
 
 
 def is_fragment_request() -> bool:
+    """An HTMX swap of part of the page; a boosted link and a history restore (back to a URL a
+    live filter pushed, not in htmx's cache) get the whole page."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:

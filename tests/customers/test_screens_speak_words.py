@@ -114,3 +114,20 @@ def test_no_admin_screen_shows_a_raw_code(app, login_as, sudo, busy_world):
 def _debug_context(html, word):  # pragma: no cover - used while fixing screens
     i = html.find(word)
     return html[max(0, i - 300):i + 100]
+
+
+def test_every_detail_page_has_the_one_back_link(app, login_as, sudo, busy_world):
+    """Issue 18 item 9: back links came in three forms or not at all. A page about one thing (a URL
+    with an id) or a form for a new one shows exactly one back link, the _back.html partial."""
+    client = sudo(login_as("super_admin"))
+    missing = {}
+    for rule in _admin_rules(app, "GET"):
+        if rule.rule.endswith(".csv") or not (rule.arguments or rule.rule.endswith(("/new", "/import", "/batch"))):
+            continue
+        response = client.get(_url(rule, busy_world))
+        if response.status_code != 200 or response.mimetype != "text/html":
+            continue
+        count = response.get_data(as_text=True).count('class="back-link"')
+        if count != 1:
+            missing[rule.rule] = count
+    assert missing == {}
