@@ -6,6 +6,7 @@ from datetime import datetime, time, timezone
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 from wtforms import SelectChoice
 
 from app.api.auth import SCOPES
@@ -26,7 +27,7 @@ nav.register("API keys", "api_keys.index", "users.view", order=31)
 
 
 def _scope_choices() -> list[SelectChoice]:
-    return [SelectChoice(name, f"{name}: {text}") for name, text in sorted(SCOPES.items())]
+    return [SelectChoice(name, Markup(f"<code>{escape(name)}</code> {escape(text)}")) for name, text in sorted(SCOPES.items())]
 
 
 @bp.app_template_global()

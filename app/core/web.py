@@ -10,6 +10,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable
 
 from flask import Flask, Response, flash, g, render_template, request, stream_with_context
@@ -138,7 +139,7 @@ def _csrf_fields_without_id() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from app.core.labels import label
+    from app.core.labels import label, words
 
     _csrf_fields_without_id()
     from app.core.money import fmt, usd
@@ -146,11 +147,18 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = fmt
     app.jinja_env.filters["usd"] = usd
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["words"] = words
     app.jinja_env.globals["include_test_data"] = include_test_data
     app.jinja_env.globals["test_data_param"] = TEST_DATA_PARAM
 
     @app.template_filter("dt")
     def _dt(value):
+        """A time as people read it; an ISO string (a time kept in a JSON detail) too."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
         return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
     @app.before_request

@@ -38,7 +38,7 @@ def test_customers_and_staff_by_default_newest_first(login_as, people, frozen_cl
     assert f'href="/admin/users/{people["ana.ops@rephlo.ai"].id}"' in body
     staff = client.get("/admin/users?q=rephlo.ai&scope=staff").get_data(as_text=True)
     assert _emails(staff) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai", "ana.ops@rephlo.ai"]
-    assert 'badge-test">test</span>' in staff
+    assert 'badge-test">Test</span>' in staff
     customers = client.get("/admin/users?q=lopez&scope=customers").get_data(as_text=True)
     assert _emails(customers) == ["customer_1@example.com"]
 
