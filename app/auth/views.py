@@ -13,8 +13,8 @@ from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION
                              staff_required, sudo_required)
 from app.core import audit, clock
 from app.core.errors import DomainError
-from app.core.forms import Posted, handle_form, refused_page
-from app.core.web import apply_domain_error, render
+from app.core.forms import Posted, add_error, handle_form, refused_page
+from app.core.web import render
 from app.extensions import db, limiter, login_manager
 from app.users.models import User
 
@@ -65,7 +65,7 @@ def login():
         try:
             user = service.authenticate(db.session, form.email.data, form.password.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
             return render("auth/login.html", form=form, status=401)
         session.clear()  # rotate: nothing from the anonymous session survives sign-in
         login_user(user)
@@ -141,7 +141,7 @@ def enrol():
         try:
             codes = service.enable_totp(db.session, current_user, secret, form.code.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
         else:
             db.session.commit()
             session.pop(PENDING_SECRET, None)

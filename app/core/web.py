@@ -99,14 +99,6 @@ def test_data_scope(args, default: str | None = None) -> str:
 
 
 
-def apply_domain_error(form, error: DomainError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        form.form_errors.append(error.message)
-
-
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
     """Stream a CSV export; cells starting with = + - @ are quoted against formula injection.
 
