@@ -42,11 +42,6 @@ class BalanceView:
     def month_to_date(self) -> dict:
         return {"credits": self.mtd_credits, "tokens": self.mtd_tokens}
 
-    def as_dict(self) -> dict:
-        """For callers outside the API's response models (billing's pack purchase answer)."""
-        return {"subscription_credits": self.subscription_credits, "bonus_credits": self.bonus_credits,
-                "total": self.total, "monthly_cap": self.monthly_cap, "month_to_date": self.month_to_date}
-
 
 EMPTY = BalanceView(0, 0, None, 0, 0)
 

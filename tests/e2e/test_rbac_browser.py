@@ -32,7 +32,7 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log_and_outbox(ad
 
     page.evaluate("window.__samePage = true")  # survives only if the form swaps in place
     page.click("#assign-role summary")
-    page.select_option("#assign-role_id", label="Operations (ops)")
+    page.select_option("#assign-role_id", label="Operations")
     page.fill("#assign-reason", "New team member - operations")
     page.fill("#assign-expires_at", "2020-01-01T00:00")
     page.click("#assign-role button[type=submit]")
