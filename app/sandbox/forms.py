@@ -7,11 +7,12 @@ from wtforms import (BooleanField, DateField, IntegerField, PasswordField, Selec
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.core.labels import label
 from app.api.models import KEY_TYPES
 from app.core.forms import reason_field
 from app.sandbox.service import DEFAULT_EXPIRY_DAYS, SUBSCRIPTION_TIERS
 
-TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t) for t in SUBSCRIPTION_TIERS]
+TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t, label(t)) for t in SUBSCRIPTION_TIERS]
 
 
 class TestUserForm(FlaskForm):
@@ -49,7 +50,7 @@ class ScopesField(SelectMultipleField):
 class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     owner = StringField("Owner's email", validators=[DataRequired(), Length(max=255)])
-    key_type = SelectField("Type", choices=[SelectChoice(t) for t in KEY_TYPES], default="sandbox")
+    key_type = SelectField("Type", choices=[SelectChoice(t, label(t)) for t in KEY_TYPES], default="sandbox")
     scopes = ScopesField("Scopes", default=["*"], validate_choice=False)
     expires_on = DateField("Expires on (optional, UTC midnight)", validators=[Optional()])
 
