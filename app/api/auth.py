@@ -27,13 +27,13 @@ from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
 
 from app.accounts.resource import TokenRefused, token_row  # Authlib's ResourceProtector (RFC 6750)
-from app.api import api_bp, quota
+from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
+from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.core import clock, pg, testmode
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
-from app.api import traffic
-from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
+from app.rbac.service import has_permission
 from app.users.models import User
 
 KEY_PATTERN = re.compile(r"^rph_(live|test|dev)_[A-Za-z0-9_]{16,128}$")
@@ -158,6 +158,8 @@ def resolve_twin(session, principal: Principal) -> None:
     """Point the principal at the customer's twin, made (and committed) on first use."""
     if not principal.twin_needed:
         return
+    # In the function: the sandbox builds on app/api, so a module-level import would be a cycle
+    # (the one upward import left; pyproject.toml's "domains" contract lists it).
     from app.sandbox import twins
 
     known = twins.twin_id(session, principal.user_id)
@@ -285,8 +287,6 @@ def check_access(principal: Principal, permission: str | None, scopes: tuple[str
     if request.path.startswith(admin_prefix) and permission is None:
         raise AuthFailure(403, "permission_required", "Admin routes need a permission; none is declared.")
     if permission is not None:
-        from app.rbac.service import has_permission
-
         if not has_permission(db.session, principal.user, permission):
             g.missing_permission = permission
             raise AuthFailure(403, "missing_permission",

@@ -9,12 +9,20 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import mfa_guard, resume, service
 from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
-from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, permission_required,
-                             staff_required, sudo_required)
+from app.auth.guards import (
+    SESSION_MFA,
+    SESSION_SEEN,
+    SESSION_STARTED,
+    SESSION_SUDO,
+    permission_required,
+    staff_required,
+    sudo_required,
+)
 from app.core import audit, clock
 from app.core.errors import DomainError
 from app.core.web import apply_domain_error, render
 from app.extensions import db, limiter, login_manager
+from app.users import service as users
 from app.users.models import User
 
 bp = Blueprint("auth", __name__)
@@ -243,8 +251,6 @@ def regenerate_codes():
 @sudo_required
 def unlock_mfa(user_id: int):
     """Lift a two-factor lockout (mfa_guard): audited with the reason."""
-    from app.users import service as users
-
     target = users.get_user(db.session, user_id)
     mfa_guard.unlock(db.session, current_user, target, request.form.get("reason"))
     db.session.commit()

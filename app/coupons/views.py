@@ -6,9 +6,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.guards import permission_required, user_can
+from app.billing import subscriptions
 from app.core import bounds, nav
 from app.core.errors import DomainError
 from app.core.pagination import keyset_page, parse_limit
+from app.core.requestinfo import client_ip, user_agent
 from app.core.web import apply_domain_error, include_test_data, render
 from app.coupons import campaigns, coupons, redemption, rules, validation
 from app.coupons.forms import CouponForm, PreviewForm, ReasonForm, RuleForm
@@ -234,9 +236,6 @@ def _subscription_coupons():
 @bp.post("/subscriptions/<int:subscription_id>/apply")
 @permission_required("subscriptions.edit")
 def apply_to_subscription(subscription_id: int):
-    from app.billing import subscriptions
-    from app.core.requestinfo import client_ip, user_agent
-
     sub = subscriptions.get(db.session, subscription_id)
     back = redirect(url_for("billing.subscription", subscription_id=sub.id) + "#coupons")
     try:
