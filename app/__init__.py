@@ -134,6 +134,7 @@ def create_app(config: dict | None = None) -> Flask:
     from app.customers.views import bp as customers_bp
     from app.customers.search_views import bp as search_bp
     from app.customers.action_views import bp as customer_actions_bp
+    from app.approvals.views import bp as approvals_bp
     from app.rbac.role_edit_views import bp as rbac_roles_bp
     from app.analytics import export_views  # noqa: F401  (the dashboard's CSV export, on the analytics blueprint)
 
@@ -165,6 +166,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(customers_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(customer_actions_bp)
+    app.register_blueprint(approvals_bp)
     app.register_blueprint(rbac_roles_bp)
     api_bp = load_routes()
     app.register_blueprint(api_bp)

@@ -88,18 +88,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def server_env(url: str, redis_db: int = REDIS_DB, worker_class: str = "gthread") -> dict:
+    """The environment the benchmarked app runs with (bench/vs_bare.py also builds its in-process
+    app from it, to record the SQL of the same configuration)."""
+    return {"DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "LOG_FORMAT": "json",
+            "API_RATE_LIMIT_LIVE": "1000000 per minute", "LICENSE_API_RATE_LIMIT": "100000000 per minute",
+            "JOBS_INLINE": "1", **({"DB_POOL_SIZE": "32"} if worker_class == "gevent" else {})}
+
+
 class Gunicorn:
     """gunicorn on the benchmark database, Redis for rate limits and request counters."""
 
     def __init__(self, url: str, workers: int, threads: int = 1, redis_db: int = REDIS_DB, module: str = "wsgi:app",
-                 extra_env: dict | None = None, worker_class: str = "gthread", extra_args: tuple[str, ...] = ()):
+                 extra_env: dict | None = None, worker_class: str = "gthread", extra_args: tuple[str, ...] = (),
+                 log_name: str = "gunicorn.log"):
         self.port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "wsgi", "SECRET_KEY": "bench",
-               "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}", "LOG_FORMAT": "json",
-               "API_RATE_LIMIT_LIVE": "1000000 per minute", "JOBS_INLINE": "1",
-               **({"DB_POOL_SIZE": "32"} if worker_class == "gevent" else {}), **(extra_env or {})}
+        env = {**os.environ, **server_env(url, redis_db, worker_class), **(extra_env or {})}
         RESULTS.mkdir(parents=True, exist_ok=True)
-        self.log = open(RESULTS / "gunicorn.log", "w")
+        self.log = open(RESULTS / log_name, "w")
         concurrency = ["--threads", str(threads)] if worker_class == "gthread" else ["--worker-connections", "1000"]
         # The deployment's settings (gunicorn.conf.py: its start-up hook too), this run's on top.
         cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-k", worker_class, "-w", str(workers),
@@ -112,7 +119,7 @@ class Gunicorn:
                 return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("gunicorn did not start: see bench/results/gunicorn.log")
+                    raise RuntimeError(f"gunicorn did not start: see bench/results/{log_name}")
                 time.sleep(0.1)
         raise RuntimeError("gunicorn did not answer")
 

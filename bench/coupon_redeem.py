@@ -261,6 +261,13 @@ def main() -> None:
                   f"{round(r['rps'] / row['pgbench_tps'], 3):>6} {r['successes']:>9} {r['over_redemptions']:>5} "
                   f"{r['load_avg_1m']:>7}")
     over = row["over_redemptions"] + (row["paced"] or {}).get("over_redemptions", 0)
+    paced = row["paced"]
+    slow = paced is not None and paced["rps"] < 0.9 * paced["offered_rps"]
+    p99 = (paced or row)["p99_ms"]
+    print(f"target (issue 19): ratio {row['ratio']} >= 0.25 {'yes' if row['ratio'] >= 0.25 else 'NO'}; "
+          f"{'paced' if paced else 'saturated'} p99 {p99} ms < 100 {'yes' if p99 < 100 and not slow else 'NO'}"
+          + (f" (only {paced['rps']} of {paced['offered_rps']} req/s offered: saturated)" if slow else "")
+          + f"; over-redemptions {over} (target 0); load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
     sys.exit(1 if over else 0)
 
 

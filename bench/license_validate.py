@@ -61,40 +61,51 @@ def migrate_and_fill(url: str, licenses: int, devices: int) -> None:
 
     from app import create_app
     from app.extensions import db
-    from app.licensing import semver
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": None, "JOBS_INLINE": True})
     with app.app_context():
         upgrade()
-        began = time.perf_counter()
-        db.session.execute(text("""
+        fill(db.session, licenses, devices)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def fill(session, licenses: int, devices: int, make_owners: bool = True, owners: int = 1000) -> None:
+    """`licenses` licenses (PERM-BENCH-00000001...) owned round-robin by `owners` users with
+    consecutive ids (made here, or the first users already there: bench/vs_bare.py passes the
+    users of bench/common.populate, so license i belongs to the (i % owners)-th key's owner),
+    each with `devices` active activations (fingerprint_of(i, j)); bulk SQL, then ANALYZE."""
+    from app.licensing import semver
+
+    began = time.perf_counter()
+    if make_owners:
+        session.execute(text("""
             INSERT INTO users (email, first_name, last_name, account_type, is_staff, status, email_verified,
                                auth_provider, totp_enabled, session_version, is_test, created_at, updated_at)
             SELECT 'bench' || g || '@example.com', 'Bench', 'Owner', 'standard', false, 'active', true, 'local',
                    false, 1, false, now(), now()
-            FROM generate_series(1, 1000) g"""))
-        db.session.execute(text("""
-            INSERT INTO licenses (license_key, user_id, status, purchase_price, purchased_version,
-                                  purchased_version_key, eligible_until_version, eligible_until_key, max_activations,
-                                  purchased_at, activated_at, is_test, created_at, updated_at)
-            SELECT 'PERM-BENCH-' || lpad(g::text, 8, '0'), (SELECT min(id) FROM users) + g % 1000, 'active', 299.99,
-                   '1.0.0', :low, '2.0.0', :high, :seats, now(), now(), false, now(), now()
-            FROM generate_series(1, :n) g"""),
-            {"low": semver.sort_key("1.0.0"), "high": semver.sort_key("2.0.0"), "seats": devices + 2, "n": licenses})
-        db.session.execute(text("""
-            INSERT INTO license_activations (license_id, fingerprint, device_name, os_type, os_version, cpu_info,
-                                             status, activated_at, last_seen_at, is_test, created_at, updated_at)
-            SELECT l.id, lpad(to_hex(substr(l.license_key, 12)::int), 32, '0') || lpad(to_hex(d), 32, '0'),
-                   'Bench device ' || d, 'Windows', '11', 'x86-64', 'active', now(), now(), false, now(), now()
-            FROM licenses l CROSS JOIN generate_series(1, :d) d"""), {"d": devices})
-        db.session.commit()
-        db.session.execute(text("ANALYZE"))
-        db.session.commit()
-        counts = db.session.execute(text(
-            "SELECT (SELECT count(*) FROM licenses), (SELECT count(*) FROM license_activations)")).one()
-        print(f"filled {counts[0]:,} licenses and {counts[1]:,} activations in {time.perf_counter() - began:.1f} s")
-    with app.app_context():
-        db.engine.dispose()
+            FROM generate_series(1, :owners) g"""), {"owners": owners})
+    session.execute(text("""
+        INSERT INTO licenses (license_key, user_id, status, purchase_price, purchased_version,
+                              purchased_version_key, eligible_until_version, eligible_until_key, max_activations,
+                              purchased_at, activated_at, is_test, created_at, updated_at)
+        SELECT 'PERM-BENCH-' || lpad(g::text, 8, '0'), (SELECT min(id) FROM users) + g % :owners, 'active', 299.99,
+               '1.0.0', :low, '2.0.0', :high, :seats, now(), now(), false, now(), now()
+        FROM generate_series(1, :n) g"""),
+        {"low": semver.sort_key("1.0.0"), "high": semver.sort_key("2.0.0"), "seats": devices + 2, "n": licenses,
+         "owners": owners})
+    session.execute(text("""
+        INSERT INTO license_activations (license_id, fingerprint, device_name, os_type, os_version, cpu_info,
+                                         status, activated_at, last_seen_at, is_test, created_at, updated_at)
+        SELECT l.id, lpad(to_hex(substr(l.license_key, 12)::int), 32, '0') || lpad(to_hex(d), 32, '0'),
+               'Bench device ' || d, 'Windows', '11', 'x86-64', 'active', now(), now(), false, now(), now()
+        FROM licenses l CROSS JOIN generate_series(1, :d) d"""), {"d": devices})
+    session.commit()
+    session.execute(text("ANALYZE"))
+    session.commit()
+    counts = session.execute(text(
+        "SELECT (SELECT count(*) FROM licenses), (SELECT count(*) FROM license_activations)")).one()
+    print(f"filled {counts[0]:,} licenses and {counts[1]:,} activations in {time.perf_counter() - began:.1f} s")
 
 
 def lookup_sql() -> str:

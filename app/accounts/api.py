@@ -14,12 +14,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from app.accounts import service
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
+from app.api.pipeline import route
+from app.api.auth import register_scope
 from app.api.errors import api_error
-from app.api.idempotency import idempotent
 from app.api.lists import list_response
-from app.api.schemas import RequestModel, ResponseModel, api_doc, respond, validate_body
+from app.api.schemas import RequestModel, ResponseModel, respond
 from app.billing.subscriptions import live_subscription
 from app.core import audit, testmode
 from app.core.errors import DomainError
@@ -105,11 +104,8 @@ def _get(customer_id: int) -> User:
     return user
 
 
-@api_bp.post("/customers")
-@api_auth(scopes=WRITE)
-@idempotent()
-@validate_body(CreateCustomerRequest)
-@api_doc("Create a customer (free tier provisioned)", responses={201: ApiCustomer}, tags=["customers"])
+@route("POST", "/customers", scopes=WRITE, idempotent=True, body=CreateCustomerRequest,
+       summary="Create a customer (free tier provisioned)", responses={201: ApiCustomer}, tags=["customers"])
 def create_customer(body: CreateCustomerRequest):
     refused = _server_credential()
     if refused is not None:
@@ -120,9 +116,8 @@ def create_customer(body: CreateCustomerRequest):
     return respond(ApiCustomer, _view(user), 201)
 
 
-@api_bp.get("/customers")
-@api_auth(scopes=WRITE)
-@api_doc("List customers, newest first (filter: external_id, email)", list_of=ApiCustomer, tags=["customers"])
+@route("GET", "/customers", scopes=WRITE, summary="List customers, newest first (filter: external_id, email)",
+       list_of=ApiCustomer, tags=["customers"])
 def list_customers():
     refused = _server_credential()
     if refused is not None:
@@ -135,18 +130,15 @@ def list_customers():
     return list_response(db.session, stmt, User, _ListedCustomer)
 
 
-@api_bp.get("/customers/<int:customer_id>")
-@api_auth(scopes=WRITE)
-@api_doc("Retrieve a customer", responses={200: ApiCustomer}, tags=["customers"])
+@route("GET", "/customers/<int:customer_id>", scopes=WRITE, summary="Retrieve a customer",
+       responses={200: ApiCustomer}, tags=["customers"])
 def get_customer(customer_id: int):
     refused = _server_credential()
     return refused if refused is not None else respond(ApiCustomer, _view(_get(customer_id)))
 
 
-@api_bp.patch("/customers/<int:customer_id>")
-@api_auth(scopes=WRITE)
-@validate_body(UpdateCustomerRequest)
-@api_doc("Update a customer's name, email or metadata", responses={200: ApiCustomer}, tags=["customers"])
+@route("PATCH", "/customers/<int:customer_id>", scopes=WRITE, body=UpdateCustomerRequest,
+       summary="Update a customer's name, email or metadata", responses={200: ApiCustomer}, tags=["customers"])
 def update_customer(customer_id: int, body: UpdateCustomerRequest):
     refused = _server_credential()
     if refused is not None:
@@ -168,5 +160,4 @@ def update_customer(customer_id: int, body: UpdateCustomerRequest):
     audit.record(db.session, "accounts.customer_updated", actor=g.api_user, target=user,
                  before={k: str(before[k]) for k in ("email", "name", "metadata")},
                  after={k: str(after[k]) for k in ("email", "name", "metadata")})
-    db.session.commit()
     return respond(ApiCustomer, after)

@@ -5,7 +5,9 @@ import importlib
 
 from flask import Blueprint, Flask, request
 
-api_bp = Blueprint("api", __name__, url_prefix="/api/v1")
+from app.core.api_paths import API_PREFIX, is_api_request  # noqa: F401  (the one test, re-exported)
+
+api_bp = Blueprint("api", __name__, url_prefix=API_PREFIX + "v1")
 
 # Domain modules that define routes on api_bp; imported once by load_routes().
 ROUTE_MODULES = [

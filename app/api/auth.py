@@ -1,6 +1,6 @@
 """Bearer authentication for /api/v1: API keys (rph_live_/rph_test_/rph_dev_) and OAuth tokens.
 
-`@api_auth(permission=None, scopes=None)` on a route:
+The steps app/api/pipeline.py runs for a route declared with scopes= and permission=:
 - one indexed lookup by the SHA-256 of the presented secret;
 - 401 `missing_api_key`, `invalid_api_key`, `api_key_revoked`, `api_key_expired`,
   `access_token_expired`, `oauth_client_revoked`, `account_inactive`, `test_account_expired`;
@@ -10,7 +10,7 @@
   X-Test-Mode header, log lines tagged);
 - counts the request (test vs production) and applies the per-key rate limit (lower for test
   traffic), 429 with Retry-After: with Redis, mostly without a round trip (app/api/quota.py);
-- `/api/v1/admin/...` routes also need the owner's RBAC permission (403 names it).
+- a route's permission is the owner's RBAC permission (403 names it); every /admin/ route has one.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache, wraps
+from functools import lru_cache
 
 from flask import current_app, g, request
 from limits import RateLimitItem
@@ -70,7 +70,7 @@ class Principal:
 
     @property
     def user(self) -> User:
-        """The owner as an ORM object, loaded on first use (the hot path never needs it)."""
+        """The owner as an ORM object, loaded on first use (a route with load_owner=False never needs it)."""
         return db.session.get(User, self.user_id)
 
 
@@ -234,7 +234,7 @@ def rate_limit_for(principal: Principal) -> str:
 
 
 @lru_cache(maxsize=32)
-def _limit(text: str) -> RateLimitItem:
+def parse_rate(text: str) -> RateLimitItem:
     return parse_limit(text)
 
 
@@ -254,7 +254,7 @@ def meter(principal: Principal, *, count: bool = True) -> None:
     Without Redis the count is a database row, committed at once so that its lock is short.
     count=False leaves that to a caller whose transaction must not commit yet: it counts after
     it (see traffic.counts_in_database())."""
-    item = _limit(rate_limit_for(principal))
+    item = parse_rate(rate_limit_for(principal))
     redis = _shared_redis()
     if redis is not None:
         traffic.count_later(redis, principal.is_test)
@@ -283,9 +283,6 @@ def check_access(principal: Principal, permission: str | None, scopes: tuple[str
     if scopes and not has_scopes(principal.scopes, scopes):
         raise AuthFailure(403, "insufficient_scope",
                           f"This key lacks the scope(s) {', '.join(scopes)}.", None)
-    admin_prefix = "/api/v1/admin/"
-    if request.path.startswith(admin_prefix) and permission is None:
-        raise AuthFailure(403, "permission_required", "Admin routes need a permission; none is declared.")
     if permission is not None:
         if not has_permission(db.session, principal.user, permission):
             g.missing_permission = permission
@@ -303,33 +300,6 @@ def enter(principal: Principal, load_owner: bool = True) -> None:
     g.log_user_id = principal.user_id
     if principal.is_test:
         testmode.activate()
-
-
-def api_auth(permission: str | None = None, scopes=None, load_owner: bool = True):
-    """Decorator for /api/v1 routes: authenticate, set test mode, count, rate-limit, check permission.
-
-    g.api_user_id is always set; g.api_user (the owner as an ORM object) unless load_owner=False,
-    for a route that needs only the id (the metering hot path)."""
-    needed = tuple([scopes] if isinstance(scopes, str) else (scopes or ()))
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            try:
-                principal = authenticate()
-                enter(principal, load_owner)
-                meter(principal)
-                check_access(principal, permission, needed)
-            except AuthFailure as failure:
-                return failure.response()
-            return view(*args, **kwargs)
-
-        from app.api.schemas import annotate
-
-        annotate(wrapped, security=True, permission=permission, scopes=list(needed))
-        return wrapped
-
-    return decorator
 
 
 @api_bp.after_request

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, jsonify
 from sqlalchemy import text
 
-from app.api import api_bp
+from app.api.pipeline import PUBLIC, route
 from app.core.redis import connection
 from app.extensions import db
 
@@ -29,7 +29,7 @@ def check_redis() -> str:
         return f"error: {type(exc).__name__}"
 
 
-@api_bp.get("/health")
+@route("GET", "/health", auth=PUBLIC)
 def health():
     database, redis = check_database(), check_redis()
     healthy = database == "ok" and redis in ("ok", "not_configured")

@@ -12,9 +12,9 @@
 - Secrets shown once in the first answer (`redact=("password",)`) are stored, and replayed, as null.
 - Records are kept at least IDEMPOTENCY_TTL_HOURS (24 h) and purged by a periodic job.
 
-Contract for views under `@idempotent`: do the domain work and return the response; do not
-commit. The decorator commits the work and the stored response together (also when no key
-was sent), or rolls both back.
+Routes declared `idempotent=True` (app/api/pipeline.py) get this; their views do the domain
+work and return the response, and do not commit: the pipeline commits the work and the stored
+response together (also when no key was sent), or rolls both back.
 """
 from __future__ import annotations
 
@@ -23,15 +23,13 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import wraps
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
-from app.api.schemas import annotate
 from app.core import clock, pg, testmode
 from app.extensions import db
 from app.api.models import IdempotencyRecord
@@ -104,9 +102,8 @@ _STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
 
 @dataclass
 class Claim:
-    """An Idempotency-Key record this request inserted and is to fill with its answer. A service
-    that can store the answer in its own statement does so and sets `answer` to the JSON text
-    stored, which is then sent as it is (app/api/hotpath.py)."""
+    """An Idempotency-Key record a request inserted, as app/credits/metering.py took it while it
+    stored the answer itself; the pipeline now stores every answer (store_statement())."""
 
     record_id: int
     is_test: bool
@@ -124,20 +121,21 @@ def header_key() -> str | None:
     return key
 
 
-def store(record_id: int, response: Response, redact: tuple[str, ...] = ()) -> None:
-    """Keep a successful response on its record, for replays."""
+def store_statement(record_id: int, response: Response, redact: tuple[str, ...] = ()) -> tuple:
+    """The statement and parameters keeping a successful response on its record, for replays
+    (the pipeline runs it with the commit: app/api/pipeline.py)."""
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}
-    pg.run(db.session, _STORE, {"record_id": record_id, "status": response.status_code, "body": body,
-                                "is_test": testmode.active()})
+    return _STORE, {"record_id": record_id, "status": response.status_code, "body": body,
+                    "is_test": testmode.active()}
 
 
 def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
     """One statement, no savepoint: INSERT ... ON CONFLICT DO NOTHING RETURNING id. On PostgreSQL
     an insert of the same key by a transaction still in progress makes this one wait for it:
     if it commits, nothing comes back (and its answer is replayed); if it rolls back, ours goes in."""
-    row = pg.run(db.session, _CLAIM[db.session.get_bind().dialect.name], {
+    row = pg.run(db.session, _CLAIM[pg.bind_of(db.session).dialect.name], {
         "user_id": user_id, "key": key, "method": request.method, "path": request.path[:255],
         "request_hash": fingerprint, "is_test": testmode.active(), "created_at": clock.now()}).fetchone()
     return None if row is None else row.id
@@ -149,6 +147,9 @@ def _claim(user_id: int, key: str, fingerprint: str) -> int | Response:
     if record_id is not None:
         return record_id
     return after_conflict(user_id, key, fingerprint)
+
+
+claim = _claim
 
 
 def after_conflict(user_id: int, key: str, fingerprint: str) -> int | Response:
@@ -167,45 +168,7 @@ def after_conflict(user_id: int, key: str, fingerprint: str) -> int | Response:
     return _answer_existing(existing, fingerprint)
 
 
-def idempotent(view=None, *, redact: tuple[str, ...] = ()):
-    """Decorator for creating POSTs; put it under @api_auth (it needs g.api_user_id).
-
-    `redact` names top-level response fields holding a secret shown once (a password, a key):
-    they are stored as null, so a replay never shows the secret a second time.
-    """
-
-    def decorator(inner):
-        @wraps(inner)
-        def wrapped(*args, **kwargs):
-            try:
-                key = header_key()
-            except ValueError:
-                return api_error(400, "invalid_request_error", "invalid_idempotency_key",
-                                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} printable characters.", None)
-            if key is None:
-                return commit_if_ok(current_app.make_response(inner(*args, **kwargs)))
-            claimed = _claim(g.api_user_id, key, request_fingerprint())
-            if isinstance(claimed, Response):
-                db.session.rollback()
-                return claimed
-            try:
-                response = current_app.make_response(inner(*args, **kwargs))
-            except Exception:
-                _release(claimed)
-                raise
-            if 200 <= response.status_code < 300:
-                store(claimed, response, redact)
-            else:
-                _release(claimed)
-            return commit_if_ok(response)
-
-        annotate(wrapped, idempotent=True)
-        return wrapped
-
-    return decorator(view) if view is not None else decorator
-
-
-def _release(record_id: int) -> None:
+def release(record_id: int) -> None:
     """A failed request frees its key, also when the view committed early (a payment step
     that must be durable before Stripe is called): the rollback alone would leave that
     committed record "in progress" for good."""
@@ -214,14 +177,6 @@ def _release(record_id: int) -> None:
     gone = db.session.execute(delete(table).where(table.c.id == record_id, table.c.response_status.is_(None)))
     if gone.rowcount:
         db.session.commit()
-
-
-def commit_if_ok(response: Response) -> Response:
-    if 200 <= response.status_code < 300:
-        db.session.commit()
-    else:
-        db.session.rollback()
-    return response
 
 
 def purge_expired(session, older_than_hours: int | None = None) -> int:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from app.api import api_bp
-from app.api.schemas import RequestModel, ResponseModel, api_doc, annotate, parse_body, respond, validate_data
+from app.api.pipeline import PUBLIC, route
+from app.api.schemas import RequestModel, ResponseModel, respond
 from app.core import testmode
 from app.core.errors import DomainError
-from app.extensions import db, limiter
+from app.extensions import db
 from app.api.clients import issue_token
 
 
@@ -25,17 +25,13 @@ class TokenResponse(ResponseModel):
     scope: str = "*"
 
 
-@api_bp.post("/oauth/token")
-@limiter.limit(lambda: current_app.config["OAUTH_TOKEN_RATE_LIMIT"])
-@api_doc("Exchange a client id and secret for a short-lived bearer token", responses={200: TokenResponse},
-         tags=["oauth"], description="Client-credentials grant. Send grant_type=client_credentials with "
+@route("POST", "/oauth/token", auth=PUBLIC, per_ip=lambda: current_app.config["OAUTH_TOKEN_RATE_LIMIT"],
+       body=TokenRequest, form_body=True,
+       summary="Exchange a client id and secret for a short-lived bearer token", responses={200: TokenResponse},
+       tags=["oauth"], description="Client-credentials grant. Send grant_type=client_credentials with "
          "client_id and client_secret as a form, as JSON, or as HTTP Basic credentials. Test clients "
          "get test tokens: their requests run in test mode.")
-def oauth_token():
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        body = validate_data(TokenRequest, request.form.to_dict())
-    else:
-        body = parse_body(TokenRequest)
+def oauth_token(body: TokenRequest):
     client_id, secret = body.client_id, body.client_secret
     basic = request.authorization
     if basic is not None and basic.type == "basic":
@@ -46,12 +42,9 @@ def oauth_token():
     plain, token = issue_token(db.session, client_id, secret)
     if token.is_test:
         testmode.activate()
-    db.session.commit()
     response = respond(TokenResponse, {"access_token": plain, "expires_in": current_app.config[
         "OAUTH_TOKEN_TTL_SECONDS"]})
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
 
-
-annotate(oauth_token, request_model=TokenRequest)

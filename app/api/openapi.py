@@ -1,7 +1,7 @@
 """GET /api/v1/openapi.json: an OpenAPI 3.1 document built from the routes' own pydantic models.
 
-Each API view carries `_openapi` metadata (set by @api_auth, @idempotent, @validate_body,
-@api_doc); this module walks the URL map and turns it into paths, request bodies,
+Each API route is declared once with app/api/pipeline.py's route(), which keeps its OpenAPI
+facts (Route.doc); this module walks the URL map and turns them into paths, request bodies,
 responses, the error schema and the bearer security scheme.
 
 Component names are what client generators name their classes after, so each is a model's
@@ -16,7 +16,8 @@ from flask import Flask, current_app, jsonify
 from pydantic.json_schema import models_json_schema
 
 from app.api import api_bp
-from app.api.schemas import ErrorBody, api_doc
+from app.api.pipeline import PUBLIC, route
+from app.api.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
 _CLEAN_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -129,7 +130,8 @@ def build_document(app: Flask) -> dict:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith(api_bp.name + "."):
             continue
-        spec = getattr(app.view_functions[rule.endpoint], "_openapi", {})
+        declared = getattr(app.view_functions[rule.endpoint], "route", None)
+        spec = declared.doc if declared is not None else {}
         routes.append((rule, spec))
         if spec.get("request_model") is not None:
             models.add((spec["request_model"], "validation"))
@@ -158,8 +160,7 @@ def build_document(app: Flask) -> dict:
     }
 
 
-@api_bp.get("/openapi.json")
-@api_doc("This OpenAPI document", tags=["meta"])
+@route("GET", "/openapi.json", auth=PUBLIC, summary="This OpenAPI document", tags=["meta"])
 def openapi_document():
     doc = current_app.extensions.get("rephlo_openapi")
     if doc is None:

@@ -3,18 +3,17 @@ document is built from (the same models validate, serialise and document: they c
 
 - `RequestModel`: strict (no float for an int, no string for a bool), unknown fields refused.
 - `DecimalStr`: money and prices travel as decimal strings ("99.99"), never JSON numbers.
-- `@validate_body(Model)`: parses the JSON body and passes `body=` to the view; malformed
-  JSON (or JSON nested too deep) is 400 `invalid_json`, a bad field (an integer past BIGINT, a
-  date outside app/core/bounds.py's range) is 422 with `param` = the first bad field; the view
-  does not run, so nothing is written.
-- `@api_doc(summary=..., responses={201: Model}, list_of=Model)`: documents a route.
+- `parse_body(Model)` (a route's body=, app/api/pipeline.py): malformed JSON (or JSON nested
+  too deep) is 400 `invalid_json`, a bad field (an integer past BIGINT, a date outside
+  app/core/bounds.py's range) is 422 with `param` = the first bad field; the view does not
+  run, so nothing is written. `validate_data(Model, dict)` does the same for a query or form.
+- `query_params(Model)`: a query model's OpenAPI parameters.
 - `respond(Model, obj, status)`: serialises through the response model.
 """
 from __future__ import annotations
 
 import re
 from decimal import Decimal
-from functools import wraps
 from typing import Annotated, Any
 
 from flask import jsonify, request
@@ -65,27 +64,6 @@ class ErrorBody(ResponseModel):
     request_id: str | None = None
 
 
-def annotate(func, **spec) -> None:
-    """Merge OpenAPI facts into a view's metadata (copied outward by functools.wraps)."""
-    merged = dict(getattr(func, "_openapi", {}))
-    for key, value in spec.items():
-        if key == "responses":
-            merged["responses"] = {**merged.get("responses", {}), **value}
-        elif value is not None or key not in merged:
-            merged[key] = value
-    func._openapi = merged
-
-
-def api_doc(summary: str, *, responses: dict[int, type[BaseModel] | None] | None = None,
-            list_of: type[BaseModel] | None = None, tags: list[str] | None = None, description: str | None = None):
-    def decorator(view):
-        annotate(view, summary=summary, description=description or (view.__doc__ or "").strip() or None,
-                 responses=responses or {}, list_of=list_of, tags=tags)
-        return view
-
-    return decorator
-
-
 _INT_ERRORS = {"int_type", "int_parsing", "int_from_float"}
 
 
@@ -133,19 +111,24 @@ def validate_data(model: type[BaseModel], data: dict) -> BaseModel:
     return parsed
 
 
-def validate_body(model: type[BaseModel]):
-    """Decorator: the view gets the validated model as `body=`."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            kwargs["body"] = parse_body(model)
-            return view(*args, **kwargs)
-
-        annotate(wrapped, request_model=model)
-        return wrapped
-
-    return decorator
+def query_params(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[dict]:
+    """OpenAPI query parameters from a pydantic query model."""
+    schema = model.model_json_schema()
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        if name in skip:
+            continue
+        options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+        field = {k: v for k, v in options[0].items() if k != "title"}
+        for key in ("default", "description"):
+            if key in prop and prop[key] is not None:
+                field.setdefault(key, prop[key])
+        param = {"name": name, "in": "query", "required": name in schema.get("required", []),
+                 "schema": {k: v for k, v in field.items() if k != "description"}}
+        if field.get("description"):
+            param["description"] = field["description"]
+        params.append(param)
+    return params
 
 
 def dump(model: type[BaseModel], obj: Any) -> dict:

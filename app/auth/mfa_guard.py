@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError
 from app.extensions import limiter
 from app.users.models import User
@@ -76,9 +77,7 @@ def record_success(db_session, user: User) -> int:
 
 def unlock(db_session, actor, target: User, reason: str | None) -> None:
     """An admin lifts the lock (audited, with the failures it had)."""
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    reason = require_reason(reason, minimum=3)
     if actor.id == target.id:
         raise DomainError("self_unlock", "Another administrator must unlock your account.", None, status=403)
     if not is_locked(target):

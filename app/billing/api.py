@@ -11,10 +11,9 @@ from typing import Any
 from flask import g, jsonify, request
 from pydantic import Field
 
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
-from app.api.idempotency import idempotent
-from app.api.schemas import RequestModel, ResponseModel, annotate, api_doc, respond, validate_body
+from app.api.pipeline import route
+from app.api.auth import register_scope
+from app.api.schemas import RequestModel, ResponseModel, respond
 from app.billing import changes, packs, subscriptions, tiers
 from app.billing.models import Invoice
 from app.core import testmode
@@ -109,16 +108,6 @@ class ApiPurchase(ResponseModel):
     balance: dict[str, Any]
 
 
-def errors(*statuses: int):
-    """Document the failures a route answers beyond the generic ones (see app.api.openapi)."""
-
-    def decorator(view):
-        annotate(view, errors=list(statuses))
-        return view
-
-    return decorator
-
-
 def _sub_data(sub) -> dict:
     return {"id": sub.id, "tier": sub.tier.name, "status": sub.status, "billing_cycle": sub.billing_cycle,
             "current_period_start": sub.current_period_start, "current_period_end": sub.current_period_end,
@@ -145,18 +134,15 @@ def _my_subscription(for_write: bool = False):
     return sub
 
 
-@api_bp.get("/subscription")
-@api_auth(scopes=READ)
-@api_doc("The caller's subscription", responses={200: ApiSubscription}, tags=["billing"])
-@errors(404)
+@route("GET", "/subscription", scopes=READ, summary="The caller's subscription", responses={200: ApiSubscription},
+       tags=["billing"], errors=(404,))
 def get_subscription():
     return respond(ApiSubscription, _sub_data(_my_subscription()))
 
 
-@api_bp.get("/subscription/features")
-@api_auth(scopes=READ)
-@api_doc("Entitlements of the caller's tier; ?feature=name answers allowed true/false",
-         responses={200: ApiFeatures}, tags=["billing"])
+@route("GET", "/subscription/features", scopes=READ,
+       summary="Entitlements of the caller's tier; ?feature=name answers allowed true/false",
+       responses={200: ApiFeatures}, tags=["billing"])
 def get_features():
     sub = subscriptions.live_subscription(db.session, g.api_user.id)
     tier = tiers.effective_tier(db.session, g.api_user)
@@ -167,23 +153,17 @@ def get_features():
     return respond(ApiFeatures, data)
 
 
-@api_bp.post("/subscription/preview-change")
-@api_auth(scopes=READ)
-@validate_body(PreviewChangeRequest)
-@api_doc("Quote a tier change (DESIGN.md §4); nothing is written", responses={200: ApiQuote}, tags=["billing"])
-@errors(404, 409)
+@route("POST", "/subscription/preview-change", scopes=READ, body=PreviewChangeRequest,
+       summary="Quote a tier change (DESIGN.md §4); nothing is written", responses={200: ApiQuote},
+       tags=["billing"], errors=(404, 409))
 def preview_change(body: PreviewChangeRequest):
     quote = changes.preview_change(db.session, _my_subscription(), body.to_tier, body.effective_date)
     return respond(ApiQuote, quote.as_api())
 
 
-@api_bp.post("/subscription/change")
-@api_auth(scopes=WRITE)
-@idempotent
-@validate_body(PreviewChangeRequest)
-@api_doc("Change tier now, with proration; an upgrade is charged to the card on file",
-         responses={201: ApiChange}, tags=["billing"])
-@errors(402, 404, 409, 503)
+@route("POST", "/subscription/change", scopes=WRITE, idempotent=True, body=PreviewChangeRequest,
+       summary="Change tier now, with proration; an upgrade is charged to the card on file",
+       responses={201: ApiChange}, tags=["billing"], errors=(402, 404, 409, 503))
 def change_subscription(body: PreviewChangeRequest):
     sub = _my_subscription(for_write=True)
     event = changes.change_tier(db.session, g.api_user, sub, body.to_tier, effective=body.effective_date,
@@ -198,13 +178,9 @@ def change_subscription(body: PreviewChangeRequest):
                                "invoice": _invoice_data(invoice)}, 201)
 
 
-@api_bp.post("/subscription/cancel")
-@api_auth(scopes=WRITE)
-@idempotent
-@validate_body(CancelRequest)
-@api_doc("Cancel at the end of the period (default) or now, refunding the unused part",
-         responses={200: ApiChange}, tags=["billing"])
-@errors(404, 409)
+@route("POST", "/subscription/cancel", scopes=WRITE, idempotent=True, body=CancelRequest,
+       summary="Cancel at the end of the period (default) or now, refunding the unused part",
+       responses={200: ApiChange}, tags=["billing"], errors=(404, 409))
 def cancel_subscription(body: CancelRequest):
     sub = _my_subscription(for_write=True)
     event = changes.cancel(db.session, g.api_user, sub, at_period_end=body.at_period_end, staff=False)
@@ -213,22 +189,17 @@ def cancel_subscription(body: CancelRequest):
                                "invoice": _invoice_data(invoice)})
 
 
-@api_bp.post("/subscription/payment-method")
-@api_auth(scopes=WRITE)
-@idempotent
-@validate_body(PaymentMethodRequest)
-@api_doc("Put a card on file; a subscription in dunning is retried at once", responses={200: ApiSubscription},
-         tags=["billing"])
-@errors(402, 404, 409, 503)
+@route("POST", "/subscription/payment-method", scopes=WRITE, idempotent=True, body=PaymentMethodRequest,
+       summary="Put a card on file; a subscription in dunning is retried at once",
+       responses={200: ApiSubscription}, tags=["billing"], errors=(402, 404, 409, 503))
 def set_payment_method(body: PaymentMethodRequest):
     sub = _my_subscription(for_write=True)
     changes.attach_card(db.session, g.api_user, sub, body.payment_method, reason="customer updated the card")
     return respond(ApiSubscription, _sub_data(sub))
 
 
-@api_bp.get("/credits/packs")
-@api_auth(scopes=READ)
-@api_doc("Credit packs on sale", responses={200: None}, tags=["billing"])
+@route("GET", "/credits/packs", scopes=READ, summary="Credit packs on sale", responses={200: None},
+       tags=["billing"])
 def list_packs():
     data = [{"id": p.id, "name": p.name, "credits": p.credits, "price_usd": str(p.price)}
             for p in packs.all_packs(db.session, active_only=True)]
@@ -236,12 +207,9 @@ def list_packs():
                     "data": [ApiPack.model_validate(item).model_dump(mode="json") for item in data]})
 
 
-@api_bp.post("/credits/packs/<int:pack_id>/purchase")
-@api_auth(scopes=WRITE)
-@idempotent
-@api_doc("Buy a credit pack with the card on file; the credits arrive as bonus credits once paid",
-         responses={201: ApiPurchase}, tags=["billing"])
-@errors(402, 404, 409, 503)
+@route("POST", "/credits/packs/<int:pack_id>/purchase", scopes=WRITE, idempotent=True,
+       summary="Buy a credit pack with the card on file; the credits arrive as bonus credits once paid",
+       responses={201: ApiPurchase}, tags=["billing"], errors=(402, 404, 409, 503))
 def purchase_pack(pack_id: int):
     _my_subscription(for_write=True)
     purchase = packs.purchase(db.session, g.api_user, g.api_user, pack_id, staff=False)

@@ -7,12 +7,10 @@ from __future__ import annotations
 from flask import g
 from pydantic import Field
 
-from app.api import api_bp
-from app.api.auth import api_auth
-from app.api.idempotency import idempotent
-from app.api.schemas import RequestModel, ResponseModel, api_doc, respond, validate_body
+from app.api.pipeline import route
+from app.api.schemas import RequestModel, ResponseModel, respond
 from app.billing import license_sales
-from app.billing.api import WRITE, ApiChange, _invoice_data, _my_subscription, _sub_data, errors
+from app.billing.api import WRITE, ApiChange, _invoice_data, _my_subscription, _sub_data
 from app.billing.models import Invoice
 from app.extensions import db
 from app.licensing.api import WRITE as LICENSES_WRITE
@@ -40,13 +38,9 @@ class ApiBoughtLicense(ResponseModel):
     invoice_id: int | None
 
 
-@api_bp.post("/subscription/subscribe")
-@api_auth(scopes=WRITE)
-@idempotent
-@validate_body(SubscribeRequest)
-@api_doc("Subscribe to a paid tier with a card: charged first, the tier and its credits once paid",
-         responses={201: ApiChange}, tags=["billing"])
-@errors(402, 404, 409, 503)
+@route("POST", "/subscription/subscribe", scopes=WRITE, idempotent=True, body=SubscribeRequest,
+       summary="Subscribe to a paid tier with a card: charged first, the tier and its credits once paid",
+       responses={201: ApiChange}, tags=["billing"], errors=(402, 404, 409, 503))
 def subscribe(body: SubscribeRequest):
     sub = _my_subscription(for_write=True)
     event = license_sales.subscribe(db.session, g.api_user, body.tier, payment_method=body.payment_method)
@@ -55,13 +49,9 @@ def subscribe(body: SubscribeRequest):
                                "invoice": _invoice_data(invoice)}, 201)
 
 
-@api_bp.post("/licenses/purchase")
-@api_auth(scopes=LICENSES_WRITE)
-@idempotent
-@validate_body(PurchaseLicenseRequest)
-@api_doc("Buy a perpetual license of the current version; issued once the payment succeeds",
-         responses={201: ApiBoughtLicense}, tags=["licenses"])
-@errors(402, 409, 503)
+@route("POST", "/licenses/purchase", scopes=LICENSES_WRITE, idempotent=True, body=PurchaseLicenseRequest,
+       summary="Buy a perpetual license of the current version; issued once the payment succeeds",
+       responses={201: ApiBoughtLicense}, tags=["licenses"], errors=(402, 409, 503))
 def purchase_license(body: PurchaseLicenseRequest):
     _my_subscription(for_write=True)
     lic = license_sales.buy_license(db.session, g.api_user, payment_method=body.payment_method)

@@ -2,6 +2,9 @@
 cancel, reactivate, pause, and put a new card on file. Every action is validated before
 anything is written, audited with its reason, and leaves nothing half-done: a tier change
 that has to be paid for only takes effect once its charge succeeds.
+
+The caller commits (core/forms.py); a step commits here only before a charge or a refund goes
+to Stripe, so that the payment is never ahead of the state it pays for.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from app.billing.gateway import GatewayError
 from app.billing.invoices import Line
 from app.billing.models import BILLING_CYCLES, Invoice, ProrationEvent, Subscription
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError
 from app.credits import margins
 from app.users.models import User
@@ -22,10 +26,8 @@ CHANGEABLE = ("active", "trial")
 
 
 def _reason(reason: str | None, required: bool) -> str | None:
-    reason = (reason or "").strip()
-    if required and not reason:
-        raise DomainError("reason_required", "Say why (it goes in the audit log).", "reason")
-    return reason or None
+    """Staff give a reason (require_reason); a customer's own change may have none."""
+    return require_reason(reason) if required else ((reason or "").strip() or None)
 
 
 def parse_effective(raw, field: str = "effective_date") -> datetime | None:
@@ -176,7 +178,6 @@ def cancel(session, actor, sub: Subscription, *, at_period_end: bool, reason: st
         sub.cancel_at_period_end = True
         audit.record(session, "billing.subscription_cancel_scheduled", actor=actor, target=sub,
                      target_type="subscription", before=before, after=sub.snapshot(), reason=reason)
-        session.commit()
         return None
     unpaid = [i for i in invoices.for_subscription(session, sub.id) if i.status == "open" and i.total > 0]
     price = sub.tier.price_for(sub.billing_cycle) if not unpaid else invoices.ZERO
@@ -239,7 +240,6 @@ def pause(session, actor, sub: Subscription, *, reason: str | None = None, staff
     sub.status, sub.paused_at = "paused", clock.now()
     audit.record(session, "billing.subscription_paused", actor=actor, target=sub, target_type="subscription",
                  before=before, after=sub.snapshot(), reason=reason)
-    session.commit()
     return sub
 
 

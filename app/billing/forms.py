@@ -5,12 +5,12 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.core.forms import reason_field
+
+
 def choices(pairs) -> list[SelectChoice]:
     """(value, label) pairs as WTForms 3.3 wants them."""
     return [SelectChoice(str(value), label) for value, label in pairs]
-
-
-REASON = dict(validators=[DataRequired(message="Say why (it goes in the audit log)."), Length(max=500)])
 
 
 class ChangeTierForm(FlaskForm):
@@ -22,17 +22,17 @@ class ChangeTierForm(FlaskForm):
 class CancelForm(FlaskForm):
     when = SelectField("When", choices=choices([("period_end", "At the end of the period (no refund)"),
                                                 ("now", "Now (refund the unused part)")]))
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class RefundForm(FlaskForm):
     payment_id = HiddenField()
     amount = StringField("Amount (USD)", validators=[DataRequired(message="Enter an amount."), Length(max=20)])
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class CreateSubscriptionForm(FlaskForm):
@@ -40,7 +40,7 @@ class CreateSubscriptionForm(FlaskForm):
                                                       Length(max=255)])
     tier = SelectField("Tier", choices=[])
     billing_cycle = SelectField("Billing cycle", choices=choices([("monthly", "Monthly"), ("annual", "Annual")]))
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class TierForm(FlaskForm):
@@ -51,7 +51,7 @@ class TierForm(FlaskForm):
     max_rollover = StringField("Max rollover (credits)", validators=[Length(max=12)])
     features = TextAreaField("Feature entitlements (JSON)", validators=[Length(max=5000)])
     is_active = BooleanField("Offered")
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class PackForm(FlaskForm):
@@ -59,7 +59,7 @@ class PackForm(FlaskForm):
     credits = StringField("Credits", validators=[Length(max=12)])
     price = StringField("Price (USD)", validators=[Length(max=20)])
     is_active = BooleanField("On sale", default=True)
-    reason = StringField("Reason", **REASON)
+    reason = reason_field()
 
 
 class SellPackForm(FlaskForm):

@@ -13,6 +13,7 @@ from app.billing.models import (
     PaymentTransaction,
 )
 from app.core import sorting
+from app.core.web import TEST_DATA_PARAM, test_data_scope
 from app.users.models import User
 
 SCOPES = ("production", "test", "all")
@@ -39,10 +40,10 @@ class Filters:
             return args.get(name) if args.get(name) in allowed else ""
 
         return cls(q=(args.get("q") or "").strip()[:200], status=pick("status", statuses), kind=pick("kind", kinds),
-                   scope=args.get("scope") if args.get("scope") in SCOPES else "production")
+                   scope=test_data_scope(args))
 
     def query_args(self, sort: sorting.Sort) -> dict:
-        return {"q": self.q or None, "status": self.status or None, "kind": self.kind or None, "scope": self.scope,
+        return {"q": self.q or None, "status": self.status or None, "kind": self.kind or None, "include_test": TEST_DATA_PARAM[self.scope],
                 "sort": sort.param}
 
 

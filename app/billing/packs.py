@@ -9,6 +9,7 @@ from app.billing import collection, invoices, subscriptions
 from app.billing.invoices import Line
 from app.billing.models import CreditPack, CreditPackPurchase
 from app.core import audit, bounds
+from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError
 from app.core.money import money
 
@@ -54,8 +55,7 @@ def _validate(session, name, credits, price, pack: CreditPack | None = None) -> 
 
 def save_pack(session, actor, pack: CreditPack | None, *, name, credits, price, is_active: bool,
               reason: str) -> CreditPack:
-    if not (reason or "").strip():
-        raise DomainError("reason_required", "Say why (it goes in the audit log).", "reason")
+    reason = require_reason(reason)
     name, credits, price = _validate(session, name, credits, price, pack)
     before = pack.snapshot() if pack else None
     if pack is None:
@@ -65,7 +65,7 @@ def save_pack(session, actor, pack: CreditPack | None, *, name, credits, price, 
         pack.name, pack.credits, pack.price, pack.is_active = name, credits, price, is_active
     session.flush()
     audit.record(session, "billing.credit_pack_saved", actor=actor, target=pack, target_type="credit_pack",
-                 before=before, after=pack.snapshot(), reason=reason.strip(), is_test=False)
+                 before=before, after=pack.snapshot(), reason=reason, is_test=False)
     return pack
 
 

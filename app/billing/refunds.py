@@ -11,6 +11,7 @@ from app.billing import payments
 from app.billing.gateway import GatewayError
 from app.billing.models import Invoice, PaymentTransaction, RefundRequest, Subscription
 from app.core import audit, bounds, clock
+from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError, PermissionDenied
 from app.core.money import money
 from app.rbac import service as rbac
@@ -45,9 +46,7 @@ def request_refund(session, actor, payment: PaymentTransaction, amount, *, reaso
     """Refund now, or file an approval request when the refunds of this payment, this one
     included, pass the threshold (so splitting a large refund into small ones still needs the
     second admin); returns the refund row or the request. Nothing is written when refused."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the money goes back.", "reason")
+    reason = require_reason(reason)
     if not rbac.has_permission(session, actor, "subscriptions.refund"):
         raise PermissionDenied("You need the subscriptions.refund permission.", permission="subscriptions.refund")
     amount = payments.validate_refund(payment, amount)
@@ -75,9 +74,7 @@ def request_refund(session, actor, payment: PaymentTransaction, amount, *, reaso
 def ask_for_refund(session, actor, payment: PaymentTransaction, amount, *, reason: str) -> RefundRequest:
     """A refund asked for by someone who may not refund (support): always a request that an
     admin approves or declines from the queue; no money moves now."""
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Say why the money should go back.", "reason")
+    reason = require_reason(reason, minimum=3)
     amount = payments.validate_refund(payment, amount)
     request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
                             reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
@@ -123,9 +120,7 @@ def approve(session, actor, request: RefundRequest, note: str | None = None) -> 
 
 def reject(session, actor, request: RefundRequest, note: str | None = None) -> RefundRequest:
     _decidable(session, actor, request)
-    note = (note or "").strip()
-    if not note:
-        raise DomainError("reason_required", "Say why the refund is refused.", "note")
+    note = require_reason(note, field="note")
     request.status, request.decided_by_id, request.decided_at, request.decision_note = \
         "rejected", actor.id, clock.now(), note
     audit.record(session, "billing.refund_rejected", actor=actor, target=request, target_type="refund_request",

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.billing.models import Subscription, SubscriptionTier
 from app.core import audit
+from app.core.audit import require_reason
 from app.core.errors import DomainError
 from app.core.money import money
 from app.credits import margins
@@ -147,8 +148,7 @@ def _whole(value, field: str) -> int:
 def update_tier(session, actor, tier: SubscriptionTier, *, display_name: str, monthly_price, annual_price,
                 monthly_credits, max_rollover, features: dict, is_active: bool, reason: str) -> SubscriptionTier:
     """Validate every field first so that a refusal changes nothing; audit the change."""
-    if not (reason or "").strip():
-        raise DomainError("reason_required", "Say why the tier changes.", "reason")
+    reason = require_reason(reason)
     if not (display_name or "").strip():
         raise DomainError("required", "Give the tier a name.", "display_name")
     price = money(monthly_price, "monthly_price")
@@ -165,5 +165,5 @@ def update_tier(session, actor, tier: SubscriptionTier, *, display_name: str, mo
     tier.display_name, tier.monthly_price, tier.annual_price = display_name.strip(), price, annual
     tier.monthly_credits, tier.max_rollover, tier.features, tier.is_active = credits, rollover, clean, bool(is_active)
     audit.record(session, "billing.tier_updated", actor=actor, target=tier, target_type="subscription_tier",
-                 before=before, after=tier.snapshot(), reason=reason.strip(), is_test=False)
+                 before=before, after=tier.snapshot(), reason=reason, is_test=False)
     return tier

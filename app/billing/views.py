@@ -2,7 +2,7 @@
 proration preview), and the staff actions, each permission-checked and audited."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, request_permission_required, sudo_required, user_can
@@ -13,7 +13,8 @@ from app.billing.models import STATUSES, RefundRequest, Subscription
 from app.core import nav, sorting
 from app.core.errors import DomainError
 from app.core.pagination import parse_limit
-from app.core.web import apply_domain_error, csv_response, include_test_data, render
+from app.core.forms import form_errors, handle_form
+from app.core.web import csv_response, render, test_data_scope
 from app.extensions import db
 
 bp = Blueprint("billing", __name__, url_prefix="/admin/billing")
@@ -24,15 +25,15 @@ nav.register("Subscriptions", "billing.subscriptions", "subscriptions.view", ord
 @permission_required("subscriptions.view")
 def subscriptions_list():
     args = request.args
-    scope = args.get("scope") or ("all" if include_test_data() else "production")
-    scope = scope if scope in history.SCOPES else "production"
+    scope = test_data_scope(args)
     tier, status, q = args.get("tier") or None, args.get("status") or None, (args.get("q") or "").strip() or None
     stmt = history.list_stmt(tier=tier, status=status, scope=scope, q=q)
-    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    sort = sorting.parse_or_default(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
     page = sorting.page(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort,
                         parse_limit(args.get("limit"), 25), args.get("cursor"))
     filters = {"tier": tier or "", "status": status or "", "scope": scope, "q": q or ""}
-    return render("billing/subscriptions.html", block="rows", page=page, filters=filters, statuses=STATUSES,
+    block = "rows" if args.get("cursor") else "table"  # a filter change re-renders the headers too
+    return render("billing/subscriptions.html", block=block, page=page, filters=filters, statuses=STATUSES,
                   tiers=tiers.all_tiers(db.session), scopes=history.SCOPES, create_form=_create_form(), sort=sort)
 
 
@@ -41,10 +42,10 @@ def subscriptions_list():
 def subscriptions_export():
     """The filtered, sorted list as CSV, streamed."""
     args = request.args
-    scope = args.get("scope") if args.get("scope") in history.SCOPES else "production"
+    scope = test_data_scope(args)
     stmt = history.list_stmt(tier=args.get("tier") or None, status=args.get("status") or None, scope=scope,
                              q=(args.get("q") or "").strip() or None)
-    sort = sorting.parse(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
+    sort = sorting.parse_or_default(args.get("sort"), history.SORTS, history.DEFAULT_SORT)
     rows = ([s.id, s.user.email, s.tier.name, s.status, s.billing_cycle, s.current_period_end.isoformat(),
              str(s.tier.price_for(s.billing_cycle)), s.stripe_customer_id or "", "test" if s.is_test else "live"]
             for s in sorting.stream(db.session, stmt, history.SORTS[sort.key], Subscription.id, sort))
@@ -63,19 +64,15 @@ def _create_form(form=None):
 @permission_required("subscriptions.create")
 def create():
     form = _create_form(CreateSubscriptionForm())
-    if form.validate_on_submit():
-        try:
-            user = changes.find_user(db.session, form.email.data)
-            sub = changes.create(db.session, current_user, user, tier_name=form.tier.data,
-                                 cycle=form.billing_cycle.data, reason=form.reason.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            flash(f"Subscription created for {user.email}.", "info")
-            return redirect(url_for("billing.subscription", subscription_id=sub.id))
-    flash("; ".join(e for errs in form.errors.values() for e in errs) or "Check the form.", "error")
-    return redirect(url_for("billing.subscriptions"))
+
+    def act():
+        user = changes.find_user(db.session, form.email.data)
+        return changes.create(db.session, current_user, user, tier_name=form.tier.data,
+                              cycle=form.billing_cycle.data, reason=form.reason.data)
+
+    return handle_form(form, act, success=lambda sub: url_for("billing.subscription", subscription_id=sub.id),
+                       message=lambda sub: f"Subscription created for {sub.user.email}.",
+                       again=url_for("billing.subscriptions"))
 
 
 def _page(sub, status: int = 200, **forms):
@@ -104,27 +101,34 @@ def subscription(subscription_id: int):
 @bp.post("/subscriptions/<int:subscription_id>/preview")
 @permission_required("subscriptions.edit")
 def preview(subscription_id: int):
-    """The proration quote, as a fragment under the change form (or the whole page)."""
+    """The proration quote, as a fragment under the change form (or the whole page); writes nothing."""
     sub = subscriptions.get(db.session, subscription_id)
     form = ChangeTierForm()
-    quote = None
-    try:
-        quote = changes.preview_change(db.session, sub, request.form.get("to_tier"), request.form.get("effective_date"))
-    except DomainError as error:
-        apply_domain_error(form, error)
-    form.reason.data = ""
-    return _page(sub, status=200 if quote else 422, change_form=form, quote=quote, block="change")
+
+    def again(form, status):
+        form.reason.data = ""
+        return _page(sub, status=status, change_form=form, block="change")
+
+    def quoted(quote):
+        form.reason.data = ""
+        return _page(sub, change_form=form, quote=quote, block="change")
+
+    return handle_form(form, lambda: changes.preview_change(db.session, sub, request.form.get("to_tier"),
+                                                            request.form.get("effective_date")),
+                       success=quoted, again=again, validate=False)
 
 
-def _done(sub, message: str):
-    flash(message, "info")
-    return redirect(url_for("billing.subscription", subscription_id=sub.id))
+def _again(sub, key: str | None = None):
+    """A refused subscription action: its message flashed at the top and on its form, the page re-rendered."""
+    def again(form, status):
+        for message in form_errors(form):
+            flash(message, "error")
+        return _page(subscriptions.get(db.session, sub.id), status=status, **({key: form} if key else {}))
+    return again
 
 
-def _failed(sub, error: DomainError, **forms):
-    db.session.rollback()
-    flash(error.message, "error")
-    return _page(subscriptions.get(db.session, sub.id), status=error.status if error.status < 500 else 422, **forms)
+def _here(sub) -> str:
+    return url_for("billing.subscription", subscription_id=sub.id)
 
 
 @bp.post("/subscriptions/<int:subscription_id>/change")
@@ -132,14 +136,11 @@ def _failed(sub, error: DomainError, **forms):
 def change(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
     form = ChangeTierForm()
-    try:
-        event = changes.change_tier(db.session, current_user, sub, request.form.get("to_tier"),
-                                    effective=request.form.get("effective_date"), reason=request.form.get("reason"))
-    except DomainError as error:
-        apply_domain_error(form, error)
-        return _failed(sub, error, change_form=form)
-    invoice_note = f" Invoice for {event.net_charge}." if event.net_charge else ""
-    return _done(sub, f"Changed from {event.from_tier} to {event.to_tier} ({event.status}).{invoice_note}")
+    return handle_form(form, lambda: changes.change_tier(
+        db.session, current_user, sub, request.form.get("to_tier"), effective=request.form.get("effective_date"),
+        reason=request.form.get("reason")), success=_here(sub), again=_again(sub, "change_form"), validate=False,
+        message=lambda event: f"Changed from {event.from_tier} to {event.to_tier} ({event.status})."
+        + (f" Invoice for {event.net_charge}." if event.net_charge else ""))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/cancel")
@@ -147,27 +148,19 @@ def change(subscription_id: int):
 def cancel(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
     form = CancelForm()
-    if not form.validate_on_submit():
-        return _page(sub, status=422, cancel_form=form)
-    try:
-        changes.cancel(db.session, current_user, sub, at_period_end=form.when.data != "now", reason=form.reason.data)
-    except DomainError as error:
-        return _failed(sub, error, cancel_form=form)
-    return _done(sub, "Cancellation scheduled for the end of the period." if form.when.data != "now"
-                 else "Subscription cancelled.")
+    later = form.when.data != "now"
+    return handle_form(form, lambda: changes.cancel(db.session, current_user, sub, at_period_end=later,
+                                                    reason=form.reason.data),
+                       success=_here(sub), again=_again(sub, "cancel_form"),
+                       message="Cancellation scheduled for the end of the period." if later
+                       else "Subscription cancelled.")
 
 
 def _reason_action(subscription_id: int, action, message: str):
     sub = subscriptions.get(db.session, subscription_id)
     form = ReasonForm()
-    if not form.validate_on_submit():
-        flash(form.reason.errors[0] if form.reason.errors else "Say why.", "error")
-        return _page(sub, status=422)
-    try:
-        action(db.session, current_user, sub, reason=form.reason.data)
-    except DomainError as error:
-        return _failed(sub, error)
-    return _done(sub, message)
+    return handle_form(form, lambda: action(db.session, current_user, sub, reason=form.reason.data),
+                       success=_here(sub), again=_again(sub), message=message)
 
 
 @bp.post("/subscriptions/<int:subscription_id>/reactivate")
@@ -186,42 +179,39 @@ def pause(subscription_id: int):
 @permission_required("subscriptions.edit")
 def retry(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
-    try:
-        payment = changes.retry_open_invoice(db.session, current_user, sub)
-    except DomainError as error:
-        return _failed(sub, error)
-    if payment.status == "succeeded":
-        return _done(sub, f"Payment of {payment.amount} succeeded.")
-    flash(f"The payment failed: {payment.failure_message or payment.failure_code}.", "error")
-    return redirect(url_for("billing.subscription", subscription_id=sub.id))
+
+    def told(payment):
+        if payment.status == "succeeded":
+            flash(f"Payment of {payment.amount} succeeded.", "info")
+        else:
+            flash(f"The payment failed: {payment.failure_message or payment.failure_code}.", "error")
+        return _here(sub)
+
+    return handle_form(None, lambda: changes.retry_open_invoice(db.session, current_user, sub), success=told,
+                       again=_again(sub))
 
 
-def _refund_form(subscription_id: int, act):
+def _refund_form(subscription_id: int, act, message):
     """The refund form of a subscription's payment, done by `act` (refund, or ask an admin)."""
     sub = subscriptions.get(db.session, subscription_id)
     form = RefundForm()
-    if not form.validate_on_submit():
-        return sub, None, _page(sub, status=422, refund_form=form)
-    try:
+
+    def refund():
         payment = refunds.get_payment(db.session, form.payment_id.data)
         if payment.subscription_id != sub.id:
             raise DomainError("resource_missing", "No such payment on this subscription.", "payment_id", status=404)
-        return sub, act(db.session, current_user, payment, form.amount.data, reason=form.reason.data), None
-    except DomainError as error:
-        apply_domain_error(form, error)
-        return sub, None, _failed(sub, error, refund_form=form)
+        return act(db.session, current_user, payment, form.amount.data, reason=form.reason.data)
+
+    return handle_form(form, refund, success=_here(sub), again=_again(sub, "refund_form"), message=message)
 
 
 @bp.post("/subscriptions/<int:subscription_id>/refund")
 @permission_required("subscriptions.refund")
 @sudo_required
 def refund(subscription_id: int):
-    sub, result, refused = _refund_form(subscription_id, refunds.request_refund)
-    if refused is not None:
-        return refused
-    if isinstance(result, RefundRequest):
-        return _done(sub, f"A refund of {result.amount} is above {refunds.threshold()}: it waits for an admin's approval.")
-    return _done(sub, f"Refunded {result.amount}.")
+    return _refund_form(subscription_id, refunds.request_refund, lambda result: (
+        f"A refund of {result.amount} is above {refunds.threshold()}: it waits for an admin's approval."
+        if isinstance(result, RefundRequest) else f"Refunded {result.amount}."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/refund-request")
@@ -229,19 +219,15 @@ def refund(subscription_id: int):
 def refund_request(subscription_id: int):
     """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
     Read-only roles cannot ask (request_permission_required)."""
-    sub, result, refused = _refund_form(subscription_id, refunds.ask_for_refund)
-    if refused is not None:
-        return refused
-    return _done(sub, f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue.")
+    return _refund_form(subscription_id, refunds.ask_for_refund, lambda result: (
+        f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/sell-pack")
 @permission_required("subscriptions.edit")
 def sell_pack(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
-    try:
-        purchase = packs.purchase(db.session, current_user, sub.user, request.form.get("pack_id"), staff=True)
-    except DomainError as error:
-        return _failed(sub, error)
-    return _done(sub, f"Sold {purchase.pack.name}: {purchase.credits:,} bonus credits added.")
-
+    return handle_form(None, lambda: packs.purchase(db.session, current_user, sub.user, request.form.get("pack_id"),
+                                                    staff=True),
+                       success=_here(sub), again=_again(sub),
+                       message=lambda purchase: f"Sold {purchase.pack.name}: {purchase.credits:,} bonus credits added.")

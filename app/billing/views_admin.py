@@ -13,12 +13,12 @@ from app.billing.forms import DecisionForm, PackForm, TierForm
 from app.billing.models import CreditPack, RefundRequest, SubscriptionTier
 from app.core import nav
 from app.core.errors import DomainError
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.forms import handle_form
+from app.core.web import include_test_data, render
 from app.extensions import db
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
 nav.register("Failed payments", "billing_admin.failed_payments", "subscriptions.view", order=31)
-nav.register("Refunds", "billing_admin.refund_requests", "subscriptions.refund", order=32)
 nav.register("Tiers", "billing_admin.tiers_list", "subscriptions.view", order=33)
 nav.register("Credit packs", "billing_admin.packs_list", "subscriptions.view", order=34)
 nav.register("Revenue", "billing_admin.revenue", "analytics.view_revenue", order=35)
@@ -44,26 +44,27 @@ def _tier_form(tier: SubscriptionTier) -> TierForm:
 @sudo_required
 def tier_edit(tier_id: int):
     tier = db.session.get(SubscriptionTier, tier_id) or abort(404, "No such tier.")
-    form = TierForm() if request.method == "POST" else _tier_form(tier)
-    if request.method == "POST" and form.validate_on_submit():
+    if request.method == "GET":
+        return _tier_page(tier, _tier_form(tier))
+    form = TierForm()
+
+    def act():
         try:
-            try:
-                features = json.loads(form.features.data or "{}")
-            except ValueError:
-                raise DomainError("invalid_features", "The features are not valid JSON.", "features") from None
-            tiers.update_tier(db.session, current_user, tier, display_name=form.display_name.data,
-                              monthly_price=form.monthly_price.data, annual_price=form.annual_price.data,
-                              monthly_credits=form.monthly_credits.data, max_rollover=form.max_rollover.data,
-                              features=features, is_active=form.is_active.data, reason=form.reason.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Tier {tier.name} saved.", "info")
-            return redirect(url_for("billing_admin.tiers_list"))
+            features = json.loads(form.features.data or "{}")
+        except ValueError:
+            raise DomainError("invalid_features", "The features are not valid JSON.", "features") from None
+        return tiers.update_tier(db.session, current_user, tier, display_name=form.display_name.data,
+                                 monthly_price=form.monthly_price.data, annual_price=form.annual_price.data,
+                                 monthly_credits=form.monthly_credits.data, max_rollover=form.max_rollover.data,
+                                 features=features, is_active=form.is_active.data, reason=form.reason.data)
+
+    return handle_form(form, act, success=url_for("billing_admin.tiers_list"), message=f"Tier {tier.name} saved.",
+                       again=lambda form, status: _tier_page(tier, form, status))
+
+
+def _tier_page(tier: SubscriptionTier, form: TierForm, status: int = 200):
     return render("billing/tier_edit.html", tier=tier, form=form, feature_keys=list(tiers.FEATURE_TYPES),
-                  status=422 if form.errors or form.form_errors else 200)
+                  status=status)
 
 
 @bp.get("/packs")
@@ -83,20 +84,17 @@ def pack_edit(pack_id: int | None):
                               "is_active": pack.is_active})
         return render("billing/pack_edit.html", pack=pack, form=form)
     form = PackForm()
-    if form.validate_on_submit():
-        try:
-            saved = packs.save_pack(db.session, current_user, pack, name=form.name.data, credits=form.credits.data,
-                                    price=form.price.data, is_active=form.is_active.data, reason=form.reason.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Credit pack {saved.name} saved.", "info")
-            return redirect(url_for("billing_admin.packs_list"))
-    if pack is None:
-        return render("billing/packs.html", packs=packs.all_packs(db.session), form=form, status=422)
-    return render("billing/pack_edit.html", pack=pack, form=form, status=422)
+
+    def again(form, status):
+        if pack is None:
+            return render("billing/packs.html", packs=packs.all_packs(db.session), form=form, status=status)
+        return render("billing/pack_edit.html", pack=pack, form=form, status=status)
+
+    return handle_form(form, lambda: packs.save_pack(db.session, current_user, pack, name=form.name.data,
+                                                     credits=form.credits.data, price=form.price.data,
+                                                     is_active=form.is_active.data, reason=form.reason.data),
+                       success=url_for("billing_admin.packs_list"), again=again,
+                       message=lambda saved: f"Credit pack {saved.name} saved.")
 
 
 @bp.get("/failed-payments")
@@ -110,26 +108,23 @@ def failed_payments():
 @permission_required("subscriptions.edit")
 def failed_payment_retry(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
-    try:
-        payment = changes.retry_open_invoice(db.session, current_user, sub)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
+
+    def told(payment):
         if payment.status == "succeeded":
             flash(f"{sub.user.email}: payment of {payment.amount} succeeded; dunning is over.", "info")
         else:
             flash(f"{sub.user.email}: the payment failed ({payment.failure_message or payment.failure_code}).", "error")
-    return redirect(url_for("billing_admin.failed_payments"))
+        return url_for("billing_admin.failed_payments")
+
+    return handle_form(None, lambda: changes.retry_open_invoice(db.session, current_user, sub), success=told,
+                       again=url_for("billing_admin.failed_payments"))
 
 
 @bp.get("/refund-requests")
 @permission_required("subscriptions.refund")
 def refund_requests():
-    pending = refunds.pending(db.session, include_test_data())
-    return render("billing/refund_requests.html", pending=pending, form=DecisionForm(),
-                  can_approve={r.id: refunds.can_approve(db.session, current_user, r) for r in pending},
-                  threshold=refunds.threshold())
+    """Refund requests are decided in the one approvals queue (refunds and credit grants)."""
+    return redirect(url_for("approvals.index", kind="refund", include_test=request.args.get("include_test")))
 
 
 @bp.post("/refund-requests/<int:request_id>/<decision>")
@@ -138,19 +133,18 @@ def refund_requests():
 def refund_decide(request_id: int, decision: str):
     refund_request = db.session.get(RefundRequest, request_id) or abort(404, "No such refund request.")
     form = DecisionForm()
-    if decision not in ("approve", "reject") or not form.validate_on_submit():
+    if decision not in ("approve", "reject"):
         abort(400, "Unknown decision.")
-    try:
+
+    def act():
         if decision == "approve":
-            row = refunds.approve(db.session, current_user, refund_request, form.note.data)
-            flash(f"Refund of {row.amount} approved and sent.", "info")
-        else:
-            refunds.reject(db.session, current_user, refund_request, form.note.data)
-            flash("Refund request rejected.", "info")
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    return redirect(url_for("billing_admin.refund_requests"))
+            return f"Refund of {refunds.approve(db.session, current_user, refund_request, form.note.data).amount} " \
+                   "approved and sent."
+        refunds.reject(db.session, current_user, refund_request, form.note.data)
+        return "Refund request rejected."
+
+    queue = url_for("approvals.index", kind="refund")
+    return handle_form(form, act, success=queue, again=queue, message=lambda text: text)
 
 
 @bp.get("/revenue")

@@ -9,10 +9,25 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core import clock
+from app.core.errors import DomainError
 from app.core.models import Base, BigId, IsTestMixin
 from app.core.requestinfo import client_ip, user_agent
 
 SYSTEM = "system"
+REASON_MAX = 1000
+
+
+def require_reason(reason: str | None, *, minimum: int = 1, field: str = "reason") -> str:
+    """The one rule for the reason a staff change is audited with: stripped, at least `minimum`
+    characters, at most REASON_MAX. Services call it (so the API and scripts cannot skip it) and
+    the forms' reason_field() runs it before the service is called, with the same message."""
+    text = (reason or "").strip()
+    if len(text) < max(minimum, 1):
+        raise DomainError("reason_required", "Give a reason (it goes in the audit log)." if minimum <= 1 else
+                          f"Give a reason of {minimum} to {REASON_MAX:,} characters (it goes in the audit log).", field)
+    if len(text) > REASON_MAX:
+        raise DomainError("reason_too_long", f"Keep the reason under {REASON_MAX:,} characters.", field)
+    return text
 
 
 class AuditEntry(IsTestMixin, Base):

@@ -13,13 +13,15 @@ class NavItem:
     endpoint: str
     permission: str | None
     order: int
+    count: Callable[[], int] | None = None  # a badge beside the label (pending approvals)
 
 
 _ITEMS: dict[str, NavItem] = {}
 
 
-def register(label: str, endpoint: str, permission: str | None, order: int = 50) -> None:
-    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order)
+def register(label: str, endpoint: str, permission: str | None, order: int = 50,
+             count: Callable[[], int] | None = None) -> None:
+    _ITEMS[endpoint] = NavItem(label, endpoint, permission, order, count)
 
 
 # The bar's groups, in order; a screen's group follows from its blueprint (the prefix of its endpoint).
@@ -28,7 +30,7 @@ _GROUP_OF = {"users": "Customers", "billing": "Billing", "billing_admin": "Billi
              "coupons": "Coupons", "campaigns": "Coupons", "coupon_fraud": "Coupons", "credits": "Credits",
              "credits_pricing": "Credits", "rbac": "Access", "api_keys": "Access", "oauth_clients": "Access",
              "testdata": "Test data", "testdata_overview": "Test data", "notifications": "Operations",
-             "ops": "Operations"}
+             "ops": "Operations", "approvals": "Operations"}
 
 
 def group_of(endpoint: str) -> str:
@@ -48,9 +50,10 @@ def visible_groups(can: Callable[[str], bool]) -> list[dict]:
 def visible_items(can: Callable[[str], bool]) -> list[dict]:
     """The items the user may open (`can` answers for a permission: auth's check, passed in since
     core imports no domain); `current` marks the longest one the page's path starts with."""
-    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint)}
-             for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
+    shown = [i for i in sorted(_ITEMS.values(), key=lambda i: (i.order, i.label))
              if i.permission is None or can(i.permission)]
+    items = [{"label": i.label, "url": url_for(i.endpoint), "current": False, "group": group_of(i.endpoint),
+              "count": i.count() if i.count else None} for i in shown]
     path = request.path if has_request_context() else ""
     matches = [i for i in items if path == i["url"] or path.startswith(i["url"].rstrip("/") + "/")]
     if matches:

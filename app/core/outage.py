@@ -16,7 +16,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.core.web import json_errors, wants_json
+from app.core.api_paths import is_api_request
+from app.core.web import json_errors
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def outage_response(error: Exception) -> Response:
     # One line without the statement or its parameters (they may carry secrets, DESIGN.md §3).
     log.warning("service unavailable (%s): %s", _which(error), type(getattr(error, "orig", None) or error).__name__)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if wants_json():
+    if is_api_request():
         return json_errors().status(503, "api_error", "service_unavailable",
                          "The service is briefly unavailable; retry after a moment (with the same "
                          "Idempotency-Key: it is safe).", None, headers)

@@ -1,4 +1,4 @@
-"""Statements run straight on the session's psycopg connection: the API's hot path.
+"""Statements run straight on the session's psycopg connection: the API request pipeline's.
 
 For a short indexed statement SQLAlchemy's per-execution work (cache-key generation, bind and
 result processing, the CursorResult) costs more Python time than the server spends on it.
@@ -11,8 +11,8 @@ The statements passed here take every value as a named bindparam and need no typ
 beyond what psycopg does itself (dicts and lists are sent as JSON). Errors come back as
 SQLAlchemy's exceptions (IntegrityError and the rest), as from session.execute().
 
-`transaction(db.session, db.engine)` gives the API's hot path a transaction on a pooled
-connection of its own without the Session's transaction machinery (~0.15 ms a request):
+`transaction(db.session, db.engine)` gives an API request (app/api/pipeline.py) a transaction
+on a pooled connection of its own without the Session's transaction machinery (~0.15 ms):
 run() executes on that connection directly; db.session, if code of the request asks for it,
 is made bound to that connection, so the ORM code of a rarer branch (a replay, a re-priced
 charge) joins the same transaction, and a common charge makes no Session at all. Where
@@ -20,7 +20,7 @@ db.session is bound to a connection already (the tests' outer transaction), or s
 the request has used db.session before, it is the ordinary session transaction.
 
 psycopg drops a connection's prepared statements at every rollback (the next five executions
-of each statement are planned afresh): the hot path ends requests that wrote nothing to keep
+of each statement are planned afresh): the pipeline ends requests that wrote nothing to keep
 with a commit.
 
 SQLAlchemy offers no public way to ask a scoped session whether it has made its session or to
@@ -101,13 +101,18 @@ class BoundSession(FlaskSession):
         return bind if bind is not None else self.bind
 
 
-class _SessionTransaction:
+class SessionTransaction:
     """db.session's own transaction (the general case)."""
 
     def __init__(self, scoped) -> None:
         self.scoped = scoped
 
     def commit(self) -> None:
+        self.scoped.commit()
+
+    def commit_with(self, stmt, params: dict) -> None:
+        """Run a last statement (the stored answer), then commit."""
+        run(self.scoped, stmt, params)
         self.scoped.commit()
 
     def rollback(self) -> None:
@@ -145,6 +150,18 @@ class _OwnConnection:
             session.commit()
         self.raw.commit()  # a no-op when the session committed it already
 
+    def commit_with(self, stmt, params: dict) -> None:
+        """Run a last statement (the stored answer) and commit in one round trip: psycopg's
+        pipeline mode sends both before it reads either answer."""
+        session = self.session()
+        if session is not None and session.in_transaction():
+            run(self.scoped, stmt, params)
+            session.commit()
+            return
+        with self.raw.pipeline():
+            run(self.scoped, stmt, params)
+            self.raw.commit()
+
     def rollback(self) -> None:
         self.raw.rollback()
         session = self.session()
@@ -179,8 +196,8 @@ def _bind_sessions_lazily(scoped) -> None:
 
 
 def transaction(scoped, engine):
-    """The hot path's transaction (module docstring): commit(), rollback(), close()."""
+    """The API request's transaction (module docstring): commit(), commit_with(), rollback(), close()."""
     if (engine.dialect.name != "postgresql" or scoped.session_factory.kw.get("bind") is not None
             or scoped.registry.has() or _own.get() is not None):
-        return _SessionTransaction(scoped)
+        return SessionTransaction(scoped)
     return _OwnConnection(scoped, engine)

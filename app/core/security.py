@@ -5,6 +5,8 @@ import secrets
 
 from flask import Flask, g, request
 
+from app.core.api_paths import is_api_request
+
 
 def csp_nonce() -> str:
     if "csp_nonce" not in g:
@@ -32,7 +34,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):
-        if request.path.startswith("/api/") and "csp_nonce" not in g:
+        if is_api_request() and "csp_nonce" not in g:
             response.headers.update(API_HEADERS)
             if request.is_secure:
                 response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"

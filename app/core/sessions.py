@@ -15,7 +15,8 @@ from __future__ import annotations
 from flask import request
 from flask.sessions import SecureCookieSessionInterface
 
-API_PREFIX = "/api/"
+from app.core.api_paths import is_api_request
+
 CUSTOMER_PREFIXES = ("/account/", "/oauth/authorize")
 CUSTOMER_COOKIE = "rephlo_account"
 
@@ -36,14 +37,14 @@ _customer = _CustomerCookie()
 
 class BrowserSessionInterface(SecureCookieSessionInterface):
     def open_session(self, app, request):
-        if request.path.startswith(API_PREFIX):
+        if is_api_request():
             return self.session_class()
         if is_customer_path(request.path):
             return _customer.open_session(app, request)
         return super().open_session(app, request)
 
     def save_session(self, app, session, response):
-        if request.path.startswith(API_PREFIX):
+        if is_api_request():
             return None
         if is_customer_path(request.path):
             return _customer.save_session(app, session, response)

@@ -17,6 +17,7 @@ from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from app.core import testmode
+from app.core.api_paths import is_api_request
 from app.core.errors import DomainError, PermissionDenied
 from app.extensions import db
 
@@ -76,6 +77,24 @@ def include_test_data() -> bool:
     return bool(session.get("include_test", False))
 
 
+# The lists' test-data filter: one query parameter (include_test) and one label everywhere.
+# Its value in the URL for each scope a list filters by, and back.
+TEST_DATA_PARAM = {"production": "0", "all": "1", "test": "only"}
+
+
+def test_data_scope(args, default: str | None = None) -> str:
+    """production | all | test from ?include_test=0|1|only; absent, `default` or the viewer's
+    'include test data' toggle (so a list opens the way the banner says)."""
+    raw = (args.get("include_test") or "").strip().lower()
+    if raw == "only":
+        return "test"
+    if raw in ("1", "true", "on"):
+        return "all"
+    if raw in ("0", "false", "off"):
+        return "production"
+    return default or ("all" if include_test_data() else "production")
+
+
 
 def apply_domain_error(form, error: DomainError) -> None:
     field = getattr(form, error.field, None) if error.field else None
@@ -110,10 +129,6 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def wants_json() -> bool:
-    return request.path.startswith("/api/")
-
-
 def _csrf_fields_without_id() -> None:
     """A page with several forms renders several CSRF fields: without an id, no id repeats."""
     from wtforms.csrf.core import CSRFTokenField
@@ -140,6 +155,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["usd"] = usd
     app.jinja_env.filters["label"] = label
     app.jinja_env.globals["include_test_data"] = include_test_data
+    app.jinja_env.globals["test_data_param"] = TEST_DATA_PARAM
 
     @app.template_filter("dt")
     def _dt(value):
@@ -162,7 +178,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
         db.session.rollback()
-        if wants_json():
+        if is_api_request():
             return json_errors().domain(error)
         if isinstance(error, PermissionDenied):
             return render("errors/403.html", message=error.message, permission=error.permission, status=403)
@@ -171,7 +187,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        if wants_json():
+        if is_api_request():
             return json_errors().http(error)
         if error.code == 403:
             return render("errors/403.html", message=error.description, permission=g.get("missing_permission"),
@@ -182,6 +198,6 @@ def init_app(app: Flask) -> None:
     def _unexpected(error: Exception):
         db.session.rollback()
         log.exception("unhandled error")
-        if wants_json():
+        if is_api_request():
             return json_errors().status(500, "api_error", "internal_error", "Something went wrong on our side.")
         return render("errors/error.html", message="Something went wrong on our side.", status=500)

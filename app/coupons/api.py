@@ -14,10 +14,9 @@ from typing import Literal
 from flask import g, jsonify
 from pydantic import Field, IPvAnyAddress
 
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
-from app.api.idempotency import idempotent
-from app.api.schemas import DecimalStr, ErrorBody, RequestModel, ResponseModel, api_doc, respond, validate_body
+from app.api.pipeline import route
+from app.api.auth import register_scope
+from app.api.schemas import DecimalStr, ErrorBody, RequestModel, ResponseModel, respond
 from app.core.requestinfo import client_ip, user_agent
 from app.coupons import coupons, redemption, validation
 from app.coupons.models import Redemption
@@ -113,11 +112,9 @@ def _raw(body: CouponCheck) -> dict:
     return body.model_dump(exclude={"code"})
 
 
-@api_bp.post("/coupons/validate")
-@api_auth(scopes=VALIDATE)
-@validate_body(CouponCheck)
-@api_doc("Would this code apply to this purchase, and for how much?", tags=TAGS,
-         responses={200: CouponValidation, 404: ErrorBody, 422: ErrorBody})
+@route("POST", "/coupons/validate", scopes=VALIDATE, body=CouponCheck,
+       summary="Would this code apply to this purchase, and for how much?", tags=TAGS,
+       responses={200: CouponValidation, 404: ErrorBody, 422: ErrorBody})
 def validate_coupon(body: CouponCheck):
     coupon = coupons.by_code(db.session, body.code)
     attempt = validation.build_attempt(db.session, coupon, g.api_user, _raw(body), is_test=g.api_test_mode)
@@ -125,12 +122,9 @@ def validate_coupon(body: CouponCheck):
     return jsonify(CouponValidation(**answer).model_dump(mode="json", exclude_none=True))
 
 
-@api_bp.post("/coupons/redeem")
-@api_auth(scopes=REDEEM)
-@idempotent
-@validate_body(CouponRedeem)
-@api_doc("Redeem a coupon code (fraud checks, limits taken atomically)", tags=TAGS,
-         responses={201: RedemptionAnswer, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody})
+@route("POST", "/coupons/redeem", scopes=REDEEM, idempotent=True, body=CouponRedeem,
+       summary="Redeem a coupon code (fraud checks, limits taken atomically)", tags=TAGS,
+       responses={201: RedemptionAnswer, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody})
 def redeem_coupon(body: CouponRedeem):
     coupon = coupons.by_code(db.session, body.code)
     ip, agent = customer_signals(body)

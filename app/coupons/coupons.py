@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from app.core import audit
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound
 from app.coupons import inputs
 from app.coupons.models import BILLING_CYCLES, COUPON_TYPES, DISCOUNT_TYPES, TIERS, Campaign, Coupon
@@ -149,9 +150,7 @@ def delete(session, actor, coupon: Coupon, reason: str | None) -> None:
     and is deactivated instead."""
     from app.coupons.models import Redemption
 
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    reason = require_reason(reason, minimum=3)
     used = coupon.uses_count or coupon.test_uses_count or session.scalar(
         select(Redemption.id).where(Redemption.coupon_id == coupon.id).limit(1))
     if used:

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import audit, clock, testmode
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound
 from app.coupons import benefits, fraud, hot, validation
 from app.coupons.discount import ZERO, Benefit
@@ -182,9 +183,7 @@ def public_message(row: Redemption) -> str | None:
 
 def reverse(session, actor, row: Redemption, reason: str) -> Redemption:
     """Undo a success: the use and the budget go back, unspent bonus credits are removed."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the redemption is reversed.", "reason")
+    reason = require_reason(reason)
     if row.status not in ("success", "pending"):
         raise DomainError("not_reversible", f"A {row.status} redemption cannot be reversed.", "status", status=409)
     before = {"status": row.status, "budget_cost": str(row.budget_cost), "credits_granted": row.credits_granted}
@@ -254,9 +253,7 @@ def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_addr
     velocity and the like describe customers, not staff."""
     from app.coupons import coupons, validation
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the coupon is applied (it goes in the audit log).", "reason")
+    reason = require_reason(reason)
     coupon = coupons.by_code(session, raw_code)
     price = sub.tier.price_for(sub.billing_cycle)
     attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},

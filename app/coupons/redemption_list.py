@@ -9,6 +9,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.core import sorting
+from app.core.web import TEST_DATA_PARAM, test_data_scope
 from app.coupons.models import REDEMPTION_STATUSES, Coupon, Redemption
 from app.users.models import User
 
@@ -32,10 +33,10 @@ class Filters:
     def from_args(cls, args) -> Filters:
         return cls(q=(args.get("q") or "").strip()[:200],
                    status=args.get("status") if args.get("status") in REDEMPTION_STATUSES else "",
-                   scope=args.get("scope") if args.get("scope") in SCOPES else "production")
+                   scope=test_data_scope(args))
 
     def query_args(self, sort: sorting.Sort) -> dict:
-        return {"q": self.q or None, "status": self.status or None, "scope": self.scope, "sort": sort.param}
+        return {"q": self.q or None, "status": self.status or None, "include_test": TEST_DATA_PARAM[self.scope], "sort": sort.param}
 
 
 def parse_sort(raw: str | None) -> sorting.Sort:

@@ -5,6 +5,7 @@ Every decision is audited with the reviewer's note as the reason.
 from __future__ import annotations
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.coupons import redemption as redemptions
 from app.coupons.models import FraudDetection
@@ -23,11 +24,7 @@ def review(session, actor, detection: FraudDetection, action: str, resolution: s
            may_suspend: bool = False) -> FraudDetection:
     if action not in ACTIONS:
         raise DomainError("invalid_action", "Choose dismiss, confirm or suspend.", "action")
-    resolution = (resolution or "").strip()
-    if not resolution:
-        raise DomainError("reason_required", "Write down what you found.", "resolution")
-    if len(resolution) > 2000:
-        raise DomainError("too_long", "At most 2000 characters.", "resolution")
+    resolution = require_reason(resolution, field="resolution")
     if detection.reviewed_at is not None:
         raise DomainError("already_reviewed", "This detection was reviewed already.", "action", status=409)
     if action == "suspend" and not may_suspend:

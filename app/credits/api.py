@@ -1,19 +1,15 @@
 """/api/v1/credits: balance, costs, deductions, transactions, usage stats and the monthly cap.
 
 A key acts for its owner. Creating POSTs take an Idempotency-Key; their work, the ledger
-rows and the idempotency record commit together (the @idempotent decorator commits).
+rows and the idempotency record commit together (app/api/pipeline.py commits).
 """
 from __future__ import annotations
 
-from functools import wraps
+from flask import g, jsonify, request, stream_with_context
 
-from flask import current_app, g, jsonify, request, stream_with_context
-
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
-from app.api.hotpath import hot_path
-from app.api.idempotency import Claim, idempotent
-from app.api.schemas import ErrorBody, annotate, api_doc, dump, respond, validate_body, validate_data
+from app.api.auth import register_scope
+from app.api.pipeline import route
+from app.api.schemas import ErrorBody, dump, respond
 from app.core import clock
 from app.core.web import csv_response
 from app.credits import balances, ledger, metering
@@ -28,41 +24,6 @@ WRITE = register_scope("credits:write", "Deduct credits and set the monthly cap"
 TAGS = ["credits"]
 
 
-def query_params(model, skip: tuple[str, ...] = ()) -> list[dict]:
-    """OpenAPI query parameters from a pydantic query model."""
-    schema = model.model_json_schema()
-    params = []
-    for name, prop in schema.get("properties", {}).items():
-        if name in skip:
-            continue
-        options = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
-        field = {k: v for k, v in options[0].items() if k != "title"}
-        for key in ("default", "description"):
-            if key in prop and prop[key] is not None:
-                field.setdefault(key, prop[key])
-        param = {"name": name, "in": "query", "required": name in schema.get("required", []),
-                 "schema": {k: v for k, v in field.items() if k != "description"}}
-        if field.get("description"):
-            param["description"] = field["description"]
-        params.append(param)
-    return params
-
-
-def with_query(model, skip: tuple[str, ...] = ()):
-    """Validate the query string with `model` (422 naming the bad parameter) and document it."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(*args, **kwargs):
-            kwargs["query"] = validate_data(model, request.args.to_dict())
-            return view(*args, **kwargs)
-
-        annotate(wrapped, query_params=query_params(model, skip), responses={422: ErrorBody})
-        return wrapped
-
-    return decorator
-
-
 def balance_dict(view: balances.BalanceView) -> dict:
     return view.as_dict()
 
@@ -72,48 +33,35 @@ def cost_dict(q) -> dict:
             "customer_cost_usd": six(q.customer_cost), "credits": q.credits}
 
 
-@api_bp.get("/credits/balance")
-@api_auth(scopes=READ, load_owner=False)
-@api_doc("The key owner's credit balance", responses={200: Balance}, tags=TAGS)
+@route("GET", "/credits/balance", scopes=READ, load_owner=False,
+       summary="The key owner's credit balance", responses={200: Balance}, tags=TAGS)
 def credit_balance():
     return respond(Balance, balance_dict(balances.get_balance(db.session, g.api_user_id)))
 
 
-@api_bp.post("/credits/calculate-cost")
-@api_auth(scopes=READ, load_owner=False)
-@validate_body(CalculateCostRequest)
-@api_doc("Price a request without charging it", responses={200: Cost}, tags=TAGS,
-         description="The price row and margin in force now, at the owner's tier and tokens so far this month.")
+@route("POST", "/credits/calculate-cost", scopes=READ, load_owner=False, body=CalculateCostRequest,
+       summary="Price a request without charging it", responses={200: Cost}, tags=TAGS,
+       description="The price row and margin in force now, at the owner's tier and tokens so far this month.")
 def calculate_cost(body: CalculateCostRequest):
     q = metering.estimate(db.session, g.api_user_id, body.model, body.input_tokens, body.output_tokens)
-    db.session.rollback()
     return respond(Cost, cost_dict(q))
 
 
-@api_bp.post("/credits/calculate-and-deduct")
-@hot_path
-@api_auth(scopes=WRITE, load_owner=False)
-@idempotent
-@validate_body(CalculateAndDeductRequest)
-@api_doc("Price an LLM request and charge it", responses={201: Charged, 402: ErrorBody}, tags=TAGS,
-         description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
-                     "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
-def calculate_and_deduct(body: CalculateAndDeductRequest, claim: Claim | None = None):
-    """The hot path: client apps call it once per LLM request (app/api/hotpath.py)."""
+@route("POST", "/credits/calculate-and-deduct", scopes=WRITE, load_owner=False, body=CalculateAndDeductRequest,
+       idempotent=True, summary="Price an LLM request and charge it", responses={201: Charged, 402: ErrorBody},
+       tags=TAGS, description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
+                              "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
+def calculate_and_deduct(body: CalculateAndDeductRequest):
+    """Client apps call it once per LLM request: what the pipeline makes fast (app/api/pipeline.py)."""
     result = metering.calculate_and_deduct(db.session, g.api_user_id, body.model, body.input_tokens,
-                                           body.output_tokens, body.request_id, body.deduction_type, claim=claim)
-    if claim is not None and claim.answer is not None:  # the charge stored the answer (Charged): send that text
-        return current_app.response_class(claim.answer, status=201, mimetype="application/json")
+                                           body.output_tokens, body.request_id, body.deduction_type)
     return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
                              "balance": balance_dict(result["balance"])}, 201)
 
 
-@api_bp.post("/credits/deduct")
-@api_auth(scopes=WRITE, load_owner=False)
-@idempotent
-@validate_body(DeductRequest)
-@api_doc("Deduct a number of credits", responses={201: Deducted, 402: ErrorBody}, tags=TAGS,
-         description="For charges that are not token-priced (fine-tuning, embeddings priced elsewhere, custom).")
+@route("POST", "/credits/deduct", scopes=WRITE, load_owner=False, body=DeductRequest, idempotent=True,
+       summary="Deduct a number of credits", responses={201: Deducted, 402: ErrorBody}, tags=TAGS,
+       description="For charges that are not token-priced (fine-tuning, embeddings priced elsewhere, custom).")
 def deduct(body: DeductRequest):
     _, view = balances.deduct(db.session, g.api_user_id, body.amount, body.deduction_type,
                               related_usage_id=body.related_usage_id)
@@ -126,27 +74,22 @@ def _cap_dict(view: balances.BalanceView) -> dict:
             "month_to_date": {"credits": view.mtd_credits, "tokens": view.mtd_tokens}}
 
 
-@api_bp.get("/credits/monthly-cap")
-@api_auth(scopes=READ, load_owner=False)
-@api_doc("The monthly spending cap and what is left of it", responses={200: MonthlyCap}, tags=TAGS)
+@route("GET", "/credits/monthly-cap", scopes=READ, load_owner=False,
+       summary="The monthly spending cap and what is left of it", responses={200: MonthlyCap}, tags=TAGS)
 def get_monthly_cap():
     return respond(MonthlyCap, _cap_dict(balances.get_balance(db.session, g.api_user_id)))
 
 
-@api_bp.post("/credits/monthly-cap")
-@api_auth(scopes=WRITE)
-@idempotent
-@validate_body(MonthlyCapRequest)
-@api_doc("Set (or remove, with null) the monthly spending cap", responses={200: MonthlyCap}, tags=TAGS)
+@route("POST", "/credits/monthly-cap", scopes=WRITE, body=MonthlyCapRequest, idempotent=True,
+       summary="Set (or remove, with null) the monthly spending cap", responses={200: MonthlyCap}, tags=TAGS)
 def set_monthly_cap(body: MonthlyCapRequest):
     view = balances.set_monthly_cap(db.session, g.api_user_id, body.monthly_cap, actor=g.api_user)
     return respond(MonthlyCap, _cap_dict(view))
 
 
-@api_bp.get("/credits/transactions")
-@api_auth(scopes=READ, load_owner=False)
-@with_query(TransactionQuery, skip=("limit", "starting_after"))
-@api_doc("Credit transactions (allocations and deductions), newest first", list_of=Transaction, tags=TAGS)
+@route("GET", "/credits/transactions", scopes=READ, load_owner=False, query=TransactionQuery,
+       query_skip=("limit", "starting_after"),
+       summary="Credit transactions (allocations and deductions), newest first", list_of=Transaction, tags=TAGS)
 def transactions(query: TransactionQuery):
     ledger.check_filters(query.type, query.kind)
     cursor = ledger.cursor_for(db.session, g.api_user_id, query.starting_after) if query.starting_after else None
@@ -156,10 +99,8 @@ def transactions(query: TransactionQuery):
                     "data": [dump(Transaction, item) for item in page.items]})
 
 
-@api_bp.get("/credits/transactions/export")
-@api_auth(scopes=READ, load_owner=False)
-@with_query(ExportQuery)
-@api_doc("Every matching transaction as CSV (streamed)", responses={200: None}, tags=TAGS)
+@route("GET", "/credits/transactions/export", scopes=READ, load_owner=False, query=ExportQuery, streams=True,
+       summary="Every matching transaction as CSV (streamed)", responses={200: None}, tags=TAGS)
 def export_transactions(query: ExportQuery):
     ledger.check_filters(query.type, query.kind)
     user_id = g.api_user_id
@@ -173,10 +114,9 @@ def export_transactions(query: ExportQuery):
     return csv_response(f"credit-transactions-{clock.now():%Y%m%d}.csv", header, cells)
 
 
-@api_bp.get("/credits/usage/stats")
-@api_auth(scopes=READ, load_owner=False)
-@with_query(RangeQuery)
-@api_doc("Usage by day and by model over a date range (at most 366 days)", responses={200: UsageStats}, tags=TAGS)
+@route("GET", "/credits/usage/stats", scopes=READ, load_owner=False, query=RangeQuery,
+       summary="Usage by day and by model over a date range (at most 366 days)", responses={200: UsageStats},
+       tags=TAGS)
 def usage_stats(query: RangeQuery):
     start, end = ledger.date_range(query.start, query.end, clock.now().date())
     return respond(UsageStats, ledger.usage_stats(db.session, g.api_user_id, start, end))

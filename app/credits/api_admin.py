@@ -15,14 +15,13 @@ from flask import g, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
-from app.api.idempotency import idempotent
-from app.api.schemas import ErrorBody, _first_error, annotate, api_doc, respond, validate_body
+from app.api.auth import register_scope
+from app.api.pipeline import route
+from app.api.schemas import ErrorBody, _first_error, respond
 from app.core import audit, clock
 from app.core.errors import DomainError
 from app.credits import analytics, grants, ledger
-from app.credits.api import balance_dict, with_query
+from app.credits.api import balance_dict
 from app.credits.api_schemas import (AllocateRequest, Allocated, AnalyticsQuery, BulkAllocated, BulkAllocateRequest,
                                      SystemAnalytics, TopSpenders, TopSpendersQuery)
 from app.extensions import db
@@ -33,12 +32,10 @@ TAGS = ["credits admin"]
 MAX_BULK_BYTES = 2 * 1024 * 1024
 
 
-@api_bp.post("/admin/credits/allocate")
-@api_auth(permission="credits.grant", scopes=ADMIN)
-@idempotent
-@validate_body(AllocateRequest)
-@api_doc("Grant credits to a user (bonus credits)", responses={201: Allocated, 202: Allocated, 404: ErrorBody}, tags=TAGS,
-         description="Above the key owner's per-transaction cap (ops $100, support $50 of credits) the grant "
+@route("POST", "/admin/credits/allocate", permission="credits.grant", scopes=ADMIN, body=AllocateRequest,
+       idempotent=True, summary="Grant credits to a user (bonus credits)",
+       responses={201: Allocated, 202: Allocated, 404: ErrorBody}, tags=TAGS,
+       description="Above the key owner's per-transaction cap (ops $100, support $50 of credits) the grant "
                      "becomes an approval request for an uncapped admin: 202 with approval_request_id.")
 def allocate(body: AllocateRequest):
     result = grants.grant(db.session, g.api_user, body.user_id, body.amount, body.reason, body.expires_at,
@@ -111,11 +108,10 @@ def _check_row(index: int, row, emails: dict[str, int], cap: int | None) -> tupl
     return item, None
 
 
-@api_bp.post("/admin/credits/bulk-allocate")
-@api_auth(permission="credits.grant", scopes=ADMIN)
-@idempotent
-@api_doc("Grant credits to many users at once (JSON or CSV), all or nothing", responses={201: BulkAllocated, 413: ErrorBody},
-         tags=TAGS, description="Send JSON {\"allocations\": [...]} or text/csv with the columns user_id (or "
+@route("POST", "/admin/credits/bulk-allocate", permission="credits.grant", scopes=ADMIN, idempotent=True,
+       documented_body=BulkAllocateRequest,
+       summary="Grant credits to many users at once (JSON or CSV), all or nothing",
+       responses={201: BulkAllocated, 413: ErrorBody}, tags=TAGS, description="Send JSON {\"allocations\": [...]} or text/csv with the columns user_id (or "
                                 "email), amount, source, reason, expires_at. Any bad row fails the batch: 422 "
                                 "bulk_rows_invalid with `errors`, one entry per bad row; nothing is written.")
 def bulk_allocate():
@@ -132,7 +128,6 @@ def bulk_allocate():
     checked = [_check_row(i, row, by_email, cap) for i, row in enumerate(rows, start=1)]
     errors = [err for _, err in checked if err is not None]
     if errors:
-        db.session.rollback()
         response = jsonify({"error": {"type": "invalid_request_error", "code": "bulk_rows_invalid",
                                       "message": f"{len(errors)} of {len(rows)} rows are invalid; nothing was "
                                                  "allocated.", "param": "allocations"},
@@ -151,24 +146,18 @@ def bulk_allocate():
     return respond(BulkAllocated, {"allocated": len(results), "total_credits": total, "results": results}, 201)
 
 
-annotate(bulk_allocate, request_model=BulkAllocateRequest)
 
-
-@api_bp.get("/admin/credits/analytics/system")
-@api_auth(permission="analytics.view_usage", scopes=ADMIN)
-@with_query(AnalyticsQuery)
-@api_doc("Credits issued and spent per day, spend by model and vendor", responses={200: SystemAnalytics},
-         tags=TAGS, description="Production only unless include_test=true.")
+@route("GET", "/admin/credits/analytics/system", permission="analytics.view_usage", scopes=ADMIN,
+       query=AnalyticsQuery, summary="Credits issued and spent per day, spend by model and vendor",
+       responses={200: SystemAnalytics}, tags=TAGS, description="Production only unless include_test=true.")
 def system_analytics(query: AnalyticsQuery):
     start, end = ledger.date_range(query.start, query.end, clock.now().date())
     return respond(SystemAnalytics, analytics.system(db.session, start, end, query.include_test))
 
 
-@api_bp.get("/admin/credits/analytics/top-spenders")
-@api_auth(permission="analytics.view_usage", scopes=ADMIN)
-@with_query(TopSpendersQuery)
-@api_doc("The users who spent the most credits over a date range", responses={200: TopSpenders}, tags=TAGS,
-         description="Production only unless include_test=true.")
+@route("GET", "/admin/credits/analytics/top-spenders", permission="analytics.view_usage", scopes=ADMIN,
+       query=TopSpendersQuery, summary="The users who spent the most credits over a date range",
+       responses={200: TopSpenders}, tags=TAGS, description="Production only unless include_test=true.")
 def top_spenders(query: TopSpendersQuery):
     start, end = ledger.date_range(query.start, query.end, clock.now().date())
     data = analytics.top_spenders(db.session, start, end, query.include_test, query.limit)

@@ -7,6 +7,7 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, IntegerField, 
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from app.core import bounds
+from app.core.forms import reason_field
 from app.credits.models import STRATEGIES, TIERS
 
 
@@ -18,16 +19,14 @@ def provider_choices(providers) -> list[SelectChoice]:
 class GrantForm(FlaskForm):
     amount = IntegerField("Credits", id="grant-amount",
                           validators=[InputRequired(message="Give a whole number of credits.")])
-    reason = TextAreaField("Reason", id="grant-reason",
-                           validators=[DataRequired(message="Give a reason."), Length(max=1000)])
+    reason = reason_field(textarea=True, id="grant-reason")
     expires_on = DateField("Expires on (optional)", id="grant-expires_on", validators=[Optional()])
 
 
 class DeductForm(FlaskForm):
     amount = IntegerField("Credits", id="deduct-amount",
                           validators=[InputRequired(message="Give a whole number of credits.")])
-    reason = TextAreaField("Reason", id="deduct-reason",
-                           validators=[DataRequired(message="Give a reason."), Length(max=1000)])
+    reason = reason_field(textarea=True, id="deduct-reason")
 
 
 class DecisionForm(FlaskForm):
@@ -44,14 +43,14 @@ class ProviderForm(FlaskForm):
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
     api_endpoint = StringField("API endpoint", validators=[Optional(), Length(max=255)])
     is_active = BooleanField("Active")
-    reason = StringField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=500)])
+    reason = reason_field()
 
 
 class NewProviderForm(FlaskForm):
     vendor_name = StringField("Vendor name", validators=[DataRequired(), Length(max=40)])
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
     api_endpoint = StringField("API endpoint", validators=[Optional(), Length(max=255)])
-    reason = StringField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=500)])
+    reason = reason_field()
 
 
 class PriceForm(FlaskForm):
@@ -59,7 +58,7 @@ class PriceForm(FlaskForm):
     output_price = StringField("Output $ / 1M tokens", validators=[DataRequired()])
     effective_at = DateTimeLocalField("Effective from (UTC, empty: now)", format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
-    reason = StringField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=500)])
+    reason = reason_field()
 
 
 class NewModelForm(PriceForm):
@@ -76,7 +75,7 @@ class MarginForm(FlaskForm):
                                        render_kw={"rows": 3, "placeholder": "openai: 5\nmeta: -10"})
     effective_at = DateTimeLocalField("Effective from (UTC, empty: now)", format="%Y-%m-%dT%H:%M",
                                       validators=[Optional()])
-    reason = StringField("Reason", validators=[DataRequired(message="Give a reason."), Length(max=500)])
+    reason = reason_field()
 
 
 class CalculatorForm(FlaskForm):
@@ -94,4 +93,4 @@ class CalculatorForm(FlaskForm):
 
 
 class RebuildForm(FlaskForm):
-    day = DateField("Day (UTC)", validators=[InputRequired(), bounds.sane_date])
+    day = DateField("Day (UTC)", validators=[InputRequired("Pick the day to rebuild."), bounds.sane_date])

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, request_permission_required, user_can
 from app.core import audit, clock, jobs, nav
-from app.core.errors import DomainError, PermissionDenied
-from app.core.web import apply_domain_error, csv_response, include_test_data, render
+from app.core.errors import DomainError
+from app.core.forms import back, handle_form
+from app.core.web import csv_response, include_test_data, render
 from app.credits import analytics, balances, byok, grants, ledger, ledger_list, pricing, summaries
 from app.credits.forms import DecisionForm, DeductForm, GrantForm, RebuildForm, VendorKeyForm, provider_choices
 from app.extensions import db
@@ -113,21 +114,9 @@ def _expiry(day) -> datetime | None:
 
 
 def _credit_form(target, form, page_key: str, act):
-    """Grant, grant request and deduct: validate, let `act` do it (it returns the flash message),
-    commit once and go back to the page, or re-render it with the error on its field."""
-    if form.validate_on_submit():
-        try:
-            message = act()
-        except PermissionDenied:
-            raise  # the 403 page names the missing permission (an expiry needs credits.adjust_expiration)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(message, "info")
-            return redirect(url_for("credits.user", user_id=target.id))
-    return _user_page(target, **{page_key: form}, status=422)
+    """Grant, grant request and deduct: `act` does it and returns the flash message."""
+    return handle_form(form, act, success=url_for("credits.user", user_id=target.id), message=lambda text: text,
+                       again=lambda form, status: _user_page(target, **{page_key: form}, status=status))
 
 
 @bp.post("/users/<int:user_id>/grant")
@@ -178,41 +167,38 @@ def deduct(user_id: int):
 @permission_required("credits.grant")
 def decide(request_id: int, decision: str):
     form = DecisionForm()
-    note = form.note.data if form.validate_on_submit() else None
-    try:
+
+    def act():
         if decision == "approve":
-            result = grants.approve(db.session, current_user, request_id, note)
-            message = f"Approved: {result['request'].amount:,} credits granted to {result['request'].user.email}."
-        else:
-            request_ = grants.reject(db.session, current_user, request_id, note)
-            message = f"Rejected the request of {request_.amount:,} credits for {request_.user.email}."
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(message, "info")
-    return redirect(request.referrer or url_for("credits.system"))
+            result = grants.approve(db.session, current_user, request_id, form.note.data)
+            return f"Approved: {result['request'].amount:,} credits granted to {result['request'].user.email}."
+        request_ = grants.reject(db.session, current_user, request_id, form.note.data)
+        return f"Rejected the request of {request_.amount:,} credits for {request_.user.email}."
+
+    back_to = back(url_for("credits.system"))
+    return handle_form(form, act, success=back_to, message=lambda text: text, again=back_to)
+
+
+def _expiry_day(raw: str) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise DomainError("invalid_date", "Give the expiry as a date (YYYY-MM-DD), or leave it empty for none.",
+                          "expires_on") from None
 
 
 @bp.post("/requests/<int:request_id>/expiry")
 @permission_required("credits.adjust_expiration")
 def request_expiry(request_id: int):
     raw = (request.form.get("expires_on") or "").strip()
-    try:
-        day = date.fromisoformat(raw) if raw else None
-    except ValueError:
-        flash("Give the expiry as a date (YYYY-MM-DD), or leave it empty for none.", "error")
-        return redirect(request.referrer or url_for("credits.system"))
-    try:
-        req = grants.set_request_expiry(db.session, current_user, request_id, _expiry(day), request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
-        flash(f"The request of {req.amount:,} credits now {'expires ' + raw if raw else 'never expires'}.", "info")
-    return redirect(request.referrer or url_for("credits.system"))
+
+    def act():
+        req = grants.set_request_expiry(db.session, current_user, request_id, _expiry(_expiry_day(raw)),
+                                        request.form.get("reason"))
+        return f"The request of {req.amount:,} credits now {'expires ' + raw if raw else 'never expires'}."
+
+    back_to = back(url_for("credits.system"))
+    return handle_form(None, act, success=back_to, message=lambda text: text, again=back_to)
 
 
 @bp.get("/users/<int:user_id>/ledger.csv")
@@ -232,41 +218,42 @@ def save_vendor_key(user_id: int):
     target = _user_or_404(user_id)
     form = VendorKeyForm()
     form.provider_id.choices = provider_choices(pricing.providers(db.session))
-    if form.validate_on_submit():
-        try:
-            key = byok.store(db.session, current_user, target.id, form.provider_id.data, form.api_key.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"Saved the {key.provider.display_name} key ending in {key.last_four}.", "info")
-            return redirect(url_for("credits.user", user_id=target.id))
-    form.api_key.data = None  # never echo a key back into the page
-    return _user_page(target, key_form=form, status=422)
+
+    def again(form, status):
+        form.api_key.data = None  # never echo a key back into the page
+        return _user_page(target, key_form=form, status=status)
+
+    return handle_form(form, lambda: byok.store(db.session, current_user, target.id, form.provider_id.data,
+                                                form.api_key.data),
+                       success=url_for("credits.user", user_id=target.id), again=again,
+                       message=lambda key: f"Saved the {key.provider.display_name} key ending in {key.last_four}.")
 
 
 @bp.post("/users/<int:user_id>/vendor-keys/<int:key_id>/delete")
 @permission_required("users.edit_profile")
 def delete_vendor_key(user_id: int, key_id: int):
     target = _user_or_404(user_id)
-    byok.remove(db.session, current_user, target.id, key_id)
-    db.session.commit()
-    flash("Vendor key removed.", "info")
-    return redirect(url_for("credits.user", user_id=target.id))
+    page = url_for("credits.user", user_id=target.id)
+    return handle_form(None, lambda: byok.remove(db.session, current_user, target.id, key_id), success=page,
+                       again=page, message="Vendor key removed.")
 
 
 @bp.post("/summaries/rebuild")
 @permission_required("analytics.view_usage", "credits.adjust_expiration")
 def rebuild_summaries():
+    """Audited and committed first, then the job is queued (it reads the committed day)."""
     form = RebuildForm()
-    if not form.validate_on_submit():
-        flash("Pick the day to rebuild.", "error")
-        return redirect(url_for("credits.system"))
-    day = form.day.data.isoformat()
-    audit.record(db.session, "credits.summaries_rebuild_requested", actor=current_user,
-                 target_type="credit_summary_runs", target_id=day)
-    db.session.commit()
-    record = jobs.enqueue("credits-daily-summaries", "app.credits.jobs:build_days", day, requested_by=current_user)
-    flash(f"Summaries for {day}: {record.status}.", "info" if record.status != "failed" else "error")
-    return redirect(url_for("credits.system"))
+
+    def queued(day: str):
+        record = jobs.enqueue("credits-daily-summaries", "app.credits.jobs:build_days", day,
+                              requested_by=current_user)
+        flash(f"Summaries for {day}: {record.status}.", "info" if record.status != "failed" else "error")
+        return url_for("credits.system")
+
+    def act():
+        day = form.day.data.isoformat()
+        audit.record(db.session, "credits.summaries_rebuild_requested", actor=current_user,
+                     target_type="credit_summary_runs", target_id=day)
+        return day
+
+    return handle_form(form, act, success=queued, again=url_for("credits.system"))

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import nav
 from app.core.errors import DomainError
-from app.core.web import apply_domain_error, is_fragment_request, render
+from app.core.forms import handle_form
+from app.core.web import is_fragment_request, render
 from app.credits import margins, metering
 from app.credits import pricing as prices
 from app.credits.formula import six
@@ -91,16 +92,13 @@ def pricing():
     return _pricing_page(block=part if part in PARTS else None, **forms)
 
 
-def _done(part: str, message: str, **forms):
-    if is_fragment_request():
-        return _pricing_page(block=part, notice=message, **forms)
-    flash(message, "info")
-    return redirect(url_for("credits_pricing.pricing"))
-
-
-def _failed(part: str, **forms):
-    db.session.rollback()
-    return _pricing_page(status=422, block=part if is_fragment_request() else None, **forms)
+def _save(part: str, form, act, message, form_key: str, **context):
+    """A pricing form through handle_form: HTMX swaps the table `part`, a plain POST goes back to the page."""
+    return handle_form(form, act, success=url_for("credits_pricing.pricing"), message=message,
+                       fragment=lambda result, text: _pricing_page(block=part, notice=text),
+                       again=lambda form, status: _pricing_page(status=status,
+                                                                block=part if is_fragment_request() else None,
+                                                                **{form_key: form}, **context))
 
 
 @bp.post("/providers/<int:provider_id>")
@@ -108,16 +106,10 @@ def _failed(part: str, **forms):
 @sudo_required
 def update_provider(provider_id: int):
     form = ProviderForm()
-    if form.validate_on_submit():
-        try:
-            provider = prices.update_provider(db.session, current_user, provider_id, form.display_name.data,
-                                               form.api_endpoint.data, form.is_active.data, form.reason.data)
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            return _done("providers", f"Saved {provider.display_name}.")
-    return _failed("providers", edit_provider=provider_id, provider_form=form)
+    return _save("providers", form, lambda: prices.update_provider(
+        db.session, current_user, provider_id, form.display_name.data, form.api_endpoint.data, form.is_active.data,
+        form.reason.data), lambda provider: f"Saved {provider.display_name}.", "provider_form",
+        edit_provider=provider_id)
 
 
 @bp.post("/providers")
@@ -125,16 +117,9 @@ def update_provider(provider_id: int):
 @sudo_required
 def create_provider():
     form = NewProviderForm()
-    if form.validate_on_submit():
-        try:
-            provider = prices.create_provider(db.session, current_user, form.vendor_name.data,
-                                               form.display_name.data, form.api_endpoint.data, form.reason.data)
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            return _done("providers", f"Added {provider.display_name}.")
-    return _failed("providers", new_provider=form)
+    return _save("providers", form, lambda: prices.create_provider(
+        db.session, current_user, form.vendor_name.data, form.display_name.data, form.api_endpoint.data,
+        form.reason.data), lambda provider: f"Added {provider.display_name}.", "new_provider")
 
 
 @bp.post("/models/<path:model_name>/prices")
@@ -142,16 +127,11 @@ def create_provider():
 @sudo_required
 def add_price(model_name: str):
     form = PriceForm()
-    if form.validate_on_submit():
-        try:
-            price = prices.add_price(db.session, current_user, model_name, form.input_price.data,
-                                      form.output_price.data, form.reason.data, _utc(form.effective_at.data))
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            return _done("prices", f"New price for {price.model_name} from {price.effective_date:%Y-%m-%d %H:%M} UTC.")
-    return _failed("prices", edit_model=model_name, price_form=form)
+    return _save("prices", form, lambda: prices.add_price(
+        db.session, current_user, model_name, form.input_price.data, form.output_price.data, form.reason.data,
+        _utc(form.effective_at.data)),
+        lambda price: f"New price for {price.model_name} from {price.effective_date:%Y-%m-%d %H:%M} UTC.",
+        "price_form", edit_model=model_name)
 
 
 @bp.post("/models")
@@ -160,17 +140,10 @@ def add_price(model_name: str):
 def add_model():
     form = NewModelForm()
     form.provider_id.choices = provider_choices(prices.providers(db.session))
-    if form.validate_on_submit():
-        try:
-            price = prices.add_price(db.session, current_user, form.model_name.data, form.input_price.data,
-                                      form.output_price.data, form.reason.data, _utc(form.effective_at.data),
-                                      provider_id=form.provider_id.data)
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            return _done("prices", f"Added {price.model_name}.")
-    return _failed("prices", new_model=form)
+    return _save("prices", form, lambda: prices.add_price(
+        db.session, current_user, form.model_name.data, form.input_price.data, form.output_price.data,
+        form.reason.data, _utc(form.effective_at.data), provider_id=form.provider_id.data),
+        lambda price: f"Added {price.model_name}.", "new_model")
 
 
 # ---- margins -------------------------------------------------------------------------------
@@ -209,21 +182,12 @@ def margins_page():
 @sudo_required
 def set_margin(tier: str):
     form = MarginForm()
-    if form.validate_on_submit():
-        try:
-            margins.set_margin(db.session, current_user, tier, form.strategy.data, form.margin_percentage.data or None,
-                               form.reason.data,
-                               brackets=margins.parse_pairs(form.brackets.data, "brackets"),
-                               adjustments=margins.parse_pairs(form.vendor_adjustments.data, "vendor_adjustments"),
-                               effective_date=_utc(form.effective_at.data))
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            message = f"New {tier} margin saved."
-            if is_fragment_request():
-                return _margins_page(block="margins", notice=message)
-            flash(message, "info")
-            return redirect(url_for("credits_pricing.margins_page"))
-    db.session.rollback()
-    return _margins_page(status=422, block="margins" if is_fragment_request() else None, edit_tier=tier, form=form)
+    return handle_form(form, lambda: margins.set_margin(
+        db.session, current_user, tier, form.strategy.data, form.margin_percentage.data or None, form.reason.data,
+        brackets=margins.parse_pairs(form.brackets.data, "brackets"),
+        adjustments=margins.parse_pairs(form.vendor_adjustments.data, "vendor_adjustments"),
+        effective_date=_utc(form.effective_at.data)),
+        success=url_for("credits_pricing.margins_page"), message=f"New {tier} margin saved.",
+        fragment=lambda result, text: _margins_page(block="margins", notice=text),
+        again=lambda form, status: _margins_page(status=status, block="margins" if is_fragment_request() else None,
+                                                 edit_tier=tier, form=form))

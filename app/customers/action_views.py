@@ -2,11 +2,11 @@
 a refusal re-renders the page with the message and what was typed, nothing changed."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required
-from app.core.errors import DomainError
+from app.core.forms import Posted, handle_form
 from app.core.web import render
 from app.customers import actions, service
 from app.customers.views import page
@@ -15,39 +15,32 @@ from app.extensions import db
 bp = Blueprint("customer_actions", __name__, url_prefix="/admin/customers")
 
 
-def _refused(user, error: DomainError, action: str):
-    db.session.rollback()
-    db.session.refresh(user)
-    return page(user, None, status=422 if error.status in (400, 422) else error.status,
-                action_error={"action": action, "field": error.field, "message": error.message},
-                typed=request.form)
+def _act(user, action: str, act, message):
+    """An action of the customer page: refused, the page re-opens with the message and what was typed."""
+    posted = Posted()
 
+    def again(posted, status):
+        return page(user, None, status=status, action_error={"action": action, **(posted.error or {})},
+                    typed=posted.data)
 
-def _done(user, message: str):
-    db.session.commit()
-    flash(message, "info")
-    return redirect(url_for("customers.detail", user_id=user.id))
+    return handle_form(posted, act, success=url_for("customers.detail", user_id=user.id), message=message,
+                       again=again)
 
 
 @bp.post("/<int:user_id>/profile")
 @permission_required("users.view", "users.edit_profile")
 def edit_profile(user_id: int):
     user = service.get_customer(db.session, user_id)
-    try:
-        actions.edit_profile(db.session, current_user, user, first_name=request.form.get("first_name"),
-                             last_name=request.form.get("last_name"), reason=request.form.get("reason"))
-    except DomainError as error:
-        return _refused(user, error, "profile")
-    return _done(user, "Profile saved.")
+    return _act(user, "profile", lambda: actions.edit_profile(
+        db.session, current_user, user, first_name=request.form.get("first_name"),
+        last_name=request.form.get("last_name"), reason=request.form.get("reason")), "Profile saved.")
 
 
 def _status(user_id: int, action: str):
     user = service.get_customer(db.session, user_id)
-    try:
-        actions.change_status(db.session, current_user, user, action, request.form.get("reason"))
-    except DomainError as error:
-        return _refused(user, error, action)
-    return _done(user, f"{user.email} is now {user.status}.")
+    return _act(user, action, lambda: actions.change_status(db.session, current_user, user, action,
+                                                            request.form.get("reason")),
+                lambda _: f"{user.email} is now {user.status}.")
 
 
 @bp.post("/<int:user_id>/suspend")
@@ -85,15 +78,13 @@ def erase_confirm(user_id: int):
 @sudo_required
 def erase(user_id: int):
     user = service.get_customer(db.session, user_id)
-    try:
-        actions.erase(db.session, current_user, user, confirm_email=request.form.get("confirm_email"),
-                      reason=request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        return render("customers/erase.html", customer=user, error=error, typed=request.form, status=422)
-    db.session.commit()
-    flash(f"Customer #{user.id} was erased: personal data replaced, financial records kept.", "info")
-    return redirect(url_for("users.index"))
+    return handle_form(Posted(), lambda: actions.erase(db.session, current_user, user,
+                                                       confirm_email=request.form.get("confirm_email"),
+                                                       reason=request.form.get("reason")),
+                       success=url_for("users.index"),
+                       message=f"Customer #{user.id} was erased: personal data replaced, financial records kept.",
+                       again=lambda posted, status: render("customers/erase.html", customer=user, error=posted.error,
+                                                           typed=posted.data, status=status))
 
 
 @bp.get("/<int:user_id>/view-as")

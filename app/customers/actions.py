@@ -8,6 +8,7 @@ from sqlalchemy import update
 from app.api.models import ApiKey, OAuthClient
 from app.billing.subscriptions import live_subscription
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError, PermissionDenied
 from app.credits.balances import get_balance
 from app.rbac.service import has_permission
@@ -29,12 +30,7 @@ def require(session, actor, permission: str) -> None:
 
 
 def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
-    if len(reason) > 1000:
-        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
-    return reason
+    return require_reason(reason, minimum=3)
 
 
 def _name(value: str | None, field: str) -> str:

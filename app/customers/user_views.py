@@ -9,7 +9,7 @@ from app.auth.guards import permission_required
 from app.core import nav, sorting
 from app.core.errors import DomainError
 from app.core.pagination import Page, parse_limit
-from app.core.web import csv_response, is_fragment_request, render
+from app.core.web import TEST_DATA_PARAM, csv_response, is_fragment_request, render
 from app.extensions import db
 from app.rbac.panel import access_context
 from app.sandbox import twins
@@ -28,7 +28,7 @@ def index():
     sort = sorting.parse(None, service.SORTS, service.DEFAULT_SORT)
     try:
         filters = UserFilters.parse(request.args)
-        sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
+        sort = sorting.parse_or_default(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
         limit = parse_limit(request.args.get("limit"), default=25)
         page = service.search_users(db.session, filters, limit=limit, cursor=request.args.get("cursor") or None,
                                     sort=sort)
@@ -36,7 +36,8 @@ def index():
         filters, page, error, status, limit = UserFilters(), Page([], None, False), err.message, 422, 25
     next_url = None
     if page.has_more:
-        next_url = url_for("users.index", q=filters.q or None, scope=filters.scope, account=filters.account,
+        next_url = url_for("users.index", q=filters.q or None, scope=filters.scope,
+                           include_test=TEST_DATA_PARAM[filters.account],
                            sort=sort.param if sort.param != service.DEFAULT_SORT else None,
                            limit=limit if limit != 25 else None, cursor=page.next_cursor)
     block = "rows" if request.args.get("cursor") and is_fragment_request() else "results"
@@ -49,7 +50,7 @@ def index():
 def export():
     """The filtered, sorted list as CSV, streamed (every row, not only the page shown)."""
     filters = UserFilters.parse(request.args)
-    sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
+    sort = sorting.parse_or_default(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
     return csv_response("users.csv", ["id", "email", "first_name", "last_name", "kind", "world", "status",
                                       "created_at", "last_sign_in"], service.export_rows(db.session, filters, sort))
 

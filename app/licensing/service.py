@@ -17,7 +17,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
 from app.core import audit, clock, sorting
-from app.core.audit import AuditEntry
+from app.core.audit import AuditEntry, require_reason
 from app.core.errors import DomainError, NotFound
 from app.core.money import money
 from app.core.pagination import Page
@@ -91,13 +91,9 @@ def is_expired(lic: License, at: datetime | None = None) -> bool:
 
 
 def _reason(reason: str | None, required: bool = True) -> str | None:
-    text = (reason or "").strip()
-    if required and len(text) < 5:
-        raise DomainError("reason_required", "Give a reason of at least 5 characters; it goes in the audit log.",
-                          "reason")
-    if len(text) > 1000:
-        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
-    return text or None
+    if required or (reason or "").strip():
+        return require_reason(reason, minimum=5 if required else 1)
+    return None
 
 
 def _max_activations(value, field: str = "max_activations") -> int:

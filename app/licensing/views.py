@@ -15,7 +15,7 @@ from app.auth.guards import permission_required, sudo_active, sudo_required, use
 from app.core import nav, sorting, testmode
 from app.core.errors import DomainError
 from app.core.pagination import Page, parse_limit
-from app.core.web import apply_domain_error, csv_response, include_test_data, is_fragment_request, render
+from app.core.web import TEST_DATA_PARAM, apply_domain_error, csv_response, is_fragment_request, render, test_data_scope
 from app.extensions import db
 from app.licensing import activations, service, upgrades
 from app.licensing.forms import (EligibilityForm, LicenseCreateForm, MaxActivationsForm, ReasonForm,
@@ -27,7 +27,6 @@ nav.register("Licenses", "licensing.index", "licenses.view", order=40)
 nav.register("App versions", "licensing.versions", "licenses.view", order=41)
 nav.register("Stale devices", "licensing.stale_devices", "licenses.view", order=42)
 
-DATA_CHOICES = ("production", "test", "all")
 
 
 def _attempt(form, action) -> bool:
@@ -53,10 +52,9 @@ def _license(license_id: int):
 
 def _filters() -> service.LicenseFilters:
     args = request.args
-    data = args.get("data") or ("all" if include_test_data() else "production")
     return service.LicenseFilters(status=args.get("status") or None, version=(args.get("version") or "").strip() or None,
                                   owner=(args.get("owner") or "").strip() or None,
-                                  data=data if data in DATA_CHOICES else "production")
+                                  data=test_data_scope(args))
 
 
 @bp.route("/admin/licenses")
@@ -66,7 +64,7 @@ def index():
     cursor = request.args.get("cursor") or None
     sort = sorting.parse(None, service.SORTS, service.DEFAULT_SORT)
     try:
-        sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
+        sort = sorting.parse_or_default(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
         limit = parse_limit(request.args.get("limit"), default=25)
         page = service.list_page(db.session, filters, limit, cursor, sort)
     except DomainError as err:
@@ -74,7 +72,7 @@ def index():
     next_url = None
     if page.has_more:
         next_url = url_for("licensing.index", status=filters.status, version=filters.version, owner=filters.owner,
-                           data=filters.data, sort=sort.param, cursor=page.next_cursor)
+                           include_test=TEST_DATA_PARAM[filters.data], sort=sort.param, cursor=page.next_cursor)
     block = "rows" if cursor and is_fragment_request() else "results"
     return render("licensing/index.html", block=block, status=status, filters=filters, page=page, error=error,
                   next_url=next_url, paged=bool(cursor), statuses=LICENSE_STATUSES, sort=sort,
@@ -85,7 +83,7 @@ def index():
 @permission_required("licenses.view")
 def export():
     """The filtered, sorted list as CSV, streamed."""
-    sort = sorting.parse(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
+    sort = sorting.parse_or_default(request.args.get("sort"), service.SORTS, service.DEFAULT_SORT)
     return csv_response("licenses.csv", ["license_key", "owner", "status", "purchased_version", "eligible_until",
                                          "max_activations", "price", "purchased_at", "world"],
                         service.export_rows(db.session, _filters(), sort))
@@ -283,8 +281,7 @@ def edit_version(version_id: int):
 def stale_devices():
     error, status, rows, more = None, 200, [], False
     raw = request.args.get("days") or "30"
-    data = request.args.get("data") or ("all" if include_test_data() else "production")
-    data = data if data in DATA_CHOICES else "production"
+    data = test_data_scope(request.args)
     try:
         days = int(raw)
         if not 1 <= days <= 3650:

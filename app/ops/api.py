@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from flask import current_app, jsonify
 
-from app.api import api_bp
+from app.api.pipeline import PUBLIC, route
 from app.core.redis import connection
 from app.extensions import db
 from app.ops import queues
 
 
-@api_bp.get("/health/redis")
+@route("GET", "/health/redis", auth=PUBLIC)
 def redis_health():
     periodic = queues.periodic_last_runs(db.session)
     conn = connection()

@@ -8,20 +8,19 @@ from __future__ import annotations
 from datetime import timezone
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField,
-                     TextAreaField)
+from wtforms import BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField
 from wtforms.fields import DateTimeLocalField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.core.forms import reason_field
+
 REASON_HELP = "Why (kept in the role change log)."
 
 
 def _reason():
-    return TextAreaField("Reason", validators=[DataRequired("Give a reason."),
-                                                 Length(min=3, max=1000, message="Give a reason of 3 to 1,000 characters.")],
-                         description=REASON_HELP)
+    return reason_field(minimum=3, textarea=True, description=REASON_HELP)
 
 
 def _expiry(label: str = "Expires at (UTC, optional)"):

@@ -1,11 +1,11 @@
 """Edit and delete a custom role (roles.edit, roles.delete): a page per role; refusals re-render it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required
-from app.core.errors import DomainError
+from app.core.forms import Posted, handle_form
 from app.core.web import render
 from app.extensions import db
 from app.rbac import role_edits
@@ -15,7 +15,7 @@ from app.rbac.models import Role
 bp = Blueprint("rbac_roles", __name__, url_prefix="/admin/roles")
 
 
-def _page(role: Role, error: DomainError | None = None, typed=None, status: int = 200):
+def _page(role: Role, error: dict | None = None, typed=None, status: int = 200):
     return render("rbac/role_edit.html", role=role, categories=CATEGORIES, error=error, typed=typed,
                   chosen=set(typed.getlist("permissions")) if typed else set(role.permission_names), status=status)
 
@@ -30,34 +30,28 @@ def edit_form(role_id: int):
     return _page(_role(role_id))
 
 
+def _again(role_id: int, keep_typed: bool = True):
+    return lambda posted, status: _page(_role(role_id), posted.error, posted.data if keep_typed else None,
+                                        status=status)
+
+
 @bp.post("/<int:role_id>/edit")
 @permission_required("roles.view", "roles.edit")
 @sudo_required
 def edit(role_id: int):
-    try:
-        role = role_edits.update_custom_role(db.session, current_user, role_id, display_name=request.form.get("display_name"),
-                                             description=request.form.get("description"),
-                                             permissions=request.form.getlist("permissions"),
-                                             reason=request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        return _page(_role(role_id), error, request.form, status=error.status if error.status != 400 else 422)
-    db.session.commit()
-    flash(f"Role {role.display_name} saved.", "info")
-    return redirect(url_for("rbac.roles"))
+    return handle_form(Posted(), lambda: role_edits.update_custom_role(
+        db.session, current_user, role_id, display_name=request.form.get("display_name"),
+        description=request.form.get("description"), permissions=request.form.getlist("permissions"),
+        reason=request.form.get("reason")), success=url_for("rbac.roles"), again=_again(role_id),
+        message=lambda role: f"Role {role.display_name} saved.")
 
 
 @bp.post("/<int:role_id>/delete")
 @permission_required("roles.view", "roles.delete")
 @sudo_required
 def delete(role_id: int):
-    role = _role(role_id)
-    name = role.display_name
-    try:
-        role_edits.delete_custom_role(db.session, current_user, role_id, request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        return _page(_role(role_id), error, None, status=error.status if error.status != 400 else 422)
-    db.session.commit()
-    flash(f"Role {name} deleted.", "info")
-    return redirect(url_for("rbac.roles"))
+    name = _role(role_id).display_name
+    return handle_form(Posted(), lambda: role_edits.delete_custom_role(db.session, current_user, role_id,
+                                                                       request.form.get("reason")),
+                       success=url_for("rbac.roles"), again=_again(role_id, keep_typed=False),
+                       message=f"Role {name} deleted.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError, PermissionDenied
 from app.rbac.catalogue import ALL_PERMISSIONS
 from app.rbac.models import Permission, Role, RoleAssignment
@@ -30,15 +31,14 @@ def update_custom_role(session, actor, role_id: int, *, display_name: str, descr
                        permissions: list[str], reason: str) -> Role:
     _require(session, actor, "roles.edit")
     role = _custom(session, role_id)
-    display_name, description, reason = (display_name or "").strip(), (description or "").strip(), (reason or "").strip()
+    display_name, description = (display_name or "").strip(), (description or "").strip()
     if not display_name or len(display_name) > 120:
         raise DomainError("invalid_display_name", "Give a display name of at most 120 characters.", "display_name")
     if len(description) > 255:
         raise DomainError("invalid_description", "Keep the description under 255 characters.", "description")
     if [p for p in permissions if p not in ALL_PERMISSIONS] or not permissions:
         raise DomainError("invalid_permissions", "Pick one or more permissions from the catalogue.", "permissions")
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    reason = require_reason(reason, minimum=3)
     before = {"display_name": role.display_name, "description": role.description, "permissions": role.permission_names}
     role.display_name, role.description = display_name, description
     role.permissions = list(session.scalars(select(Permission).where(Permission.name.in_(permissions))))
@@ -51,9 +51,7 @@ def update_custom_role(session, actor, role_id: int, *, display_name: str, descr
 def delete_custom_role(session, actor, role_id: int, reason: str) -> None:
     _require(session, actor, "roles.delete")
     role = _custom(session, role_id)
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
+    reason = require_reason(reason, minimum=3)
     now = clock.now()
     held = session.scalar(select(RoleAssignment.id).where(
         RoleAssignment.role_id == role.id, RoleAssignment.is_active.is_(True),

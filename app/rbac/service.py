@@ -18,12 +18,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.core.requestinfo import client_ip, user_agent
 from app.rbac.catalogue import ALL_PERMISSIONS, CATEGORIES, SYSTEM_ROLES, category_of
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog
 from app.rbac.notices import queue_role_notice
 from app.users.models import User
+
 
 
 def active_assignments(session, user_id: int, at: datetime | None = None) -> list[RoleAssignment]:
@@ -148,12 +150,7 @@ def _log(session, action, target, actor, *, old_perms, new_perms, reason, old_ro
 
 
 def _require_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
-    if len(reason) > 1000:
-        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
-    return reason
+    return require_reason(reason, minimum=3)
 
 
 def _check_expiry(expires_at: datetime | None) -> None:

@@ -11,8 +11,8 @@ from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import nav, testmode
-from app.core.errors import DomainError
-from app.core.web import apply_domain_error, is_fragment_request, render
+from app.core.forms import handle_form
+from app.core.web import is_fragment_request, render
 from app.extensions import db
 from app.rbac import roles as roles_service
 from app.rbac import service
@@ -34,18 +34,11 @@ def _target(user_id: int):
     return target
 
 
-def _attempt(form, action) -> bool:
-    """Validate, run the service call, commit; on any error undo the call and leave the message on the form."""
-    if not form.validate_on_submit():
-        return False
-    try:
-        with db.session.begin_nested():  # a savepoint: an error undoes exactly this call
-            action()
-    except DomainError as error:
-        apply_domain_error(form, error)
-        return False
-    db.session.commit()
-    return True
+def _attempt(target, form, action, notice: str, **form_on_error):
+    """An access form of a user's page: HTMX swaps the panel, a plain POST goes back to the page."""
+    return handle_form(form, action, success=url_for("users.detail", user_id=target.id), message=notice,
+                       fragment=lambda result, text: _panel(target, notice=text),
+                       again=lambda form, status: _panel(target, status, **form_on_error))
 
 
 def _panel(target, status: int = 200, notice: str | None = None, **forms):
@@ -62,11 +55,9 @@ def _panel(target, status: int = 200, notice: str | None = None, **forms):
 def assign_role(user_id: int):
     target = _target(user_id)
     form = AssignRoleForm(prefix="assign")
-    if _attempt(form, lambda: service.assign_role(
-            db.session, current_user, target, form.role_id.data, reason=form.reason.data,
-            expires_at=form.expires_at.data, notify_user=form.notify_user.data)):
-        return _panel(target, notice="Role assigned.")
-    return _panel(target, 422, assign_form=form)
+    return _attempt(target, form, lambda: service.assign_role(
+        db.session, current_user, target, form.role_id.data, reason=form.reason.data,
+        expires_at=form.expires_at.data, notify_user=form.notify_user.data), "Role assigned.", assign_form=form)
 
 
 @bp.route("/admin/users/<int:user_id>/roles/<int:assignment_id>/change", methods=["POST"])
@@ -76,12 +67,10 @@ def change_role(user_id: int, assignment_id: int):
     target = _target(user_id)
     prefix = f"change{assignment_id}"
     form = ChangeRoleForm(prefix=prefix)
-    if _attempt(form, lambda: service.assign_role(
-            db.session, current_user, target, form.role_id.data, reason=form.reason.data,
-            expires_at=form.expires_at.data, notify_user=form.notify_user.data,
-            replace_assignment_id=assignment_id)):
-        return _panel(target, notice="Role changed.")
-    return _panel(target, 422, row_form=(prefix, form))
+    return _attempt(target, form, lambda: service.assign_role(
+        db.session, current_user, target, form.role_id.data, reason=form.reason.data,
+        expires_at=form.expires_at.data, notify_user=form.notify_user.data, replace_assignment_id=assignment_id),
+        "Role changed.", row_form=(prefix, form))
 
 
 @bp.route("/admin/users/<int:user_id>/roles/<int:assignment_id>/revoke", methods=["POST"])
@@ -91,10 +80,9 @@ def revoke_role(user_id: int, assignment_id: int):
     target = _target(user_id)
     prefix = f"revoke{assignment_id}"
     form = ReasonForm(prefix=prefix)
-    if _attempt(form, lambda: service.revoke_role(db.session, current_user, target, assignment_id,
-                                                  reason=form.reason.data)):
-        return _panel(target, notice="Role revoked.")
-    return _panel(target, 422, row_form=(prefix, form))
+    return _attempt(target, form, lambda: service.revoke_role(db.session, current_user, target, assignment_id,
+                                                              reason=form.reason.data),
+                    "Role revoked.", row_form=(prefix, form))
 
 
 @bp.route("/admin/users/<int:user_id>/overrides", methods=["POST"])
@@ -103,11 +91,9 @@ def revoke_role(user_id: int, assignment_id: int):
 def grant_override(user_id: int):
     target = _target(user_id)
     form = OverrideForm(prefix="override")
-    if _attempt(form, lambda: service.grant_override(
-            db.session, current_user, target, form.permission.data, form.action.data,
-            reason=form.reason.data, expires_at=form.expires_at.data)):
-        return _panel(target, notice="Override saved.")
-    return _panel(target, 422, override_form=form)
+    return _attempt(target, form, lambda: service.grant_override(
+        db.session, current_user, target, form.permission.data, form.action.data, reason=form.reason.data,
+        expires_at=form.expires_at.data), "Override saved.", override_form=form)
 
 
 @bp.route("/admin/users/<int:user_id>/overrides/<int:override_id>/remove", methods=["POST"])
@@ -117,10 +103,9 @@ def remove_override(user_id: int, override_id: int):
     target = _target(user_id)
     prefix = f"remove{override_id}"
     form = ReasonForm(prefix=prefix)
-    if _attempt(form, lambda: service.remove_override(db.session, current_user, target, override_id,
-                                                      reason=form.reason.data)):
-        return _panel(target, notice="Override removed.")
-    return _panel(target, 422, row_form=(prefix, form))
+    return _attempt(target, form, lambda: service.remove_override(db.session, current_user, target, override_id,
+                                                                  reason=form.reason.data),
+                    "Override removed.", row_form=(prefix, form))
 
 
 def _roles_page(form=None, status: int = 200, notice: str | None = None):
@@ -145,12 +130,10 @@ def roles():
 @permission_required("roles.create")
 def create_role():
     form = CustomRoleForm(prefix="role")
-    if _attempt(form, lambda: roles_service.create_custom_role(
-            db.session, current_user, name=form.name.data, display_name=form.display_name.data,
-            description=form.description.data or "", hierarchy=form.hierarchy.data,
-            permissions=list(form.permissions.data or []))):
-        if not is_fragment_request():
-            flash(f"Role {form.name.data.strip().lower()} created.", "info")
-            return redirect(url_for("rbac.roles"))
-        return _roles_page(notice="Role created.")
-    return _roles_page(form, 422)
+    return handle_form(form, lambda: roles_service.create_custom_role(
+        db.session, current_user, name=form.name.data, display_name=form.display_name.data,
+        description=form.description.data or "", hierarchy=form.hierarchy.data,
+        permissions=list(form.permissions.data or [])), success=url_for("rbac.roles"),
+        message=lambda role: f"Role {form.name.data.strip().lower()} created.",
+        fragment=lambda role, text: _roles_page(notice="Role created."),
+        again=lambda form, status: _roles_page(form, status))

@@ -13,11 +13,10 @@ from flask import g, request
 from pydantic import AliasChoices, Field
 from sqlalchemy import select
 
-from app.api import api_bp
-from app.api.auth import api_auth, register_scope
-from app.api.idempotency import idempotent
+from app.api.pipeline import route
+from app.api.auth import register_scope
 from app.api.lists import list_response
-from app.api.schemas import RequestModel, ResponseModel, UtcDatetime, api_doc, respond, validate_body
+from app.api.schemas import RequestModel, ResponseModel, UtcDatetime, respond
 from app.core import testmode
 from app.core.errors import DomainError
 from app.extensions import db
@@ -87,11 +86,9 @@ class ApiTestKeyCreated(ApiTestKey):
     key: str | None = Field(description="Shown once: only a hash is stored; null on an idempotent replay")
 
 
-@api_bp.post("/admin/test/users")
-@api_auth(permission="users.edit_profile", scopes=WRITE)
-@idempotent(redact=("password",))
-@validate_body(CreateTestUserRequest)
-@api_doc("Create a test account", responses={201: ApiTestUserCreated}, tags=["test data"])
+@route("POST", "/admin/test/users", permission="users.edit_profile", scopes=WRITE, idempotent=True,
+       redact=("password",), body=CreateTestUserRequest, summary="Create a test account",
+       responses={201: ApiTestUserCreated}, tags=["test data"])
 def create_test_user(body: CreateTestUserRequest):
     """Email, password and tier are optional (generated); the password comes back once."""
     testmode.activate()
@@ -101,10 +98,9 @@ def create_test_user(body: CreateTestUserRequest):
     return respond(ApiTestUserCreated, {**data, "password": created.password}, 201)
 
 
-@api_bp.get("/admin/test/users")
-@api_auth(permission="users.view", scopes=READ)
-@api_doc("List test accounts, newest first", list_of=ApiTestUser, tags=["test data"],
-         description="Filters: creator (staff user id), tier, expiry (active, expiring, expired, never).")
+@route("GET", "/admin/test/users", permission="users.view", scopes=READ,
+       summary="List test accounts, newest first", list_of=ApiTestUser, tags=["test data"],
+       description="Filters: creator (staff user id), tier, expiry (active, expiring, expired, never).")
 def list_test_users():
     expiry = request.args.get("expiry") or None
     if expiry is not None and expiry not in service.EXPIRY_FILTERS:
@@ -117,37 +113,31 @@ def list_test_users():
     return list_response(db.session, stmt, User, ApiTestUser)
 
 
-@api_bp.patch("/admin/test/users/<int:user_id>")
-@api_auth(permission="users.edit_profile", scopes=WRITE)
-@validate_body(UpdateTestUserRequest)
-@api_doc("Extend (or shorten) a test account's expiry", responses={200: ApiTestUser}, tags=["test data"])
+@route("PATCH", "/admin/test/users/<int:user_id>", permission="users.edit_profile", scopes=WRITE,
+       body=UpdateTestUserRequest, summary="Extend (or shorten) a test account's expiry",
+       responses={200: ApiTestUser}, tags=["test data"])
 def update_test_user(user_id: int, body: UpdateTestUserRequest):
     if (body.expires_in_days is None) == (body.expires_at is None):
         raise DomainError("parameter_missing", "Send either expires_in_days or expires_at.", "expires_in_days")
     user = service.get_test_user(db.session, user_id)
     testmode.activate()
     service.set_test_user_expiry(db.session, g.api_user, user, days=body.expires_in_days, at=body.expires_at)
-    db.session.commit()
     return respond(ApiTestUser, user)
 
 
-@api_bp.delete("/admin/test/users/<int:user_id>")
-@api_auth(permission="users.delete", scopes=WRITE)
-@api_doc("Delete a test account and everything it owns", responses={200: Deleted}, tags=["test data"])
+@route("DELETE", "/admin/test/users/<int:user_id>", permission="users.delete", scopes=WRITE,
+       summary="Delete a test account and everything it owns", responses={200: Deleted}, tags=["test data"])
 def delete_test_user(user_id: int):
     service.get_test_user(db.session, user_id)
     testmode.activate()
     service.delete_test_users(db.session, g.api_user, [user_id], reason="Deleted through the API")
-    db.session.commit()
     return respond(Deleted, {"id": user_id, "object": "test_user", "deleted": True})
 
 
-@api_bp.post("/admin/test/api-keys")
-@api_auth(permission="users.edit_profile", scopes=WRITE)
-@idempotent(redact=("key",))
-@validate_body(CreateTestKeyRequest)
-@api_doc("Create a sandbox or development key for an account", responses={201: ApiTestKeyCreated},
-         tags=["test data"], description="Production keys are created on the admin screen (sudo mode) only.")
+@route("POST", "/admin/test/api-keys", permission="users.edit_profile", scopes=WRITE, idempotent=True,
+       redact=("key",), body=CreateTestKeyRequest, summary="Create a sandbox or development key for an account",
+       responses={201: ApiTestKeyCreated}, tags=["test data"],
+       description="Production keys are created on the admin screen (sudo mode) only.")
 def create_test_key(body: CreateTestKeyRequest):
     owner = db.session.get(User, body.user_id)
     if owner is None:
@@ -161,18 +151,16 @@ def create_test_key(body: CreateTestKeyRequest):
     return respond(ApiTestKeyCreated, {**data, "key": plain}, 201)
 
 
-@api_bp.get("/admin/test/api-keys")
-@api_auth(permission="users.view", scopes=READ)
-@api_doc("List sandbox and development keys, newest first", list_of=ApiTestKey, tags=["test data"])
+@route("GET", "/admin/test/api-keys", permission="users.view", scopes=READ,
+       summary="List sandbox and development keys, newest first", list_of=ApiTestKey, tags=["test data"])
 def list_test_keys():
     owner = request.args.get("user_id")
     stmt = key_service.keys_stmt(owner_id=int(owner) if owner and owner.isdigit() else None, test_only=True)
     return list_response(db.session, stmt, ApiKey, ApiTestKey)
 
 
-@api_bp.delete("/admin/test/api-keys/<int:key_id>")
-@api_auth(permission="users.edit_profile", scopes=WRITE)
-@api_doc("Revoke a sandbox or development key", responses={200: ApiTestKey}, tags=["test data"])
+@route("DELETE", "/admin/test/api-keys/<int:key_id>", permission="users.edit_profile", scopes=WRITE,
+       summary="Revoke a sandbox or development key", responses={200: ApiTestKey}, tags=["test data"])
 def revoke_test_key(key_id: int):
     key = db.session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.is_test.is_(True)))
     if key is None:
@@ -180,5 +168,4 @@ def revoke_test_key(key_id: int):
                           None, status=404)
     testmode.activate()
     key_service.revoke_api_key(db.session, g.api_user, key, "Revoked through the API")
-    db.session.commit()
     return respond(ApiTestKey, key)

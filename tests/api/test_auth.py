@@ -7,7 +7,7 @@ import pytest
 from flask import g, jsonify
 from sqlalchemy import select
 
-from app.api.auth import api_auth
+from app.api import pipeline
 from app.core import audit, clock, testmode
 from app.core.audit import AuditEntry
 from app.extensions import db
@@ -106,7 +106,7 @@ def test_production_key_of_a_test_account_still_runs_in_test_mode(client, make_u
 
 
 def _probe():
-    """Writes one row under the decorator: the mixin marks it from the key's mode."""
+    """Writes one row as a route's view: the mixin marks it from the key's mode."""
     entry = audit.record(db.session, "probe.write", actor=g.api_user, target_type="probe", target_id=1)
     db.session.flush()
     return jsonify(is_test=entry.is_test, test_mode=testmode.active(), user=g.api_user.id)
@@ -116,7 +116,7 @@ def _probe():
 def test_rows_written_by_a_request_carry_its_mode(app, make_api_key, make_user, key_type, expected):
     creds = make_api_key(make_user(), key_type)
     with app.test_request_context("/api/v1/probe", headers=creds.headers):
-        body = api_auth()(_probe)().get_json()
+        body = pipeline.serve(pipeline.Route("GET", "/probe", _probe), {}).get_json()
     # A production customer's sandbox key acts as the customer's test twin (DESIGN.md §3).
     from app.sandbox import twins
 

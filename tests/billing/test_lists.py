@@ -66,7 +66,7 @@ def test_invoices_sort_by_column_filter_and_export(login_as, billing_rows):
     assert list(rows[0]) == lists.INVOICE_HEADER
     assert [(r["customer"], r["total"]) for r in rows] == [("ann@example.com", "20.00"), ("cid@example.com", "5.00")]
     assert rows[0]["created_at"] == "2025-11-01T09:30:00+00:00" and rows[0]["world"] == "live"
-    everything = _csv(client.get("/admin/billing/invoices/export.csv?scope=all&sort=garbage"))
+    everything = _csv(client.get("/admin/billing/invoices/export.csv?include_test=1&sort=garbage"))
     assert [r["customer"][:3] for r in everything] == ["tes", "cid", "bob", "ann"]
     found = client.get(f"/admin/billing/invoices?q=INV-{bob:06d}").get_data(as_text=True)
     assert _ids(found) == [bob]

@@ -27,9 +27,9 @@ def test_support_requests_a_refund_an_admin_approves_it(login_as, sudo, make_sub
     request = session.scalars(select(RefundRequest)).one()
     assert (request.status, request.amount, payment.refunded_amount) == ("pending", Decimal("10.00"), 0)
     admin = sudo(login_as("admin"))
-    queue = admin.get("/admin/billing/refund-requests").get_data(as_text=True)
-    assert "charged twice" in queue
-    assert admin.post(f"/admin/billing/refund-requests/{request.id}/approve", data={"note": "ok"}).status_code == 302
+    queue = admin.get("/admin/approvals").get_data(as_text=True)  # the one approvals queue
+    assert "charged twice" in queue and f'id="approval-refund-{request.id}"' in queue
+    assert admin.post(f"/admin/approvals/refund/{request.id}/approve", data={"note": "ok"}).status_code == 302
     session.refresh(payment)
     assert request.status == "approved" and payment.refunded_amount == Decimal("10.00")
     actions = set(session.scalars(select(AuditEntry.action).where(AuditEntry.target_type == "refund_request")))

@@ -64,6 +64,6 @@ def test_redemptions_sort_filter_and_export(login_as, redemptions):
     assert [(r["customer"], r["discount_amount"], r["final_amount"]) for r in rows] == [
         ("ann@example.com", "10.00", "40.00"), ("cid@example.com", "25.00", "25.00")]
     assert rows[0]["created_at"] == "2025-11-01T08:00:00+00:00" and rows[0]["code"] == "SPRING"
-    tests_only = _csv(client.get("/admin/coupons/redemptions/export.csv?scope=test&q=winter"))
+    tests_only = _csv(client.get("/admin/coupons/redemptions/export.csv?include_test=only&q=winter"))
     assert [(r["customer"], r["world"]) for r in tests_only] == [("tess@example.com", "test")]
     assert login_as().get("/admin/coupons/redemptions/export.csv").status_code == 403

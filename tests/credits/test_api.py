@@ -23,11 +23,11 @@ def pro(priced, funded, make_api_key):
     return make_api_key(user, key_type="production")
 
 
-@pytest.fixture(params=["decorators", "hot_path"], autouse=True)
+@pytest.fixture(params=["no key", "idempotency key"], autouse=True)
 def lane(request, monkeypatch):
-    """Every test twice: requests without an Idempotency-Key (the decorators), then with a fresh
-    one each (calculate-and-deduct takes app/api/hotpath.py on PostgreSQL)."""
-    monkeypatch.setattr(f"{__name__}.AUTO_IDEMPOTENCY_KEYS", request.param == "hot_path")
+    """Every test twice: requests without an Idempotency-Key, then with a fresh one each (on
+    PostgreSQL the pipeline then authenticates and claims in one statement, app/api/pipeline.py)."""
+    monkeypatch.setattr(f"{__name__}.AUTO_IDEMPOTENCY_KEYS", request.param == "idempotency key")
     return request.param
 
 

@@ -20,7 +20,7 @@ def test_ops_previews_and_applies_an_upgrade(page):
     sign_in_ops(page)
     page.click("nav >> text=Subscriptions")
     page.wait_for_url("**/admin/billing/subscriptions")
-    page.select_option("select[name=scope]", "test")
+    page.select_option("select[name=include_test]", "only")
     page.fill("input[name=q]", "pro.user@example.com")
     expect(page.locator("#subscription-rows tr")).to_have_count(1)  # the live search has narrowed the list
     page.locator("#subscription-rows a", has_text="pro.user@example.com").click()

@@ -121,7 +121,7 @@ def test_bulk_codes_csv_and_applying_one_to_a_subscription(admin_page):
 
     page.click("nav >> text=Subscriptions")
     page.wait_for_url("**/admin/billing/subscriptions")  # loaded: HTMX listens to the filters
-    page.select_option("select[name=scope]", "test")
+    page.select_option("select[name=include_test]", "only")
     page.fill("input[name=q]", "free.user@example.com")
     page.locator("#subscription-rows a", has_text="free.user@example.com").click()
     page.wait_for_url("**/admin/billing/subscriptions/*")

@@ -23,12 +23,12 @@ def test_sort_the_invoices_and_download_them(page):
     sign_in_staff(page, "analyst.user@rephlo.ai", "AnalystPassword123!")
     page.click("nav >> text=Invoices")
     page.wait_for_url("**/admin/billing/invoices")
-    page.select_option("select[name=scope]", "all")
-    page.wait_for_url("**scope=all**")  # the filter is in the URL
+    page.select_option("select[name=include_test]", "1")
+    page.wait_for_url("**include_test=1**")  # the filter is in the URL
     assert page.locator("#list-rows tr[data-id]").count() >= 2
     page.click("#invoices-list th >> text=Total")
     page.wait_for_url("**sort=total**")
-    assert "scope=all" in page.url
+    assert "include_test=1" in page.url
     expect(page.locator("#invoices-list th[aria-sort=ascending]")).to_have_text("Total ▲")
     ascending = _totals(page)
     assert ascending == sorted(ascending)
@@ -48,8 +48,8 @@ def test_sort_the_invoices_and_download_them(page):
     assert all(r["created_at"].endswith("+00:00") for r in rows)
     assert page.console_errors == []
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, path in [("invoices", "/admin/billing/invoices?scope=all&sort=-total"),
-                       ("payments", "/admin/billing/payments?scope=all"), ("redemptions", "/admin/coupons/redemptions"),
+    for name, path in [("invoices", "/admin/billing/invoices?include_test=1&sort=-total"),
+                       ("payments", "/admin/billing/payments?include_test=1"), ("redemptions", "/admin/coupons/redemptions"),
                        ("api-keys", "/admin/api-keys")]:
         page.goto(path)
         shots(page, f"30-list-{name}")

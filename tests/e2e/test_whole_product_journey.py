@@ -82,7 +82,7 @@ def production_rows(engine) -> dict:
 
 def search_users(page, email: str):
     """The Users screen's results for `email` among every account, production and test."""
-    page.goto(f"/admin/users?scope=all&account=all&q={quote(email)}")
+    page.goto(f"/admin/users?scope=all&include_test=1&q={quote(email)}")
     return page.locator("#user-results")
 
 

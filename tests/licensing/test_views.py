@@ -181,7 +181,7 @@ def test_stale_devices(session, login_as, seeded, frozen_clock):
     assert "Desk PC" not in login_as("support").get("/admin/licenses/stale-devices?days=30").text
     frozen_clock.advance(timedelta(days=45))
     client = login_as("support")  # a fresh session: the first one idled out meanwhile
-    r = client.get("/admin/licenses/stale-devices?days=30&data=all", headers=HX)
+    r = client.get("/admin/licenses/stale-devices?days=30&include_test=1", headers=HX)
     assert r.status_code == 200 and "Desk PC" in r.text and lic.license_key in r.text
     assert client.get("/admin/licenses/stale-devices?days=zero").status_code == 422
 

@@ -1,4 +1,4 @@
-"""The hot path on a pooled connection of its own (app/core/pg.py transaction()), as a server
+"""The pipeline on a pooled connection of its own (app/core/pg.py transaction()), as a server
 runs it: real commits, requests from a thread with no app context of the test. Every branch
 answers as the session path does and leaves the database as it does."""
 from __future__ import annotations
@@ -51,7 +51,7 @@ def own(app, real_db, monkeypatch):
         with ThreadPoolExecutor(1) as pool:
             return pool.submit(call).result()
 
-    return {"user_id": user_id, "key_id": key.id, "send": send, "opened": opened, "db": real_db}
+    return {"user_id": user_id, "key_id": key.id, "send": send, "opened": opened, "db": real_db, "secret": secret}
 
 
 def _count(db, model) -> int:
@@ -134,3 +134,36 @@ def test_a_charge_makes_no_orm_session_and_a_replay_ends_in_a_commit(own, monkey
     assert any("after_conflict" in stack for stack in made) and rollbacks == []
     assert own["send"]("r3", "k3").status_code == 402 and len(rollbacks) == 1  # its claim is undone
     assert _count(own["db"], IdempotencyRecord) == 2 and _count(own["db"], CreditDeduction) == 2
+
+
+def _in_thread(app, method: str, path: str, secret: str, **kwargs):
+    def call():
+        return app.test_client().open(path, method=method, headers={"Authorization": f"Bearer {secret}",
+                                                                    **kwargs.pop("headers", {})}, **kwargs)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
+
+
+def test_reads_and_refusals_of_other_routes_take_the_same_connection(app, own):
+    """Not a lane for one route: a balance read, a scope refusal and a coupon redemption's
+    validation failure all run on the request's own connection and answer as on the session."""
+    from app.api.keys import create_api_key
+    from app.users.models import User
+
+    db = own["db"]
+    secret = own["secret"]
+    balance = _in_thread(app, "GET", "/api/v1/credits/balance", secret)
+    assert balance.status_code == 200 and balance.json["total"] == COST * 2
+    assert len(own["opened"]) == 1
+    _, read_only = create_api_key(db.session, None, owner=db.session.get(User, own["user_id"]), name="ro",
+                                  key_type="production", scopes=["credits:read"])
+    db.session.commit()
+    refused = _in_thread(app, "POST", "/api/v1/credits/deduct", read_only, json={"amount": 1, "deduction_type": "custom"},
+                         headers={"Idempotency-Key": "ro-1"})
+    assert (refused.status_code, refused.json["error"]["code"]) == (403, "insufficient_scope")
+    missing = _in_thread(app, "POST", "/api/v1/coupons/redeem", secret, json={"code": "NOPE", "purchase_type": "subscription"},
+                         headers={"Idempotency-Key": "c-1"})
+    assert missing.status_code in (404, 422) and missing.json["error"]["code"]
+    assert len(own["opened"]) == 3
+    assert _count(db, IdempotencyRecord) == 0 and _count(db, CreditDeduction) == 0

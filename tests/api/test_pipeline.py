@@ -1,5 +1,6 @@
-"""@hot_path (calculate-and-deduct with an API key and an Idempotency-Key on PostgreSQL): one
-transaction with the same answers as the decorators, and every side effect they have."""
+"""The request pipeline on PostgreSQL with an API key and an Idempotency-Key (calculate-and-deduct):
+one transaction whose first statement authenticates and claims, with the answers of the general
+steps in the same order of precedence, and every side effect they have."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import pytest
 from tests.support.services import redis_or_unavailable
 from sqlalchemy import func, select
 
-from app.api import hotpath, idempotency
+from app.api import idempotency, pipeline
 from app.core import clock, pg
 from app.credits import metering
 from app.credits.models import CreditDeduction, TokenUsage
@@ -53,12 +54,14 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def test_runs_as_one_claim_and_one_charge_that_stores_its_answer(client, live, statements):
+def test_runs_as_one_claim_then_the_charge_then_the_stored_answer(client, live, statements):
     response = charge(client, live)
     assert response.status_code == 201
-    # (between them, a locked read of the balance when the process's guess of the user was wrong)
-    assert statements[0] is hotpath.AUTHENTICATE_AND_CLAIM and statements[-1] is metering._CHARGE_AND_STORE_PG
-    assert not any(stmt is idempotency._STORE for stmt in statements)
+    # (between them, the charge, and a locked read of the balance when the process's guess of the
+    # user was wrong); the answer is stored by app/api, not by the credits domain
+    assert statements[0] is pipeline.AUTHENTICATE_AND_CLAIM and statements[-1] is idempotency._STORE
+    assert sum(stmt is idempotency._STORE for stmt in statements) == 1
+    assert not any(stmt is getattr(metering, "_CHARGE_AND_STORE_PG", None) for stmt in statements)
     record = db.session.scalar(select(IdempotencyRecord))
     assert (record.response_status, record.is_test) == (201, False)
     assert record.response_body == response.json
