@@ -3,15 +3,19 @@ contracts). The lower package declares a small port and calls it; create_app plu
 package's function in here, so the lower one never imports the higher one."""
 from __future__ import annotations
 
+from app.accounts import resource
+from app.api import auth as api_auth
 from app.api import errors as api_errors
 from app.api import keys as api_keys
 from app.auth import guards
 from app.auth import service as auth_service
-from app.billing import invoices
+from app.billing import invoices, license_sales
 from app.core import web
 from app.coupons import invoicing as coupon_invoicing
+from app.licensing import upgrades
 from app.rbac import catalogue
 from app.rbac import service as rbac_service
+from app.sandbox import twins
 
 
 def _revoke_api_keys(session, user, reason: str) -> int:
@@ -30,3 +34,9 @@ def plug() -> None:
     auth_service.on_sessions_ended("api_keys", _revoke_api_keys)
     # A new period invoice takes the coupon discounts waiting for it (coupons builds on billing).
     invoices.on_period_invoice("coupons", coupon_invoicing.apply_pending)
+    # API authentication: OAuth tokens through accounts' Authlib resource server, test twins from
+    # the sandbox (both build on app/api).
+    api_auth.use_providers(api_auth.Providers(token_row=resource.token_row, twin_id=twins.twin_id,
+                                              twin_for=twins.twin_for))
+    # A licence-key route sells an upgrade through billing (billing builds on licensing).
+    upgrades.use_seller(license_sales.buy_upgrade)

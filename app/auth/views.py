@@ -9,15 +9,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import mfa_guard, resume, service
 from app.auth.forms import ChangePasswordForm, CodeForm, LoginForm
-from app.auth.guards import (
-    SESSION_MFA,
-    SESSION_SEEN,
-    SESSION_STARTED,
-    SESSION_SUDO,
-    permission_required,
-    staff_required,
-    sudo_required,
-)
+from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION_SUDO, permission_required,
+                             staff_required, sudo_required)
 from app.core import audit, clock
 from app.core.errors import DomainError
 from app.core.web import apply_domain_error, render
