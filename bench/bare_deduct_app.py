@@ -20,13 +20,14 @@ from flask import Flask, Response, request
 from app.api.idempotency import _STORE
 from app.api.pipeline import AUTHENTICATE_AND_CLAIM
 from app.core.pg import _compiled
-from app.credits.metering import _CHARGE_PG
+from app.credits.charge import CHARGE_AND_RECORD
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
-CLAIM, CHARGE, STORE = (_compiled(stmt)[0] for stmt in (AUTHENTICATE_AND_CLAIM, _CHARGE_PG, _STORE))
+CLAIM, CHARGE, STORE = (_compiled(stmt)[0] for stmt in (AUTHENTICATE_AND_CLAIM, CHARGE_AND_RECORD, _STORE))
+CHARGE_CONSTANTS = _compiled(CHARGE_AND_RECORD)[1]
 
 
 def _conn() -> psycopg.Connection:
@@ -53,11 +54,13 @@ def charge():
         conn.commit()
         return Response("{}", status=200, mimetype="application/json")
     row = conn.execute(CHARGE, {
-        "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now, "user_id": key[1],
-        "request_id": rid, "price_id": PRICE_ID, "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro",
-        "input_tokens": 500, "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
-        "customer_cost": Decimal("0.0196"), "force_test": False, "deduction_type": "inference",
-        "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000}).fetchone()
+        **CHARGE_CONSTANTS, "amount": 49, "tokens": 800, "month": date(now.year, now.month, 1), "at": now,
+        "user_id": key[1], "charge_user": key[1], "request_id": rid, "related_usage_id": rid, "price_id": PRICE_ID,
+        "model": "gpt-4-turbo", "vendor": "openai", "tier": "pro", "charge_tier": "pro", "input_tokens": 500,
+        "output_tokens": 300, "vendor_cost": Decimal("0.014"), "margin": Decimal("40.00"),
+        "customer_cost": Decimal("0.0196"), "test_mode": False, "toward_cap": True, "deduction_type": "inference",
+        "reason": None, "actor_id": None, "pricing_token": _local.token, "mtd_lo": 0, "mtd_hi": 10_000_000,
+    }).fetchone()
     answer = json.dumps({"credits_deducted": 49, "usage_id": row[-1],
                          "balance": {"subscription_credits": row[0], "bonus_credits": row[1]}})
     with conn.pipeline():  # the answer stored in the COMMIT's round trip, as the app does

@@ -98,14 +98,14 @@ end
 def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     """The app's own statements for one calculate-and-deduct (app/api/pipeline.py, optimistic
     charge), compiled from the app's code: BEGIN; the key lookup with the claim of the
-    Idempotency-Key; the one-statement charge; the answer stored on the claim and COMMIT, one
-    round trip (a pgbench pipeline, psycopg's in the app). The key is
+    Idempotency-Key; the one-statement charge with its ledger rows (credits/charge.py); the answer
+    stored on the claim and COMMIT, one round trip (a pgbench pipeline, psycopg's in the app). The key is
     found by a random bench user's id instead of the hash of its secret (the same unique-index
     probe); the values are the bench's request (gpt-4-turbo 500/300 at the pro tier's 40%)."""
     from app.api.idempotency import _STORE
     from app.api.pipeline import AUTHENTICATE_AND_CLAIM
     from app.core.pg import _compiled
-    from app.credits.metering import _CHARGE_PG
+    from app.credits.charge import CHARGE_AND_RECORD
 
     rid = "'pgb-' || :client_id || '-' || :rid"
     values = {
@@ -115,20 +115,23 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         "tier": "'pro'", "pricing_token": f"'{pricing_token}'", "mtd_lo": "0", "mtd_hi": "10000000",
         "request_id": rid, "price_id": str(price_id), "model": "'gpt-4-turbo'", "vendor": "'openai'",
         "input_tokens": "500", "output_tokens": "300", "vendor_cost": "0.014", "margin": "40.00",
-        "customer_cost": "0.0196", "force_test": "false", "deduction_type": "'inference'",
-        "record_is_test": "false", "record_id": ":record_id", "status": "201", "is_test": "false",
+        "customer_cost": "0.0196", "test_mode": "false", "deduction_type": "'inference'",
+        "charge_user": ":uid", "charge_tier": "'pro'", "toward_cap": "true", "related_usage_id": rid,
+        "reason": "NULL", "actor_id": "NULL", "record_id": ":record_id", "status": "201", "is_test": "false",
         "body": "'" + ANSWER.replace("{", "{{").replace("}", "}}") + "'",  # the script goes through str.format
     }
 
-    def fill(sql: str) -> str:
-        return re.sub(r"%\((\w+)\)s", lambda m: f"({values[m.group(1)]})", sql).strip()
+    def fill(sql: str, defaults: dict | None = None) -> str:
+        """The statement with every parameter spelled out (a statement's own constants from `defaults`)."""
+        return re.sub(r"%\((\w+)\)s", lambda m: f"({values.get(m.group(1)) or repr((defaults or {})[m.group(1)])})",
+                      sql).strip()
 
     claim = _compiled(AUTHENTICATE_AND_CLAIM)[0]
     by_hash = "api_keys.key_hash = %(key_hash)s::VARCHAR"
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill(claim)} \\gset\n{fill(_compiled(_CHARGE_PG)[0])};\n"
+            f"{fill(claim)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n"
             # the stored answer and the COMMIT in one round trip, as the app sends them (pg.commit_with)
             f"\\startpipeline\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n\\endpipeline\n")
 

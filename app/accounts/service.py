@@ -53,7 +53,7 @@ def create_customer(session, *, email: str, name: str = "", password: str | None
     `test` or in test mode (the actor's world); a test account expires like any other (7 days
     unless extended). A paid tier is only given to test accounts here: a production customer
     reaches one by paying (billing)."""
-    test = test or testmode.active()
+    test = testmode.is_test_row(test)
     email = normalise_email(email, test=test)
     external_id = (external_id or "").strip() or None
     if tier != tiers.FREE and not test:

@@ -7,6 +7,7 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.api.models import KEY_TYPES
+from app.core.forms import reason_field
 
 
 class ScopesField(SelectMultipleField):
@@ -23,7 +24,7 @@ class ApiKeyForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
+    reason = reason_field()
 
 
 class OAuthClientForm(FlaskForm):

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Response, current_app, request
@@ -100,16 +99,6 @@ _STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
           .values(response_status=bindparam("status"), response_body=bindparam("body"), is_test=bindparam("is_test")))
 
 
-@dataclass
-class Claim:
-    """An Idempotency-Key record a request inserted, as app/credits/metering.py took it while it
-    stored the answer itself; the pipeline now stores every answer (store_statement())."""
-
-    record_id: int
-    is_test: bool
-    answer: str | None = None
-
-
 def header_key() -> str | None:
     """The request's Idempotency-Key, stripped; None when absent. Raises ValueError when malformed."""
     key = request.headers.get(HEADER)
@@ -123,7 +112,11 @@ def header_key() -> str | None:
 
 def store_statement(record_id: int, response: Response, redact: tuple[str, ...] = ()) -> tuple:
     """The statement and parameters keeping a successful response on its record, for replays
-    (the pipeline runs it with the commit: app/api/pipeline.py)."""
+    (the pipeline runs it with the commit: app/api/pipeline.py). On PostgreSQL a JSON answer
+    is stored as the text sent (cast to JSON by the statement), not parsed back first."""
+    if response.is_json and not redact and pg.bind_of(db.session).dialect.name == "postgresql":
+        return _STORE, {"record_id": record_id, "status": response.status_code,
+                        "body": response.get_data(as_text=True), "is_test": testmode.active()}
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}

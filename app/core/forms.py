@@ -49,9 +49,10 @@ def lacks_permission(error: DomainError) -> bool:
 
 
 def error_status(error: DomainError) -> int:
-    """The status a refused form is re-rendered with: 409 when the state of what it acts on does
-    not allow it; every other refusal (a 404 of an id it carries, a 402 included) is a 422. What
-    the URL names is looked up before the form is handled, and is a 404 there."""
+    """The status a refused form is re-rendered with: 409 for a conflict (a taken email or code,
+    a state that does not allow the action), 422 for every other refusal (a 404 of an id the form
+    carries, a 402 included). What the URL names is looked up before the form is handled, and is
+    a 404 there."""
     return 409 if error.status == 409 else 422
 
 

@@ -69,7 +69,7 @@ class IsTestMixin:
 def _mark_test_rows(session: Session, flush_context, instances) -> None:
     """Set is_test from the actor at write time, so no domain code has to remember."""
     if not testmode.active():
-        return
+        return  # is_test_row() would keep every flag as it is
     for obj in session.new:
         if isinstance(obj, IsTestMixin):
-            obj.is_test = True
+            obj.is_test = testmode.is_test_row(obj.is_test)

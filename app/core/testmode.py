@@ -11,6 +11,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from sqlalchemy import or_
+
 from app.core.errors import DomainError
 
 _active: ContextVar[bool] = ContextVar("rephlo_test_mode", default=False)
@@ -35,6 +37,26 @@ class TestModeViolation(DomainError):
 
 def active() -> bool:
     return _active.get()
+
+
+def is_test_row(owner=None) -> bool:
+    """The is_test of a row created now, the one rule (DESIGN.md §3): a test row when its actor
+    acts in test mode or when it belongs to a test owner (`owner`: a test account, a test
+    balance or subscription, a row with is_test, or that flag itself). Every insert path asks
+    this, the ORM's (core/models.py) and the credits ledgers' statements (is_test_sql) alike."""
+    return _active.get() or bool(getattr(owner, "is_test", owner))
+
+
+def is_test_sql(owner_is_test, test_mode):
+    """is_test_row() inside a statement: `test_mode` binds active(), `owner_is_test` is the
+    owner row's column (or a bound flag)."""
+    return or_(test_mode, owner_is_test)
+
+
+def may_change_sql(row_is_test, test_mode):
+    """The WHERE of a statement that changes a row: in test mode only test rows (the guard of
+    core/world_guard.py, for statements it cannot see: a write inside a CTE)."""
+    return or_(row_is_test, ~test_mode)
 
 
 def activate(*, catalogue: bool = False) -> None:

@@ -3,7 +3,8 @@
 DESIGN.md §3. It sits on the Session, so the ORM flush and every statement run through
 `session.execute()` (ORM-enabled or Core: UPDATE, DELETE, INSERT and upserts) pass it; the
 hot path's raw statements (core/pg.py) send their Core writes through it in test mode, and its
-one text() charge carries the same rule in its WHERE clause (credits/metering.py).
+one-statement charge, whose writes sit in CTEs, carries the same rule in its WHERE clause
+(testmode.may_change_sql, credits/charge.py).
 
 In test mode:
 - an UPDATE or DELETE may touch only rows whose is_test is true;

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, flash, redirect, request, stream_with_context, url_for
+from flask import Blueprint, request, stream_with_context, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
 from app.core import clock, nav
-from app.core.errors import DomainError, PermissionDenied
 from app.core.pagination import keyset_page, parse_limit
-from app.core.web import apply_domain_error, csv_response, include_test_data, render
+from app.core.forms import handle_form
+from app.core.web import csv_response, include_test_data, render
 from app.coupons import campaigns, coupons
 from app.coupons.forms import BulkGenerateForm, CampaignForm
 from app.coupons.models import Coupon
@@ -27,24 +27,22 @@ def index():
     return render("coupons/campaigns.html", campaigns=campaigns.campaigns(db.session), now=clock.now())
 
 
-def _status(form) -> int:
-    return 422 if form.errors or form.form_errors else 200
+def _campaign_form(campaign, form, act, message):
+    if request.method == "GET":
+        return render("coupons/campaign_form.html", form=form, campaign=campaign,
+                      may_set_budget=user_can("campaigns.set_budget"))
+    return handle_form(form, lambda: act(form_values(form)),
+                       success=lambda saved: url_for("campaigns.detail", campaign_id=saved.id), message=message,
+                       again=lambda form, status: render("coupons/campaign_form.html", form=form, campaign=campaign,
+                                                         status=status,
+                                                         may_set_budget=user_can("campaigns.set_budget")))
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @permission_required("campaigns.create")
 def new():
-    form = CampaignForm()
-    if form.validate_on_submit():
-        try:
-            campaign = campaigns.create(db.session, current_user, form_values(form))
-            db.session.commit()
-            flash(f"Campaign {campaign.name} created.", "info")
-            return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return render("coupons/campaign_form.html", form=form, campaign=None, status=_status(form))
+    return _campaign_form(None, CampaignForm(), lambda values: campaigns.create(db.session, current_user, values),
+                          lambda campaign: f"Campaign {campaign.name} created.")
 
 
 @bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
@@ -58,20 +56,12 @@ def edit(campaign_id: int):
                            "ends_at": campaign.ends_at.strftime(DATETIME_LOCAL),
                            "budget_limit": str(campaign.budget_limit), "target_tier": campaign.target_tier or "",
                            "is_active": campaign.is_active, "description": campaign.description})
-    elif form.validate_on_submit():
-        try:
-            campaigns.update(db.session, current_user, campaign, form_values(form),
-                             may_set_budget=user_can("campaigns.set_budget"))
-            db.session.commit()
-            flash(f"Campaign {campaign.name} saved.", "info")
-            return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except PermissionDenied:
-            raise  # the 403 page names the missing permission
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return render("coupons/campaign_form.html", form=form, campaign=campaign, status=_status(form),
-                  may_set_budget=user_can("campaigns.set_budget"))
+
+    def update(values):
+        campaigns.update(db.session, current_user, campaign, values, may_set_budget=user_can("campaigns.set_budget"))
+        return campaign
+
+    return _campaign_form(campaign, form, update, f"Campaign {campaign.name} saved.")
 
 
 @bp.get("/<int:campaign_id>")
@@ -95,16 +85,12 @@ def generate(campaign_id: int):
         form.valid_from.data = campaign.starts_at.strftime(DATETIME_LOCAL)
         form.valid_until.data = campaign.ends_at.strftime(DATETIME_LOCAL)
         form.max_uses.data = "1"
-    if form.validate_on_submit():
-        try:
-            created = coupons.bulk_generate(db.session, current_user, campaign, form_values(form))
-            db.session.commit()
-            flash(f"{len(created)} codes created for {campaign.name}.", "info")
-            return redirect(url_for("campaigns.detail", campaign_id=campaign.id))
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return render("coupons/generate.html", form=form, campaign=campaign, status=_status(form))
+        return render("coupons/generate.html", form=form, campaign=campaign)
+    return handle_form(form, lambda: coupons.bulk_generate(db.session, current_user, campaign, form_values(form)),
+                       success=url_for("campaigns.detail", campaign_id=campaign.id),
+                       message=lambda created: f"{len(created)} codes created for {campaign.name}.",
+                       again=lambda form, status: render("coupons/generate.html", form=form, campaign=campaign,
+                                                         status=status))
 
 
 @bp.get("/<int:campaign_id>/codes.csv")

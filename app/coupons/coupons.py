@@ -145,6 +145,19 @@ def set_active(session, actor, coupon: Coupon, active: bool, reason: str | None 
     return coupon
 
 
+def deactivate_many(session, actor, ids: list[int], reason: str | None) -> int:
+    """Deactivate the ticked coupons at once (a leaked batch of codes), each audited with the reason;
+    returns how many were active."""
+    if not ids:
+        raise DomainError("nothing_ticked", "Tick the coupons to deactivate.", "ids")
+    reason = require_reason(reason, minimum=3)
+    done = 0
+    for coupon in session.scalars(select(Coupon).where(Coupon.id.in_(ids), Coupon.is_active.is_(True))):
+        set_active(session, actor, coupon, False, reason)
+        done += 1
+    return done
+
+
 def delete(session, actor, coupon: Coupon, reason: str | None) -> None:
     """Delete a coupon nobody ever redeemed (a mistake); one that was used stays for the records
     and is deactivated instead."""

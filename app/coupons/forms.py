@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets)
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from app.core.forms import reason_field
 from app.coupons.models import BILLING_CYCLES, CAMPAIGN_TYPES, COUPON_TYPES, DISCOUNT_TYPES, RULE_TYPES, TIERS
 
 
@@ -85,10 +86,10 @@ class PreviewForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=1000)])
+    reason = reason_field()
 
 
 class ReviewForm(FlaskForm):
     action = SelectField("Decision", choices={"dismiss": "Dismiss: not fraud", "confirm": "Confirm fraud",
                                               "suspend": "Confirm and suspend the account"})
-    resolution = StringField("What you found", validators=[DataRequired(), Length(max=2000)])
+    resolution = reason_field("What you found")

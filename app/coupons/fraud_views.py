@@ -1,12 +1,12 @@
 """The fraud review queue: open detections newest first; dismiss, confirm, or suspend the account."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
 from app.core import nav
-from app.core.errors import DomainError
+from app.core.forms import handle_form
 from app.core.pagination import keyset_page, parse_limit
 from app.core.web import include_test_data, render
 from app.coupons import fraud, review
@@ -34,18 +34,8 @@ def queue():
 def decide(detection_id: int):
     detection = review.get(db.session, detection_id)
     form = ReviewForm()
-    if not form.validate_on_submit():
-        flash("Choose a decision and write down what you found.", "error")
-        return redirect(url_for("coupon_fraud.queue"))
-    try:
-        review.review(db.session, current_user, detection, form.action.data, form.resolution.data,
-                      may_suspend=user_can("users.suspend"))
-    except DomainError as error:
-        db.session.rollback()
-        if error.status == 403:
-            raise
-        flash(error.message, "error")
-        return redirect(url_for("coupon_fraud.queue"))
-    db.session.commit()
-    flash(f"Detection #{detection.id} {detection.review_action}.", "info")
-    return redirect(url_for("coupon_fraud.queue"))
+    queue = url_for("coupon_fraud.queue")
+    return handle_form(form, lambda: review.review(db.session, current_user, detection, form.action.data,
+                                                   form.resolution.data, may_suspend=user_can("users.suspend")),
+                       success=queue, again=queue,
+                       message=lambda _: f"Detection #{detection.id} {detection.review_action}.")

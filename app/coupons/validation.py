@@ -82,7 +82,7 @@ def build_attempt(session, coupon: Coupon, user, raw: dict, *, is_test: bool, ip
         purchase["billing_cycle"] = purchase["billing_cycle"] or sub.billing_cycle
     fingerprint = raw.get("device_fingerprint")
     # One world per attempt, from the actor (DESIGN.md §3): a test actor's use counts in the test lane.
-    is_test = bool(is_test or testmode.active() or getattr(user, "is_test", False))
+    is_test = testmode.is_test_row(is_test or getattr(user, "is_test", False))
     return Attempt(user=user, is_test=is_test, ip_address=ip_address, user_agent=user_agent,
                    subscription_id=sub.id if sub is not None else None,
                    invoice_id=invoice.id if invoice is not None else None,

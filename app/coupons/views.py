@@ -1,17 +1,17 @@
 """Coupon screens: list, create, edit, (de)activate, rules, validation preview, redemptions, reversal."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from app.auth.guards import permission_required, user_can
 from app.billing import subscriptions
 from app.core import bounds, nav
 from app.core.errors import DomainError
+from app.core.forms import Posted, form_errors, handle_form
 from app.core.pagination import keyset_page, parse_limit
 from app.core.requestinfo import client_ip, user_agent
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.web import include_test_data, render
 from app.coupons import campaigns, coupons, redemption, rules, validation
 from app.coupons.forms import CouponForm, PreviewForm, ReasonForm, RuleForm
 from app.coupons.models import Coupon, Redemption
@@ -58,22 +58,31 @@ def index(status: int = 200):
                   campaigns=campaigns.campaigns(db.session), status=status)
 
 
+def _listing_refused(form, status):
+    for message in form_errors(form):
+        flash(message, "error")
+    return index(status=status)
+
+
 @bp.post("/bulk-deactivate")
 @permission_required("coupons.edit")
 def bulk_deactivate():
     """Deactivate the ticked coupons at once (a leaked batch of codes), each audited with the reason."""
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
-    reason = (request.form.get("reason") or "").strip()
-    if not ids or len(reason) < 3:
-        flash("Tick the coupons to deactivate and give a reason (at least 3 characters).", "error")
-        return index(status=422)
-    done = 0
-    for coupon in db.session.scalars(select(Coupon).where(Coupon.id.in_(ids), Coupon.is_active.is_(True))):
-        coupons.set_active(db.session, current_user, coupon, False, reason)
-        done += 1
-    db.session.commit()
-    flash(f"{done} coupon(s) deactivated.", "info")
-    return redirect(url_for("coupons.index", state="inactive"))
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 19]
+    return handle_form(Posted(), lambda: coupons.deactivate_many(db.session, current_user, ids,
+                                                                 request.form.get("reason")),
+                       success=url_for("coupons.index", state="inactive"), again=_listing_refused,
+                       message=lambda done: f"{done} coupon(s) deactivated.")
+
+
+def _coupon_form(coupon, form, act, message):
+    """Create or edit: the form page, refused with the field errors (422)."""
+    if request.method == "GET":
+        return render("coupons/form.html", form=form, coupon=coupon)
+    return handle_form(form, lambda: act(form_values(form)),
+                       success=lambda saved: url_for("coupons.detail", coupon_id=saved.id), message=message,
+                       again=lambda form, status: render("coupons/form.html", form=form, coupon=coupon,
+                                                         status=status))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -83,16 +92,8 @@ def new():
     campaign_choices(form)
     if request.method == "GET" and request.args.get("campaign_id"):
         form.campaign_id.data = request.args["campaign_id"]
-    if form.validate_on_submit():
-        try:
-            coupon = coupons.create(db.session, current_user, form_values(form))
-            db.session.commit()
-            flash(f"Coupon {coupon.code} created.", "info")
-            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return render("coupons/form.html", form=form, coupon=None, status=422 if form.errors or form.form_errors else 200)
+    return _coupon_form(None, form, lambda values: coupons.create(db.session, current_user, values),
+                        lambda coupon: f"Coupon {coupon.code} created.")
 
 
 @bp.route("/<int:coupon_id>/edit", methods=["GET", "POST"])
@@ -104,16 +105,8 @@ def edit(coupon_id: int):
     form.code.data = coupon.code  # the code never changes
     if request.method == "GET":
         fill_from(form, coupon)
-    elif form.validate_on_submit():
-        try:
-            coupons.update(db.session, current_user, coupon, form_values(form))
-            db.session.commit()
-            flash(f"Coupon {coupon.code} saved.", "info")
-            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return render("coupons/form.html", form=form, coupon=coupon, status=422 if form.errors or form.form_errors else 200)
+    return _coupon_form(coupon, form, lambda values: coupons.update(db.session, current_user, coupon, values),
+                        f"Coupon {coupon.code} saved.")
 
 
 @bp.post("/<int:coupon_id>/active")
@@ -121,26 +114,23 @@ def edit(coupon_id: int):
 def set_active(coupon_id: int):
     coupon = coupons.get(db.session, coupon_id)
     active = request.form.get("active") == "1"
-    coupons.set_active(db.session, current_user, coupon, active, request.form.get("reason"))
-    db.session.commit()
-    flash(f"Coupon {coupon.code} {'activated' if active else 'deactivated'}.", "info")
-    return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+    page = url_for("coupons.detail", coupon_id=coupon.id)
+    return handle_form(None, lambda: coupons.set_active(db.session, current_user, coupon, active,
+                                                        request.form.get("reason")),
+                       success=page, again=page, message=f"Coupon {coupon.code} {'activated' if active else 'deactivated'}.")
 
 
 @bp.post("/<int:coupon_id>/delete")
 @permission_required("coupons.delete")
 def delete(coupon_id: int):
     coupon = coupons.get(db.session, coupon_id)
-    try:
-        coupons.delete(db.session, current_user, coupon, request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _detail(coupons.get(db.session, coupon_id), status=error.status)
     code = coupon.code
-    db.session.commit()
-    flash(f"Coupon {code} deleted.", "info")
-    return redirect(url_for("coupons.index"))
+
+    def again(form, status):
+        return _detail(coupons.get(db.session, coupon_id), status=status)
+
+    return handle_form(None, lambda: coupons.delete(db.session, current_user, coupon, request.form.get("reason")),
+                       success=url_for("coupons.index"), again=again, message=f"Coupon {code} deleted.")
 
 
 def _detail(coupon: Coupon, *, rule_form=None, preview_form=None, preview=None, status=200, block=None):
@@ -166,50 +156,41 @@ def detail(coupon_id: int):
 def add_rule(coupon_id: int):
     coupon = coupons.get(db.session, coupon_id)
     form = RuleForm()
-    if form.validate_on_submit():
+
+    def act():
+        typed = rules.from_form(form.rule_type.data, {"domains": form.domains.data,
+                                                      "min_balance": form.min_balance.data, "days": form.days.data})
+        raw = form.rule_value.data if typed is None or (typed == {} and (form.rule_value.data or "").strip()) else typed
         try:
-            typed = rules.from_form(form.rule_type.data, {"domains": form.domains.data,
-                                                          "min_balance": form.min_balance.data, "days": form.days.data})
-            raw = form.rule_value.data if typed is None or (typed == {} and (form.rule_value.data or "").strip()) else typed
-            try:
-                rules.add(db.session, current_user, coupon, form.rule_type.data, raw)
-            except DomainError as error:
-                if raw is typed and error.field == "rule_value":  # point at the typed field
-                    error.field = rules.FORM_FIELDS.get(form.rule_type.data, "rule_value")
-                raise
-            db.session.commit()
-            flash("Rule added.", "info")
-            return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+            return rules.add(db.session, current_user, coupon, form.rule_type.data, raw)
         except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-    return _detail(coupon, rule_form=form, status=422)
+            if raw is typed and error.field == "rule_value":  # point at the typed field
+                error.field = rules.FORM_FIELDS.get(form.rule_type.data, "rule_value")
+            raise
+
+    return handle_form(form, act, success=url_for("coupons.detail", coupon_id=coupon.id), message="Rule added.",
+                       again=lambda form, status: _detail(coupon, rule_form=form, status=status))
 
 
 @bp.post("/<int:coupon_id>/rules/<int:rule_id>/delete")
 @permission_required("coupons.edit")
 def remove_rule(coupon_id: int, rule_id: int):
     coupon = coupons.get(db.session, coupon_id)
-    rules.remove(db.session, current_user, coupon, rule_id)
-    db.session.commit()
-    flash("Rule removed.", "info")
-    return redirect(url_for("coupons.detail", coupon_id=coupon.id))
+    page = url_for("coupons.detail", coupon_id=coupon.id)
+    return handle_form(None, lambda: rules.remove(db.session, current_user, coupon, rule_id), success=page,
+                       again=page, message="Rule removed.")
 
 
 @bp.post("/<int:coupon_id>/preview")
 @permission_required("coupons.view")
 def preview(coupon_id: int):
-    """The validation service itself, for a customer and purchase the staff member enters."""
+    """The validation service itself, for a customer and purchase the staff member enters; writes nothing.
+    200 even with a field error: HTMX swaps only 2xx answers into the page."""
     coupon = coupons.get(db.session, coupon_id)
     form = PreviewForm()
-    result = None
-    if form.validate_on_submit():
-        try:
-            result = validation.preview(db.session, coupon, form.email.data, form_values(form))
-        except DomainError as error:
-            apply_domain_error(form, error)
-    # 200 even with a field error: HTMX swaps only 2xx answers into the page.
-    return _detail(coupon, preview_form=form, preview=result, block="preview")
+    return handle_form(form, lambda: validation.preview(db.session, coupon, form.email.data, form_values(form)),
+                       success=lambda result: _detail(coupon, preview_form=form, preview=result, block="preview"),
+                       again=lambda form, status: _detail(coupon, preview_form=form, block="preview"))
 
 
 @bp.post("/redemptions/<int:redemption_id>/reverse")
@@ -217,13 +198,10 @@ def preview(coupon_id: int):
 def reverse(redemption_id: int):
     row = redemption.get(db.session, redemption_id)
     form = ReasonForm()
-    if not form.validate_on_submit():
-        flash("Say why the redemption is reversed.", "error")
-        return redirect(url_for("coupons.detail", coupon_id=row.coupon_id))
-    redemption.reverse(db.session, current_user, row, form.reason.data)
-    db.session.commit()
-    flash(f"Redemption {row.id} reversed; its budget and use were given back.", "info")
-    return redirect(url_for("coupons.detail", coupon_id=row.coupon_id))
+    page = url_for("coupons.detail", coupon_id=row.coupon_id)
+    return handle_form(form, lambda: redemption.reverse(db.session, current_user, row, form.reason.data),
+                       success=page, again=page,
+                       message=f"Redemption {row.id} reversed; its budget and use were given back.")
 
 
 @bp.app_context_processor
@@ -237,20 +215,18 @@ def _subscription_coupons():
 @permission_required("subscriptions.edit")
 def apply_to_subscription(subscription_id: int):
     sub = subscriptions.get(db.session, subscription_id)
-    back = redirect(url_for("billing.subscription", subscription_id=sub.id) + "#coupons")
-    try:
-        row = redemption.apply_to_subscription(db.session, current_user, sub, request.form.get("code"),
-                                               request.form.get("reason"), ip_address=client_ip(),
-                                               user_agent=user_agent())
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return back
-    db.session.commit()
-    if row.status == "failed":
-        flash(f"{row.coupon.code} was not applied ({row.failure_code}): {redemption.public_message(row)}", "error")
-    elif row.status == "pending":
-        flash(f"{row.coupon.code} applied: {row.discount_amount} off the next invoice.", "info")
-    else:
-        flash(f"{row.coupon.code} applied.", "info")
-    return back
+    page = url_for("billing.subscription", subscription_id=sub.id) + "#coupons"
+
+    def told(row):
+        if row.status == "failed":
+            flash(f"{row.coupon.code} was not applied ({row.failure_code}): {redemption.public_message(row)}",
+                  "error")
+        elif row.status == "pending":
+            flash(f"{row.coupon.code} applied: {row.discount_amount} off the next invoice.", "info")
+        else:
+            flash(f"{row.coupon.code} applied.", "info")
+        return page
+
+    return handle_form(None, lambda: redemption.apply_to_subscription(
+        db.session, current_user, sub, request.form.get("code"), request.form.get("reason"), ip_address=client_ip(),
+        user_agent=user_agent()), success=told, again=page)

@@ -24,10 +24,6 @@ WRITE = register_scope("credits:write", "Deduct credits and set the monthly cap"
 TAGS = ["credits"]
 
 
-def balance_dict(view: balances.BalanceView) -> dict:
-    return view.as_dict()
-
-
 def cost_dict(q) -> dict:
     return {"model": q.model, "vendor_cost_usd": six(q.vendor_cost), "margin_percentage": f"{q.margin:.2f}",
             "customer_cost_usd": six(q.customer_cost), "credits": q.credits}
@@ -36,7 +32,7 @@ def cost_dict(q) -> dict:
 @route("GET", "/credits/balance", scopes=READ, load_owner=False,
        summary="The key owner's credit balance", responses={200: Balance}, tags=TAGS)
 def credit_balance():
-    return respond(Balance, balance_dict(balances.get_balance(db.session, g.api_user_id)))
+    return respond(Balance, balances.get_balance(db.session, g.api_user_id))
 
 
 @route("POST", "/credits/calculate-cost", scopes=READ, load_owner=False, body=CalculateCostRequest,
@@ -52,11 +48,11 @@ def calculate_cost(body: CalculateCostRequest):
        tags=TAGS, description="One atomic deduction with its usage and deduction rows. 402 insufficient_credits or "
                               "monthly_cap_exceeded; 409 duplicate_request_id when the request_id was charged already.")
 def calculate_and_deduct(body: CalculateAndDeductRequest):
-    """Client apps call it once per LLM request: what the pipeline makes fast (app/api/pipeline.py)."""
+    """Client apps call it once per LLM request: what the pipeline makes fast (app/api/pipeline.py).
+    The service returns data; the response model builds the answer, the pipeline stores it."""
     result = metering.calculate_and_deduct(db.session, g.api_user_id, body.model, body.input_tokens,
                                            body.output_tokens, body.request_id, body.deduction_type)
-    return respond(Charged, {"credits_deducted": result["credits_deducted"], "usage_id": result["usage_id"],
-                             "balance": balance_dict(result["balance"])}, 201)
+    return respond(Charged, result, 201)
 
 
 @route("POST", "/credits/deduct", scopes=WRITE, load_owner=False, body=DeductRequest, idempotent=True,
@@ -65,7 +61,7 @@ def calculate_and_deduct(body: CalculateAndDeductRequest):
 def deduct(body: DeductRequest):
     _, view = balances.deduct(db.session, g.api_user_id, body.amount, body.deduction_type,
                               related_usage_id=body.related_usage_id)
-    return respond(Deducted, {"credits_deducted": body.amount, "balance": balance_dict(view)}, 201)
+    return respond(Deducted, {"credits_deducted": body.amount, "balance": view}, 201)
 
 
 def _cap_dict(view: balances.BalanceView) -> dict:

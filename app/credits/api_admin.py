@@ -19,9 +19,8 @@ from app.api.auth import register_scope
 from app.api.pipeline import route
 from app.api.schemas import ErrorBody, _first_error, respond
 from app.core import audit, clock
-from app.core.errors import DomainError
+from app.core.errors import DomainError, PermissionDenied
 from app.credits import analytics, grants, ledger
-from app.credits.api import balance_dict
 from app.credits.api_schemas import (AllocateRequest, Allocated, AnalyticsQuery, BulkAllocated, BulkAllocateRequest,
                                      SystemAnalytics, TopSpenders, TopSpendersQuery)
 from app.extensions import db
@@ -43,7 +42,7 @@ def allocate(body: AllocateRequest):
     if result["status"] == "pending_approval":
         return respond(Allocated, {"status": "pending_approval", "approval_request_id": result["request"].id}, 202)
     return respond(Allocated, {"status": "granted", "allocation_id": result["allocation_id"],
-                               "balance": balance_dict(result["balance"])}, 201)
+                               "balance": result["balance"]}, 201)
 
 
 def _csv_rows(raw: bytes) -> list[dict]:
@@ -92,19 +91,19 @@ def _check_row(index: int, row, emails: dict[str, int], cap: int | None) -> tupl
     except ValidationError as exc:
         err = _first_error(exc)
         return None, {"row": index, "param": err.field, "code": err.code, "message": err.message}
-    user = db.session.get(User, item.user_id)
-    if user is None or user.deleted_at is not None:
-        return None, {"row": index, "param": "user_id", "code": "resource_missing", "message": "No such user."}
-    if user.id == g.api_user.id:
-        return None, {"row": index, "param": "user_id", "code": "self_grant",
-                      "message": "You cannot grant credits to yourself."}
-    if cap is not None and item.amount > cap:
+    try:  # the grant rules of the screen and the single allocation (a missing permission stays a 403)
+        checked = grants.check_grant(db.session, g.api_user, item.user_id, item.amount, item.reason, item.expires_at,
+                                     cap=cap)
+    except PermissionDenied as error:
+        if error.code != "self_grant":
+            raise
+        return None, {"row": index, "param": "user_id", "code": error.code, "message": error.message}
+    except DomainError as error:
+        return None, {"row": index, "param": error.field, "code": error.code, "message": error.message}
+    if checked.above_cap(item.amount):
         return None, {"row": index, "param": "amount", "code": "above_cap",
                       "message": f"Above your per-transaction cap of {cap:,} credits (use a single allocation "
                                  "for an approval request)."}
-    if item.expires_at is not None and item.expires_at <= clock.now():
-        return None, {"row": index, "param": "expires_at", "code": "invalid_expiry",
-                      "message": "The expiry must be in the future."}
     return item, None
 
 
@@ -137,7 +136,7 @@ def bulk_allocate():
     results = []
     for index, (item, _) in enumerate(checked, start=1):
         result = grants.grant(db.session, g.api_user, item.user_id, item.amount, item.reason, item.expires_at,
-                              source=item.source)
+                              source=item.source, cap=cap)
         results.append({"row": index, "user_id": item.user_id, "allocation_id": result["allocation_id"],
                         "balance_total": result["balance"].total})
     total = sum(item.amount for item, _ in checked)

@@ -1,10 +1,8 @@
 """Balances: reading them, deducting credits, allocating them, caps and tiers.
 
-A deduction is one conditional UPDATE ... RETURNING on the user's balance row: it spends
-subscription credits first, then bonus credits, refuses to go below zero or past the monthly
-cap, and resets the month-to-date counters lazily when the month has turned. The ledger rows
-go in the same transaction; the caller commits (with its idempotency record, for the API).
-Pricing and charging an LLM request is metering.py.
+A deduction is the one charge statement of credits/charge.py (a conditional UPDATE ...
+RETURNING of the user's balance row) followed by its ledger row, in the caller's transaction;
+the caller commits. Pricing and charging an LLM request is metering.py.
 """
 from __future__ import annotations
 
@@ -12,34 +10,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, insert, or_, select, update
+from sqlalchemy import insert, select, update
 
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
+from app.credits import charge
+from app.credits.charge import B, InsufficientCredits, MonthlyCapExceeded  # noqa: F401  (the refusals, re-exported)
 from app.credits.formula import MAX_TOKENS_PER_REQUEST
 from app.credits.models import (ALLOCATION_SOURCES, CLIENT_DEDUCTION_TYPES, DEDUCTION_TYPES, SUBSCRIPTION_SOURCES,
-                                TIERS, CreditAllocation, CreditBalance, CreditDeduction)
+                                TIERS, CreditAllocation)
 from app.users.models import User
 
-B = CreditBalance.__table__
 MAX_CREDITS = 10**12
 TWELVE_PLACES = Decimal("0.000000000001")
-
-
-class InsufficientCredits(DomainError):
-    status = 402
-
-    def __init__(self, needed: int, available: int):
-        super().__init__("insufficient_credits",
-                         f"This needs {needed} credits and the balance is {available}.", None)
-
-
-class MonthlyCapExceeded(DomainError):
-    status = 402
-
-    def __init__(self, cap: int, spent: int, needed: int):
-        super().__init__("monthly_cap_exceeded",
-                         f"This needs {needed} credits; {spent} of the monthly cap of {cap} are spent.", None)
 
 
 @dataclass(frozen=True)
@@ -55,10 +38,14 @@ class BalanceView:
     def total(self) -> int:
         return self.subscription_credits + self.bonus_credits
 
+    @property
+    def month_to_date(self) -> dict:
+        return {"credits": self.mtd_credits, "tokens": self.mtd_tokens}
+
     def as_dict(self) -> dict:
+        """For callers outside the API's response models (billing's pack purchase answer)."""
         return {"subscription_credits": self.subscription_credits, "bonus_credits": self.bonus_credits,
-                "total": self.total, "monthly_cap": self.monthly_cap,
-                "month_to_date": {"credits": self.mtd_credits, "tokens": self.mtd_tokens}}
+                "total": self.total, "monthly_cap": self.monthly_cap, "month_to_date": self.month_to_date}
 
 
 EMPTY = BalanceView(0, 0, None, 0, 0)
@@ -109,48 +96,34 @@ def check_request_id(value) -> str:
     return value.strip()
 
 
-# ---- the hot path ---------------------------------------------------------------------------
+# ---- deductions: the one charge statement (credits/charge.py) --------------------------------
 
-def _deduct_stmt(user_id: int, amount: int, tokens: int, month: date, at: datetime, toward_cap: bool):
-    same_month = B.c.mtd_month == month
-    mtd_credits = case((same_month, B.c.mtd_credits), else_=0)
-    mtd_tokens = case((same_month, B.c.mtd_tokens), else_=0)
-    from_subscription = case((B.c.subscription_credits >= amount, amount), else_=B.c.subscription_credits)
-    stmt = update(B).where(B.c.user_id == user_id, B.c.subscription_credits + B.c.bonus_credits >= amount)
-    if toward_cap:
-        stmt = stmt.where(or_(B.c.monthly_cap.is_(None), mtd_credits + amount <= B.c.monthly_cap))
-    return stmt.values(
-        subscription_credits=B.c.subscription_credits - from_subscription,
-        bonus_credits=B.c.bonus_credits - (amount - from_subscription),
-        mtd_month=month,
-        mtd_credits=mtd_credits + (amount if toward_cap else 0),
-        mtd_tokens=mtd_tokens + tokens,
-        updated_at=at,
-    ).returning(B.c.subscription_credits, B.c.bonus_credits, B.c.monthly_cap, B.c.mtd_month, B.c.mtd_credits,
-                B.c.mtd_tokens, B.c.tier, B.c.is_test)
-
-
-def _refusal(row, amount: int, month: date) -> DomainError:
-    """Why the conditional UPDATE matched nothing, from the row as it stands."""
-    if row is None or row.subscription_credits + row.bonus_credits < amount:
-        return InsufficientCredits(amount, 0 if row is None else row.subscription_credits + row.bonus_credits)
-    spent = row.mtd_credits if row.mtd_month == month else 0
-    return MonthlyCapExceeded(row.monthly_cap, spent, amount)
-
-
-def _apply(session, user_id: int, amount: int, tokens: int, at: datetime, toward_cap: bool = True, row=None):
-    """Run the conditional UPDATE; raise the precise refusal when it matches nothing."""
+def charge_balance(session, user_id: int, amount: int, at: datetime, *, tokens: int = 0, toward_cap: bool = True,
+                   row=None, missing_ok: bool = False):
+    """Run the charge; the balance row after it. When it matches nothing, raise why (from `row`,
+    the balance as the caller read it, or as it stands), or return None for a user without a
+    balance when `missing_ok` (usage that costs nothing)."""
     month = month_start(at)
-    new = session.execute(_deduct_stmt(user_id, amount, tokens, month, at, toward_cap)).first()
+    new = session.execute(charge.CHARGE, charge.params(user_id, amount, at, month, tokens=tokens,
+                                                       toward_cap=toward_cap)).first()
     if new is None:
         if row is None:
-            row = session.execute(select(B).where(B.c.user_id == user_id)).first()
-        raise _refusal(row, amount, month)
+            row = session.execute(charge.LOCATE, {"user_id": user_id}).first()
+        if row is None and missing_ok:
+            return None
+        raise charge.refusal(row, amount, month)
     return new
 
 
-def _ledger_is_test(row) -> bool:
-    return testmode.active() or bool(row is not None and row.is_test)
+def record_deduction(session, user_id: int, amount: int, deduction_type: str, at: datetime, charged, *,
+                     usage_id: int | None = None, related_usage_id: str | None = None, reason: str | None = None,
+                     actor=None) -> int:
+    """The deduction ledger row of a charge (`charged`: the balance row after it)."""
+    return session.execute(charge.DEDUCTION_INSERT, {
+        "user_id": user_id, "amount": amount, "deduction_type": deduction_type, "usage_id": usage_id,
+        "related_usage_id": related_usage_id, "reason": reason, "actor_id": getattr(actor, "id", None),
+        "balance_after": charged.subscription_credits + charged.bonus_credits, "owner_is_test": charged.is_test,
+        "test_mode": testmode.active(), "at": at}).scalar_one()
 
 
 def deduct(session, user_id: int, amount: int, deduction_type: str, related_usage_id: str | None = None,
@@ -164,14 +137,10 @@ def deduct(session, user_id: int, amount: int, deduction_type: str, related_usag
         raise DomainError("invalid_related_usage_id", "related_usage_id is a string of up to 100 characters.",
                           "related_usage_id")
     at = at or clock.now()
-    new = _apply(session, user_id, amount, 0, at, toward_cap=toward_cap)
-    view = _view(new, month_start(at))
-    deduction_id = session.execute(insert(CreditDeduction.__table__).values(
-        user_id=user_id, amount=amount, deduction_type=deduction_type, related_usage_id=related_usage_id,
-        reason=reason, actor_id=getattr(actor, "id", None), balance_after=view.total,
-        is_test=_ledger_is_test(new), created_at=at).returning(CreditDeduction.__table__.c.id)).scalar_one()
-    return deduction_id, view
-
+    new = charge_balance(session, user_id, amount, at, toward_cap=toward_cap)
+    deduction_id = record_deduction(session, user_id, amount, deduction_type, at, new,
+                                    related_usage_id=related_usage_id, reason=reason, actor=actor)
+    return deduction_id, _view(new, month_start(at))
 
 
 def revoke_bonus(session, user_id: int, amount: int, *, reason: str, actor=None,
@@ -187,11 +156,8 @@ def revoke_bonus(session, user_id: int, amount: int, *, reason: str, actor=None,
     new = session.execute(update(B).where(B.c.user_id == user_id, B.c.bonus_credits >= taken)
                           .values(bonus_credits=B.c.bonus_credits - taken, updated_at=at)
                           .returning(B)).first()
-    view = _view(new, month_start(at))
-    session.execute(insert(CreditDeduction.__table__).values(
-        user_id=user_id, amount=taken, deduction_type="coupon_reversal", reason=reason,
-        actor_id=getattr(actor, "id", None), balance_after=view.total, is_test=_ledger_is_test(new), created_at=at))
-    return taken, view
+    record_deduction(session, user_id, taken, "coupon_reversal", at, new, reason=reason, actor=actor)
+    return taken, _view(new, month_start(at))
 
 # ---- allocations and settings ---------------------------------------------------------------
 
@@ -222,7 +188,7 @@ def ensure_balance(session, user_id: int, tier: str | None = None, at: datetime 
     at = at or clock.now()
     stmt = _upsert(session).values(user_id=user_id, tier=tier or _default_tier(user), subscription_credits=0,
                                    bonus_credits=0, mtd_month=month_start(at), mtd_credits=0, mtd_tokens=0,
-                                   is_test=user.is_test, created_at=at, updated_at=at)
+                                   is_test=testmode.is_test_row(user), created_at=at, updated_at=at)
     session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id"]))
 
 
@@ -242,8 +208,8 @@ def allocate(session, user_id: int, amount: int, source: str, *, actor=None, rea
     column = "subscription_credits" if bucket == "subscription" else "bonus_credits"
     fresh = {"subscription_credits": 0, "bonus_credits": 0, column: amount}
     stmt = _upsert(session).values(user_id=user_id, tier=_default_tier(user), mtd_month=month_start(at),
-                                   mtd_credits=0, mtd_tokens=0, is_test=user.is_test, created_at=at, updated_at=at,
-                                   **fresh)
+                                   mtd_credits=0, mtd_tokens=0, is_test=testmode.is_test_row(user), created_at=at,
+                                   updated_at=at, **fresh)
     stmt = stmt.on_conflict_do_update(index_elements=["user_id"],
                                       set_={column: B.c[column] + amount, "updated_at": at})
     new = session.execute(stmt.returning(B)).first()
@@ -252,7 +218,7 @@ def allocate(session, user_id: int, amount: int, source: str, *, actor=None, rea
         user_id=user_id, amount=amount, source=source, bucket=bucket, period_start=period_start,
         period_end=period_end, expires_at=expires_at, reason=reason or "", actor_id=getattr(actor, "id", None),
         grant_request_id=grant_request_id, balance_after=view.total,
-        is_test=testmode.active() or user.is_test, created_at=at).returning(CreditAllocation.__table__.c.id)
+        is_test=testmode.is_test_row(user), created_at=at).returning(CreditAllocation.__table__.c.id)
     ).scalar_one()
     return allocation_id, view
 

@@ -69,7 +69,7 @@ def store(session, actor, user_id: int, provider_id: int, api_key: str) -> Vendo
     before = None
     if key is None:
         key = VendorKey(user_id=user_id, provider_id=provider_id, created_by_id=getattr(actor, "id", None))
-        key.is_test = user.is_test or testmode.active()
+        key.is_test = testmode.is_test_row(user)
         session.add(key)
     else:
         before = {"provider": provider.vendor_name, "last_four": key.last_four}

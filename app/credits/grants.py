@@ -7,19 +7,22 @@ unlisted role (or credits.grant held only through an override) gives the smalles
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 
-from app.core import audit, clock
+from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.core.money import CREDITS_PER_USD
 from app.credits import balances
 from app.credits.models import CreditGrantRequest
 from app.rbac.catalogue import CREDIT_GRANT_CAP_USD
 from app.rbac.service import active_assignments, has_permission
+from app.users.models import User
 
 ADMIN_LEVEL = 2
+_UNKNOWN = object()  # check_grant's cap when the caller has not looked it up
 
 
 def cap_credits(session, actor) -> int | None:
@@ -54,9 +57,26 @@ def _require(session, actor, permission: str) -> None:
         raise PermissionDenied(f"You need the {permission} permission.", permission=permission)
 
 
-def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: datetime | None = None,
-          source: str = "admin_grant") -> dict:
-    """Grant bonus credits, or file an approval request when the amount is above the actor's cap."""
+@dataclass(frozen=True)
+class GrantCheck:
+    """A grant that passed every rule: its user, its cleaned reason, and the actor's cap."""
+
+    user: User
+    reason: str
+    cap: int | None
+
+    def above_cap(self, amount: int) -> bool:
+        return self.cap is not None and amount > self.cap
+
+
+def check_grant(session, actor, user_id: int, amount: int, reason: str | None, expires_at: datetime | None = None,
+                cap=_UNKNOWN) -> GrantCheck:
+    """Every rule of a staff grant, in one place for the screen, the API's single allocation and
+    each row of a bulk allocation: the permission, the amount, the reason, a live user who is
+    not the actor, an expiry in the future (and the permission to set one). Raises the first
+    broken rule as a DomainError naming its field; the cap is the caller's decision (a single
+    grant above it files an approval request, a bulk row above it is refused). `cap`: the
+    actor's, when the caller has it already (a batch)."""
     _require(session, actor, "credits.grant")
     balances.check_amount(amount)
     reason = _reason(reason)
@@ -67,15 +87,22 @@ def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: da
         raise DomainError("invalid_expiry", "The expiry must be in the future.", "expires_at")
     if expires_at is not None:  # credits that lapse: a decision of its own
         _require(session, actor, "credits.adjust_expiration")
-    cap = cap_credits(session, actor)
-    if cap is not None and amount > cap:
+    return GrantCheck(user, reason, cap_credits(session, actor) if cap is _UNKNOWN else cap)
+
+
+def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: datetime | None = None,
+          source: str = "admin_grant", cap=_UNKNOWN) -> dict:
+    """Grant bonus credits, or file an approval request when the amount is above the actor's cap."""
+    checked = check_grant(session, actor, user_id, amount, reason, expires_at, cap)
+    user, reason = checked.user, checked.reason
+    if checked.above_cap(amount):
         request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, expires_at=expires_at,
-                                     requested_by_id=actor.id, is_test=user.is_test)
+                                     requested_by_id=actor.id, is_test=testmode.is_test_row(user))
         session.add(request)
         session.flush()
         audit.record(session, "credits.grant_requested", actor=actor, target=user, reason=reason,
-                     after={"amount": amount, "cap": cap, "request_id": request.id})
-        return {"status": "pending_approval", "request": request, "cap": cap}
+                     after={"amount": amount, "cap": checked.cap, "request_id": request.id})
+        return {"status": "pending_approval", "request": request, "cap": checked.cap}
     allocation_id, view = balances.allocate(session, user.id, amount, source, actor=actor, reason=reason,
                                             expires_at=expires_at)
     audit.record(session, "credits.granted", actor=actor, target=user, reason=reason,
@@ -94,7 +121,7 @@ def request_grant(session, actor, user_id: int, amount: int, reason: str) -> Cre
     if user.id == actor.id:
         raise PermissionDenied("You cannot ask credits for yourself.", code="self_grant")
     request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, requested_by_id=actor.id,
-                                 is_test=user.is_test)
+                                 is_test=testmode.is_test_row(user))
     session.add(request)
     session.flush()
     audit.record(session, "credits.grant_requested", actor=actor, target=user, reason=reason,

@@ -5,6 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from app.core.forms import reason_field
 from app.sandbox.expiry import DEFAULT_EXPIRY_DAYS
 from app.sandbox.service import SUBSCRIPTION_TIERS
 
@@ -35,4 +36,4 @@ class ExtendForm(FlaskForm):
 
 class BulkDeleteForm(FlaskForm):
     ids = SelectMultipleField("Accounts", coerce=int, validate_choice=False)
-    reason = StringField("Reason", validators=[Optional(), Length(max=500)])
+    reason = reason_field(required=False)

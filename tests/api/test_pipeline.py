@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from app.api import idempotency, pipeline
 from app.core import clock, pg
-from app.credits import metering
+from app.credits import charge as charge_statements
 from app.credits.models import CreditDeduction, TokenUsage
 from app.extensions import db
 from app.api import traffic
@@ -57,11 +57,11 @@ def count(model) -> int:
 def test_runs_as_one_claim_then_the_charge_then_the_stored_answer(client, live, statements):
     response = charge(client, live)
     assert response.status_code == 201
-    # (between them, the charge, and a locked read of the balance when the process's guess of the
-    # user was wrong); the answer is stored by app/api, not by the credits domain
+    # (between them, a locked read of the balance when the process's guess of the user was wrong);
+    # the credits domain charges (credits/charge.py) and returns data; app/api stores the answer
     assert statements[0] is pipeline.AUTHENTICATE_AND_CLAIM and statements[-1] is idempotency._STORE
+    assert statements[-2] is charge_statements.CHARGE_AND_RECORD
     assert sum(stmt is idempotency._STORE for stmt in statements) == 1
-    assert not any(stmt is getattr(metering, "_CHARGE_AND_STORE_PG", None) for stmt in statements)
     record = db.session.scalar(select(IdempotencyRecord))
     assert (record.response_status, record.is_test) == (201, False)
     assert record.response_body == response.json
