@@ -274,6 +274,21 @@ def _shared_redis():
     return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
 
 
+def hit_per_address(item: RateLimitItem, endpoint: str, address: str) -> tuple[bool, float]:
+    """A route's limit per client address, for callers without a bearer secret: (allowed, reset
+    time). In the app's Redis it is reserved in blocks like a key's limit (app/api/quota.py): a
+    round trip per request was ~5% of a keyless license validation's CPU (py-spy). Otherwise
+    Flask-Limiter's strategy, on the same window key ("ip", endpoint, address)."""
+    redis = _shared_redis()
+    if redis is not None:
+        allowed, _, reset = quota.hit(redis, item, endpoint, address, scope="ip")
+        return allowed, reset
+    strategy = limiter.limiter
+    if strategy.hit(item, "ip", endpoint, address):
+        return True, 0.0
+    return False, strategy.get_window_stats(item, "ip", endpoint, address).reset_time
+
+
 def meter(principal: Principal, *, count: bool = True) -> None:
     """Count the request (test vs production, for the test-data statistics) and apply the key's
     rate limit (lower for test traffic): 429 with Retry-After past it. The window is per key in

@@ -8,6 +8,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.api.models import KEY_TYPES
 from app.core.forms import reason_field
+from app.core.labels import label
 
 
 class ScopesField(SelectMultipleField):
@@ -18,7 +19,7 @@ class ScopesField(SelectMultipleField):
 class ApiKeyForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     owner = StringField("Owner's email", validators=[DataRequired(), Length(max=255)])
-    key_type = SelectField("Type", choices=[SelectChoice(t) for t in KEY_TYPES], default="sandbox")
+    key_type = SelectField("Type", choices=[SelectChoice(t, label(t)) for t in KEY_TYPES], default="sandbox")
     scopes = ScopesField("Scopes", default=["*"], validate_choice=False)
     expires_on = DateField("Expires on (optional, UTC midnight)", validators=[Optional()])
 

@@ -116,12 +116,12 @@ def store_statement(record_id: int, response: Response, redact: tuple[str, ...] 
     is stored as the text sent (cast to JSON by the statement), not parsed back first."""
     if response.is_json and not redact and pg.bind_of(db.session).dialect.name == "postgresql":
         return _STORE, {"record_id": record_id, "status": response.status_code,
-                        "body": response.get_data(as_text=True), "is_test": testmode.active()}
+                        "body": response.get_data(as_text=True), "is_test": testmode.is_test_row()}
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}
     return _STORE, {"record_id": record_id, "status": response.status_code, "body": body,
-                    "is_test": testmode.active()}
+                    "is_test": testmode.is_test_row()}
 
 
 def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
@@ -130,7 +130,7 @@ def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
     if it commits, nothing comes back (and its answer is replayed); if it rolls back, ours goes in."""
     row = pg.run(db.session, _CLAIM[pg.bind_of(db.session).dialect.name], {
         "user_id": user_id, "key": key, "method": request.method, "path": request.path[:255],
-        "request_hash": fingerprint, "is_test": testmode.active(), "created_at": clock.now()}).fetchone()
+        "request_hash": fingerprint, "is_test": testmode.is_test_row(), "created_at": clock.now()}).fetchone()
     return None if row is None else row.id
 
 

@@ -48,7 +48,7 @@ from app.api.auth import AuthFailure, Principal
 from app.api.errors import api_error
 from app.api.schemas import ErrorBody, parse_body, query_params, validate_data
 from app.core import clock, pg, testmode
-from app.extensions import db, limiter
+from app.extensions import db
 
 # --- the statements of step 1 on PostgreSQL ------------------------------------------------------
 _KEY = auth.KEY_LOOKUP.cte("k")
@@ -262,10 +262,10 @@ def _authenticate(tx, run: _Run, fast_key: str | None, idem_key: str | None):
 def _limit_per_ip(spec: Route) -> None:
     """The route's limit per client address, for callers without a key (whose own limit applies)."""
     item = auth.parse_rate(spec.per_ip())
-    strategy, key = limiter.limiter, (spec.endpoint, request.remote_addr or "unknown")
-    if strategy.hit(item, "ip", *key):
+    allowed, reset = auth.hit_per_address(item, spec.endpoint, request.remote_addr or "unknown")
+    if allowed:
         return
-    retry = max(1, math.ceil(strategy.get_window_stats(item, "ip", *key).reset_time - time.time()))
+    retry = max(1, math.ceil(reset - time.time()))
     failure = AuthFailure(429, "rate_limited", f"Too many requests: {item} from one address. Retry in {retry} s.")
     failure.headers = {"Retry-After": str(retry)}
     raise failure

@@ -82,10 +82,11 @@ def _grant(block: _Block, limit: int) -> tuple[bool, int, float]:
     return True, max(0, limit - block.before - block.taken), block.reset
 
 
-def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
-    """One request against the key's window: (allowed, remaining, reset time)."""
+def hit(redis, item: RateLimitItem, *identifiers: str, scope: str = "api") -> tuple[bool, int, float]:
+    """One request against the window of `identifiers` (a key's rate key; a route's per-address
+    limit uses scope "ip" with the endpoint and the address): (allowed, remaining, reset time)."""
     windows, now = _here(), time.time()
-    window = f"{RedisStorage.PREFIX}:{item.key_for('api', rate_key)}"
+    window = f"{RedisStorage.PREFIX}:{item.key_for(scope, *identifiers)}"
     with windows.lock:
         block = windows.blocks.get(window)
         if block is not None and block.reset > now:

@@ -220,7 +220,7 @@ def refund_request(subscription_id: int):
     """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
     Read-only roles cannot ask (request_permission_required)."""
     return _refund_form(subscription_id, refunds.ask_for_refund, lambda result: (
-        f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue."))
+        f"Refund of {result.amount} requested: an admin approves or declines it from the approvals queue."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/sell-pack")

@@ -171,6 +171,14 @@ def _again(again, form, status: int, flashed: bool = False) -> Response:
     return _go(again, None)
 
 
+def refused_page(form, status: int) -> Response:
+    """A button with no page of its own to re-render (revoke from a list): the refusal on the error page."""
+    from app.core.web import render
+
+    messages = form_errors(form)
+    return render("errors/error.html", message=messages[0] if messages else "Check the form.", status=status)
+
+
 def back(default: str) -> str:
     """Where a bare button goes back to: the page it was on (same site), else `default`."""
     from urllib.parse import urlparse

@@ -6,10 +6,11 @@ from wtforms import IntegerField, PasswordField, SelectChoice, SelectField, Sele
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from app.core.forms import reason_field
+from app.core.labels import label
 from app.sandbox.expiry import DEFAULT_EXPIRY_DAYS
 from app.sandbox.service import SUBSCRIPTION_TIERS
 
-TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t) for t in SUBSCRIPTION_TIERS]
+TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t, label(t)) for t in SUBSCRIPTION_TIERS]
 
 
 class TestUserForm(FlaskForm):

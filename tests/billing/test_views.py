@@ -173,7 +173,7 @@ def test_failed_payments_queue_and_retry(login_as, make_sub, session, nov15):
     collection.collect(session, invoices.period_invoice(session, sub), trigger="renewal")
     client = login_as("ops")
     page = client.get("/admin/billing/failed-payments").get_data(as_text=True)
-    assert sub.user.email in page and "past due" in page
+    assert sub.user.email in page and "Past due" in page
     response = client.post(f"/admin/billing/failed-payments/{sub.id}/retry", follow_redirects=True)
     assert "the payment failed" in response.get_data(as_text=True)
 

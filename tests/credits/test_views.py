@@ -104,9 +104,9 @@ def test_ledger_pages_and_filters(login_as, priced, funded, session):
     assert page.count("req-") == 25 and "req-29" in page and "Older transactions" in page
     cursor = page.split("cursor=")[1].split("&")[0].split('"')[0]
     older = analyst.get(f"/admin/credits/users/{user.id}?cursor={cursor}", headers=HX).data.decode()
-    assert "<html" not in older and "req-04" in older and "req-05" not in older and "monthly_allocation" in older
+    assert "<html" not in older and "req-04" in older and "req-05" not in older and "Monthly allocation" in older
     only = analyst.get(f"/admin/credits/users/{user.id}?type=allocation", headers=HX).data.decode()
-    assert "req-" not in only and "monthly_allocation" in only
+    assert "req-" not in only and "Monthly allocation" in only
     bad = analyst.get(f"/admin/credits/users/{user.id}?start=not-a-date", headers=HX)
     assert b"is a date such as" in bad.data
 
