@@ -23,7 +23,7 @@ from sqlalchemy import Engine, Select, String, and_, bindparam, exists, func, li
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session
 
-from app.core import clock
+from app.core import clock, pg
 from app.core.errors import DomainError
 from app.licensing import cache, semver
 from app.licensing.activations import normalize_fingerprint
@@ -101,8 +101,8 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
         else:
             with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 row = conn.execute(stmt, params).first()
-    else:
-        row = session.execute(stmt, params).first()
+    else:  # the request's transaction (its own psycopg connection under the API pipeline): no ORM execution
+        row = pg.run(session, stmt, params).fetchone()
     if row is None:
         return None
     return LicenseState(id=row.id, user_id=row.user_id, is_test=bool(row.is_test), status=row.status,
