@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -26,19 +27,52 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
 
-from app.accounts.resource import TokenRefused, token_row  # Authlib's ResourceProtector (RFC 6750)
-from app.api import api_bp, quota
+from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
+from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.core import clock, pg, testmode
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
-from app.api import traffic
-from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
+from app.rbac.service import has_permission
 from app.users.models import User
 
 KEY_PATTERN = re.compile(r"^rph_(live|test|dev)_[A-Za-z0-9_]{16,128}$")
 TOKEN_PATTERN = re.compile(r"^" + OAUTH_TOKEN_PREFIX + r"[A-Za-z0-9_]{16,128}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenRefused(Exception):
+    """An OAuth access token refused, naming why (unknown, revoked, expired)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Providers:
+    """What authentication asks of packages that build on app/api (importing them here would be
+    a cycle); app/ports.py plugs them in. token_row: the row of a valid OAuth access token, from
+    accounts' Authlib ResourceProtector (RFC 6750), else TokenRefused. twin_id / twin_for: a
+    production customer's test twin (sandbox), found, or made on first use."""
+
+    token_row: Callable[[str], OAuthToken]
+    twin_id: Callable[..., int | None]  # (session, customer_id)
+    twin_for: Callable[..., int]  # (session, customer_id), in test mode
+
+
+_providers: Providers | None = None
+
+
+def use_providers(providers: Providers) -> None:
+    global _providers
+    _providers = providers
+
+
+def providers() -> Providers:
+    if _providers is None:
+        raise RuntimeError("no authentication providers plugged in (create_app calls app/ports.py)")
+    return _providers
 
 # Scopes a key may carry; domains add theirs with register_scope(). "*" is full access.
 SCOPES: dict[str, str] = {"*": "Full access (everything the owner may do)"}
@@ -160,12 +194,10 @@ def resolve_twin(session, principal: Principal) -> None:
     """Point the principal at the customer's twin, made (and committed) on first use."""
     if not principal.twin_needed:
         return
-    from app.sandbox import twins
-
-    known = twins.twin_id(session, principal.user_id)
+    known = providers().twin_id(session, principal.user_id)
     if known is None:
         with testmode.test_mode():
-            known = twins.twin_for(session, principal.user_id)
+            known = providers().twin_for(session, principal.user_id)
         commit_now(session)
     principal.user_id, principal.twin_needed = known, False
 
@@ -184,7 +216,7 @@ def _principal_from_key(session, secret: str, now) -> Principal:
 
 def _principal_from_token(session, secret: str, now) -> Principal:
     try:
-        token = token_row(secret)
+        token = providers().token_row(secret)
     except TokenRefused as refused:
         raise AuthFailure(401, refused.code, refused.message) from None
     client = token.client
@@ -299,8 +331,6 @@ def check_access(principal: Principal, permission: str | None, scopes: tuple[str
         raise AuthFailure(403, "insufficient_scope",
                           f"This key lacks the scope(s) {', '.join(scopes)}.", None)
     if permission is not None:
-        from app.rbac.service import has_permission
-
         if not has_permission(db.session, principal.user, permission):
             g.missing_permission = permission
             raise AuthFailure(403, "missing_permission",
