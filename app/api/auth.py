@@ -153,7 +153,9 @@ _K, _U = ApiKey.__table__, User.__table__
 KEY_LOOKUP = (
     select(_K.c.id, _K.c.user_id, _K.c.key_type, _K.c.is_test, _K.c.revoked_at, _K.c.expires_at, _K.c.last_used_at,
            _K.c.scopes, User.is_active.label("owner_active"), _U.c.is_test.label("owner_is_test"),
-           _U.c.test_expires_at.label("owner_test_expires_at"), _U.c.is_staff.label("owner_is_staff"))
+           _U.c.test_expires_at.label("owner_test_expires_at"), _U.c.is_staff.label("owner_is_staff"),
+           # The key's world (DESIGN.md §3): a sandbox/development key, a test key or a test owner.
+           or_(_K.c.is_test, _K.c.key_type != "production", _U.c.is_test).label("world_is_test"))
     .join(_U, _U.c.id == _K.c.user_id).where(_K.c.key_hash == bindparam("key_hash")))
 
 
@@ -176,7 +178,7 @@ def principal_for_key(key, now) -> Principal:
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthFailure(401, "api_key_expired", "This API key has expired.")
     _check_owner(key.owner_active, key.owner_is_test, key.owner_test_expires_at, now)
-    is_test = key.is_test or key.key_type != "production" or key.owner_is_test
+    is_test = bool(key.world_is_test)
     touch_due = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
     return Principal(key.user_id, key, None, is_test, list(key.scopes or []), touch_due=touch_due,
                      twin_needed=needs_twin(is_test, key.owner_is_test, key.owner_is_staff))
