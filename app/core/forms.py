@@ -34,6 +34,7 @@ from wtforms.validators import ValidationError
 
 from app.core.audit import REASON_MAX, require_reason
 from app.core.errors import DomainError, PermissionDenied
+from app.extensions import db
 
 HANDLED: set[str] = set()  # endpoints whose POST went through handle_form (filled at request time)
 
@@ -129,8 +130,6 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
     validate=False: the form only carries the fields and the service checks every one of them
       (its messages are the ones shown); CSRF is still checked by CSRFProtect.
     """
-    from app.extensions import db
-
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
         return _again(again, form, 422)  # nothing was written
