@@ -72,6 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(INSTANCE))
     app.config.update(load_config(config))
+    # The packages are imported here, not at the top: `import app.<anything>` runs this module
+    # first, and that must not load every domain (nor build an app).
     from app.core import bounds
 
     bounds.init_app(app)  # before any blueprint: its <int:...> rules use the bounded converter
