@@ -40,3 +40,15 @@ def test_a_production_key_is_not_replayed_its_owners_sandbox_answer(client, make
 
     again = client.post(URL, json=body, headers={**live.headers, "Idempotency-Key": "grant-2"})
     assert "Idempotent-Replayed" not in again.headers, again.get_json()
+
+
+def test_each_world_still_replays_its_own_answer(client, make_api_key, make_user, session):
+    staff = make_user(roles=("admin",))
+    sandbox = make_api_key(staff, "sandbox")
+    tester = make_user(test=True)
+    body = {"user_id": tester.id, "amount": 5, "reason": "goodwill"}
+    headers = {**sandbox.headers, "Idempotency-Key": "grant-3"}
+    assert client.post(URL, json=body, headers=headers).status_code == 201
+    replay = client.post(URL, json=body, headers=headers)
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert _allocations(session, tester.id) == 1
