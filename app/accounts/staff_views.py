@@ -12,7 +12,7 @@ from wtforms import EmailField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.accounts import imports, service
-from app.auth.guards import permission_required
+from app.auth.guards import permission_required, user_can
 from app.core.errors import DomainError
 from app.core.forms import handle_form
 from app.core.web import render
@@ -113,6 +113,4 @@ def import_customers():
 @bp.app_context_processor
 def _links():
     """The Users screen shows "New customer" and "Import" to those who may use them."""
-    from app.auth.guards import user_can
-
     return {"may_create_customers": lambda: user_can("users.edit_profile")}

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from app.api import clients as oauth
+from app.api.forms import OAuthClientForm, ReasonForm
+from app.api.models import OAuthClient
 from app.auth.guards import permission_required, sudo_active
 from app.core import nav
 from app.core.forms import handle_form, refused_page
 from app.core.web import render
 from app.extensions import db
-from app.api import clients as oauth
-from app.sandbox.forms import OAuthClientForm, ReasonForm
-from app.api.models import OAuthClient
 
 bp = Blueprint("oauth_clients", __name__, url_prefix="/admin/oauth-clients")
 nav.register("OAuth clients", "oauth_clients.index", "users.view", order=32)

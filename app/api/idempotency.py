@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
-from app.core import clock, pg, testmode
+from app.core import bounds, clock, pg, testmode
 from app.extensions import db
 from app.api.models import IdempotencyRecord
 
@@ -38,14 +38,17 @@ MAX_KEY_LENGTH = 255
 IN_PROGRESS_WAIT_SECONDS = 10.0
 
 
-def request_fingerprint() -> str:
-    """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter)."""
+def request_fingerprint(test: bool = False) -> str:
+    """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter), and
+    of the credential's world (`test`): a key is scoped per user and mode, as Stripe scopes it, so
+    a staff owner's sandbox key (never twinned: same user) is refused (409) the answer its
+    production key stored, and the reverse."""
     raw = request.get_data(cache=True) or b""
     try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+        canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
         canonical = raw
-    return hashlib.sha256(canonical).hexdigest()
+    return hashlib.sha256((b"test:" if test else b"") + canonical).hexdigest()
 
 
 def _replay(record: IdempotencyRecord) -> Response:

@@ -9,7 +9,10 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from wtforms import SelectChoice
 
+from app.api import keys as key_service
 from app.api.auth import SCOPES
+from app.api.forms import ApiKeyForm, ReasonForm
+from app.api.models import KEY_TYPES, ApiKey
 from app.auth.guards import permission_required, sudo_active
 from app.core import clock, nav
 from app.core.errors import DomainError, NotFound
@@ -17,9 +20,6 @@ from app.core.pagination import keyset_page
 from app.core.forms import Posted, back, form_errors, handle_form, refused_page
 from app.core.web import render
 from app.extensions import db
-from app.api import keys as key_service
-from app.sandbox.forms import ApiKeyForm, ReasonForm
-from app.api.models import KEY_TYPES, ApiKey
 from app.users.models import User
 
 bp = Blueprint("api_keys", __name__)

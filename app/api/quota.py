@@ -41,7 +41,7 @@ if ttl < 0 then
 end
 return {hits, ttl}
 """
-MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten
+MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten (all, when most are live)
 OFFLINE_RETRY_SECONDS = 1.0
 
 
@@ -111,6 +111,8 @@ def hit(redis, item: RateLimitItem, *identifiers: str, scope: str = "api") -> tu
     with windows.lock:
         if len(windows.blocks) >= MAX_WINDOWS:
             windows.blocks = {k: b for k, b in windows.blocks.items() if b.reset > now}
+            if len(windows.blocks) >= MAX_WINDOWS // 2:  # an address spray: forget them all, or
+                windows.blocks = {}  # every new window rescans a full table under the lock
         windows.blocks[window] = block  # a block another thread reserved meanwhile is dropped: never late
         if block.granted:
             return _grant(block, item.amount)

@@ -16,6 +16,7 @@ from app.core.errors import DomainError
 from app.core.forms import Posted, add_error, handle_form, refused_page
 from app.core.web import render
 from app.extensions import db, limiter, login_manager
+from app.users import service as users
 from app.users.models import User
 
 bp = Blueprint("auth", __name__)
@@ -247,8 +248,6 @@ def regenerate_codes():
 @sudo_required
 def unlock_mfa(user_id: int):
     """Lift a two-factor lockout (mfa_guard): audited with the reason."""
-    from app.users import service as users
-
     target = users.get_user(db.session, user_id)
     page = url_for("users.detail", user_id=target.id)
     return handle_form(Posted(), lambda: mfa_guard.unlock(db.session, current_user, target, request.form.get("reason")),

@@ -34,6 +34,7 @@ from wtforms.validators import ValidationError
 
 from app.core.audit import REASON_MAX, require_reason
 from app.core.errors import DomainError, PermissionDenied
+from app.extensions import db
 
 HANDLED: set[str] = set()  # endpoints whose POST went through handle_form (filled at request time)
 
@@ -51,7 +52,7 @@ def error_status(error: DomainError) -> int:
     """The status a refused form is re-rendered with: 409 for a conflict (a taken email or code,
     a state that does not allow the action), 422 for every other refusal (a 404 of an id the form
     carries, a 402 included). What the URL names is looked up before the form is handled, and is
-    a 404 there."""
+    a 404 there; a bare button's action that finds its URL's target gone raises it as a 404 too."""
     return 409 if error.status == 409 else 422
 
 
@@ -129,8 +130,6 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
     validate=False: the form only carries the fields and the service checks every one of them
       (its messages are the ones shown); CSRF is still checked by CSRFProtect.
     """
-    from app.extensions import db
-
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
         return _again(again, form, 422)  # nothing was written
@@ -144,6 +143,8 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             db.session.rollback()
         if lacks_permission(error):
             raise  # the 403 page names the missing permission
+        if form is None and error.status == 404:
+            raise  # a bare button's target is named by its URL: gone is the 404 page, not a form error
         if form is None or isinstance(again, str):
             flash(error.message, "error")
         else:

@@ -133,3 +133,23 @@ def test_rebuilding_a_day_of_summaries(login_as, priced, session):
     response = admin.post("/admin/credits/summaries/rebuild", data={"day": "2025-11-08"}, follow_redirects=True)
     assert b"Summaries for 2025-11-08: finished" in response.data
     assert audited(session, "credits.summaries_rebuild_requested")[0].actor_id == admin.user.id
+
+
+def test_the_form_helper_answers_htmx_with_a_redirect_and_a_refusal_with_what_was_typed(login_as, priced, funded,
+                                                                                      session):
+    """Issue 19, core/forms.handle_form: a form posted by htmx with no fragment of its own is sent to
+    the page (HX-Redirect, never a whole page swapped into a cell); a refused one comes back 422
+    with the typed values and the message on its field, having written nothing."""
+    user = funded(subscription=100)
+    session.commit()
+    ops = login_as("ops")
+    done = ops.post(f"/admin/credits/users/{user.id}/grant", data={"amount": "10", "reason": "Outage refund"},
+                    headers=HX)
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == f"/admin/credits/users/{user.id}"
+    assert balances.get_balance(session, user.id).bonus_credits == 10
+    before = len(audited(session, "credits.granted"))
+    refused = ops.post(f"/admin/credits/users/{user.id}/grant", data={"amount": "-5", "reason": "Typed reason"})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Typed reason" in body and "Give from 1 to" in body
+    assert len(audited(session, "credits.granted")) == before
+    assert balances.get_balance(session, user.id).bonus_credits == 10

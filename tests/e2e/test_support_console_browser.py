@@ -161,7 +161,7 @@ def test_support_requests_approved_and_declined_from_the_one_queue(staff):
     refund = admin.locator("#approvals tr[data-kind=refund]", has_text="Charged twice for November")
     expect(grant).to_have_count(1)
     expect(refund).to_have_count(1)
-    shots(admin, "06-approvals-queue")
+    shots(admin, "08-approvals-queue")
     grant.locator("input[id^=approve-note-]").fill("Approved")
     grant.locator("button:has-text('Approve')").click()
     expect(admin.locator(".flash-info")).to_contain_text("Approved: 2,500 credits")
