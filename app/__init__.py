@@ -72,6 +72,8 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(INSTANCE))
     app.config.update(load_config(config))
+    # The packages are imported here, not at the top: `import app.<anything>` runs this module
+    # first, and that must not load every domain (nor build an app).
     from app.core import bounds
 
     bounds.init_app(app)  # before any blueprint: its <int:...> rules use the bounded converter
@@ -99,19 +101,14 @@ def create_app(config: dict | None = None) -> Flask:
     security.init_app(app)
     web.init_app(app)
     outage.init_app(app)
-    from app.api import errors as api_errors
+    from app import ports
 
-    web.use_json_errors(web.JsonErrors(domain=api_errors.error_response, http=api_errors.http_error_response,
-                                       status=api_errors.api_error))
-    from app.billing import invoices
-    from app.coupons import invoicing as coupon_invoicing
-
-    invoices.on_period_invoice("coupons", coupon_invoicing.apply_pending)  # pending discounts (billing imports no coupons)
+    ports.plug()
 
     from app.api import load_routes, skip_limiter_middleware
     from app.auth.views import bp as auth_bp
     from app.rbac.views import bp as rbac_bp
-    from app.users.views import bp as users_bp
+    from app.customers.user_views import bp as users_bp
     from app.analytics.views import bp as analytics_bp
     from app.auth import shell
     from app.notifications.views import bp as notifications_bp

@@ -8,8 +8,21 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from app import seed as seeding
+from app.auth.service import hash_password, validate_new_password
+from app.core import audit, testmode
+from app.core.db_timeouts import use_job_timeouts
+from app.core.errors import DomainError
+from app.core.jobs import PERIODIC, run_periodic
+from app.core.redis import connection
 from app.credits.cli import credits_cli
 from app.extensions import db
+from app.jobs_registry import load
+from app.rbac.models import Role, RoleAssignment
+from app.rbac.service import ensure_catalogue
+from app.sandbox.cleanup import delete_all_test_data
+from app.sandbox.seed import SEED_SANDBOX_KEY, SEED_SANDBOX_KEY_OWNER
+from app.users.models import User
 
 
 def register_cli(app: Flask) -> None:
@@ -24,9 +37,6 @@ def register_cli(app: Flask) -> None:
 @click.command("seed")
 def seed():
     """Load the demo and test personas (idempotent)."""
-    from app import seed as seeding
-    from app.core import testmode
-
     click.echo("Seeding personas and domain data...")
     with testmode.test_mode(catalogue=True):  # test personas and data; the shared catalogue
         for seeder in seeding.SEEDERS:
@@ -44,10 +54,6 @@ def welcome(url: str):
     import time
 
     import pyotp
-
-    from app import seed as seeding
-    from app.sandbox.seed import SEED_SANDBOX_KEY, SEED_SANDBOX_KEY_OWNER
-    from app.users.models import User
 
     admin = db.session.scalar(select(User).where(User.email == "admin.test@rephlo.ai"))
     click.echo(f"\nRephlo Admin is running: {url}/admin")
@@ -70,8 +76,6 @@ def welcome(url: str):
 @click.pass_context
 def reset_test_data(ctx, yes: bool):
     """Delete all test data (every production row stays) and reseed the personas."""
-    from app.sandbox.cleanup import delete_all_test_data
-
     if not yes:
         click.confirm("Delete every row marked as test data, then reseed the personas?", abort=True)
     run = delete_all_test_data(db.session, trigger="cli", progress=None)
@@ -88,13 +92,6 @@ def reset_test_data(ctx, yes: bool):
 @click.option("--last-name", default="", prompt="Last name")
 def create_admin(email: str, first_name: str, last_name: str):
     """Create a real (production) super admin; MFA enrolment happens at first sign-in."""
-    from app.auth.service import hash_password, validate_new_password
-    from app.core import audit
-    from app.core.errors import DomainError
-    from app.rbac.models import Role, RoleAssignment
-    from app.rbac.service import ensure_catalogue
-    from app.users.models import User
-
     email = email.strip().lower()
     if db.session.scalar(select(User).where(User.email == email)):
         raise click.ClickException(f"{email} exists already.")
@@ -121,15 +118,11 @@ def jobs():
 
 
 def _load_job_modules():
-    from app.jobs_registry import load
-
     load()
 
 
 @jobs.command("list")
 def jobs_list():
-    from app.core.jobs import PERIODIC
-
     _load_job_modules()
     for job in PERIODIC.values():
         click.echo(f"{job.name:28} {job.cron:14} {job.description}")
@@ -139,8 +132,6 @@ def jobs_list():
 @click.argument("name")
 def jobs_run(name: str):
     """Run a periodic job now, in this process."""
-    from app.core.jobs import PERIODIC, run_periodic
-
     _load_job_modules()
     if name not in PERIODIC:
         raise click.ClickException(f"Unknown job {name!r}. Known: {', '.join(sorted(PERIODIC))}")
@@ -157,9 +148,6 @@ def jobs_run(name: str):
 def jobs_worker(queues: str, burst: bool):
     """Start an RQ worker inside the app context, so every job has one."""
     from rq import Worker
-
-    from app.core.db_timeouts import use_job_timeouts
-    from app.core.redis import connection
 
     _load_job_modules()
     conn = connection()
@@ -178,15 +166,11 @@ def jobs_cron():
     """Start the RQ cron scheduler for every periodic job."""
     from rq.cron import CronScheduler
 
-    from app.core.jobs import PERIODIC
-    from app.core.redis import connection
-
     _load_job_modules()
     conn = connection()
     if conn is None:
         raise click.ClickException("Set REDIS_URL to run the scheduler.")
     scheduler = CronScheduler(connection=conn, name="rephlo-cron")
-    from app.core.jobs import run_periodic
 
     for job in PERIODIC.values():
         scheduler.register(run_periodic, job.queue, args=(job.name,), cron=job.cron, name=job.name)

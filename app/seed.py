@@ -11,8 +11,13 @@ import pyotp
 from sqlalchemy import select
 
 from app.auth.service import hash_password
+from app.billing.seed import seed_billing
+from app.coupons.seed import seed_coupons
+from app.credits.seed import seed_credits
+from app.licensing.seed import seed_licensing
 from app.rbac import service as rbac
 from app.rbac.models import PermissionOverride, Role, RoleAssignment
+from app.sandbox.seed import seed_api_access
 from app.users.models import User
 
 # A fixed secret so that testers can add the seeded admin to an authenticator once.
@@ -107,35 +112,5 @@ def admin_totp_uri() -> str:
     return pyotp.TOTP(ADMIN_TOTP_SECRET).provisioning_uri(name="admin.test@rephlo.ai", issuer_name="Rephlo Admin")
 
 
-def _seed_api_access(session, log=print) -> None:
-    from app.sandbox.seed import seed_api_access
-
-    seed_api_access(session, log)
-
-
-def _seed_licensing(session, log=print) -> None:
-    from app.licensing.seed import seed_licensing
-
-    seed_licensing(session, log)
-
-
-def _seed_credits(session, log=print) -> None:
-    from app.credits.seed import seed_credits
-
-    seed_credits(session, log)
-
-
-def _seed_coupons(session, log=print) -> None:
-    from app.coupons.seed import seed_coupons
-
-    seed_coupons(session, log)
-
-
-def _seed_billing(session, log=print) -> None:
-    from app.billing.seed import seed_billing
-
-    seed_billing(session, log)
-
-
 # Order matters: credits needs the personas, billing their balances, coupons billing's subscriptions.
-SEEDERS = [seed_personas, _seed_api_access, _seed_credits, _seed_billing, _seed_licensing, _seed_coupons]
+SEEDERS = [seed_personas, seed_api_access, seed_credits, seed_billing, seed_licensing, seed_coupons]

@@ -78,6 +78,8 @@ def fill(session, licenses: int, devices: int, make_owners: bool = True, owners:
     from app.licensing import semver
 
     began = time.perf_counter()
+    # bulk statements on a busy machine outlast the app's statement timeout (DB_STATEMENT_TIMEOUT_MS)
+    session.execute(text("SET LOCAL statement_timeout = 0"))
     if make_owners:
         session.execute(text("""
             INSERT INTO users (email, first_name, last_name, account_type, is_staff, status, email_verified,
@@ -101,6 +103,7 @@ def fill(session, licenses: int, devices: int, make_owners: bool = True, owners:
                'Bench device ' || d, 'Windows', '11', 'x86-64', 'active', now(), now(), false, now(), now()
         FROM licenses l CROSS JOIN generate_series(1, :d) d"""), {"d": devices})
     session.commit()
+    session.execute(text("SET LOCAL statement_timeout = 0"))
     session.execute(text("ANALYZE"))
     session.commit()
     counts = session.execute(text(

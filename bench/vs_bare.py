@@ -23,6 +23,10 @@ clients), both under gunicorn.conf.py, both driven by wrk in the same run.
    rate (a closed loop: if the server falls behind, the clients slow down, shown as a rate
    below the offer).
 
+Each saturated run also reads the gunicorn workers' CPU time from /proc: CPU milliseconds per
+request of the app and of the bare endpoint move much less with the machine's load than req/s
+do, so on a shared machine their quotient is the better guess at the quiet machine's ratio.
+
 Routes: balance (Bearer key), validate (license key and fingerprint in the body, no key: the
 desktop app's call), validate_key (the same with the owner's API key). Prints a table, writes
 bench/results/vs_bare.json. The machine's load average is printed: it is shared; compare runs
@@ -153,7 +157,7 @@ def record(url: str, keys: list[tuple[int, str]], routes: list[str], worker_clas
             return secret, body
 
         uses_key = route != "validate"
-        for warm in (k + n, k + 2 * n, k + n):  # the key used a moment ago; this license not yet (cache miss)
+        for warm in (k + n, k + n):  # the key used a moment ago; this license not yet (cache miss)
             send(warm, k if uses_key else None)
         with recording() as log:
             secret, body = send(k, k if uses_key else None)
@@ -163,6 +167,29 @@ def record(url: str, keys: list[tuple[int, str]], routes: list[str], worker_clas
         print(f"-- {route}: {method} {path}, {sum('sql' in s for s in steps)} statements\n{printable(steps)}\n")
         recipes.append({"route": route, "method": method, "path": path, "bearer": uses_key, "steps": steps})
     return recipes
+
+
+def workers_cpu_seconds(server: Gunicorn) -> float:
+    """User + system CPU time of the server's worker processes so far (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text().split()
+    total = 0
+    for pid in children:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / tick
+
+
+def measured(server: Gunicorn, *args, **kwargs) -> dict:
+    """run_wrk, with the workers' CPU milliseconds per request: unlike req/s, hardly moved by
+    other work on the machine, so the two apps' CPU per request compare even on a busy one."""
+    before = workers_cpu_seconds(server)
+    result = run_wrk(server.base, *args, **kwargs)
+    result["cpu_ms_per_request"] = round((workers_cpu_seconds(server) - before) * 1000 / max(result["requests"], 1), 3)
+    return result
 
 
 def run_wrk(base: str, mode: str, keys, licenses: int, devices: int, clients: int, seconds: int,
@@ -211,6 +238,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=3)
     args = parser.parse_args()
     routes = args.routes.split(",")
+    assert args.licenses > args.users + len(routes) + 7, "the recording warms up on license k + users"
 
     print(f"machine: {os.cpu_count()} cores, load average {load_average()} at start")
     url, keys = seed(args.users, args.licenses, args.devices)
@@ -232,12 +260,14 @@ def main() -> None:
                 run_wrk(server.base, route, *shape, 3)
             runs = {"bare": [], "real": []}
             for _ in range(args.rounds):  # alternate, so a noisy neighbour hits both alike
-                runs["bare"].append(run_wrk(bare.base, route, *shape, args.duration))
-                runs["real"].append(run_wrk(real.base, route, *shape, args.duration))
+                runs["bare"].append(measured(bare, route, *shape, args.duration))
+                runs["real"].append(measured(real, route, *shape, args.duration))
             best = {side: max(r, key=lambda x: x["rps"]) for side, r in runs.items()}
             row = {"route": route, "path": PATHS[route][1], "clients": args.clients,
                    "real_rps": best["real"]["rps"], "bare_rps": best["bare"]["rps"],
                    "ratio": round(best["real"]["rps"] / best["bare"]["rps"], 3),
+                   "real_cpu_ms_per_request": min(r["cpu_ms_per_request"] for r in runs["real"]),
+                   "bare_cpu_ms_per_request": min(r["cpu_ms_per_request"] for r in runs["bare"]),
                    "real_errors": sum(r["errors"] for r in runs["real"]),
                    "bare_errors": sum(r["errors"] for r in runs["bare"]),
                    "real_not_valid": (None if route == "balance" else
@@ -256,7 +286,7 @@ def main() -> None:
     print(f"\n{args.worker_class} x{args.workers}, {args.clients} clients, wrk -t 2, {args.duration} s runs, "
           f"best of {args.rounds}; load average at the end {load_average()}")
     print(f"{'route':<14} {'real req/s':>10} {'bare req/s':>10} {'ratio':>6} {'>=0.80':>6} {'offered':>7} "
-          f"{'real paced':>10} {'real p99':>8} {'bare p99':>8} {'<20ms':>5} {'errors':>6}")
+          f"{'real paced':>10} {'real p99':>8} {'bare p99':>8} {'<20ms':>5} {'errors':>6} {'CPU ms/req real/bare':>20}")
     for r in rows:
         p = r["paced"]
         # a paced run whose clients could not send at the offered rate measured a saturated server
@@ -265,7 +295,8 @@ def main() -> None:
                       f"{p['bare']['p99_ms']:>8.2f} {'yes' if p['real']['p99_ms'] < 20 and not slow else 'NO':>5}"
                       ) if p else f"{'-':>7} {'-':>10} {'-':>8} {'-':>8} {'-':>5}"
         print(f"{r['route']:<14} {r['real_rps']:>10} {r['bare_rps']:>10} {r['ratio']:>6} "
-              f"{'yes' if r['ratio'] >= 0.8 else 'NO':>6} {paced_cols} {r['real_errors'] + r['bare_errors']:>6}"
+              f"{'yes' if r['ratio'] >= 0.8 else 'NO':>6} {paced_cols} {r['real_errors'] + r['bare_errors']:>6} "
+              f"{str(r['real_cpu_ms_per_request']) + ' / ' + str(r['bare_cpu_ms_per_request']):>20}"
               + ("  (paced run fell below the offered rate: saturated, not a paced p99)" if slow else ""))
 
 

@@ -23,7 +23,7 @@ from app.billing.subscriptions import live_subscription
 from app.core import audit, testmode
 from app.core.errors import DomainError
 from app.extensions import db
-from app.users.models import User
+from app.users.models import SERVICE_PROVIDER, User
 
 WRITE = register_scope("customers:write", "Create, read and update customers (the company's servers)")
 MAX_METADATA_KEYS = 50
@@ -92,8 +92,6 @@ def _check_metadata(metadata: dict | None) -> dict | None:
 
 def _customers():
     """Customers of the caller's world only; never staff, service accounts or test twins."""
-    from app.sandbox.service import SERVICE_PROVIDER
-
     return select(User).where(User.is_staff.is_(False), User.is_test.is_(testmode.active()),
                               User.deleted_at.is_(None), User.auth_provider != SERVICE_PROVIDER,
                               User.twin_of_id.is_(None))

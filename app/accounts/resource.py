@@ -1,6 +1,6 @@
 """Access tokens checked at /api/v1 by Authlib's ResourceProtector (RFC 6750).
 
-api/auth.py asks this module for the token row behind a `Bearer rph_oat_...` header. Authlib
+api/auth.py asks this module (plugged in by app/ports.py) for the token row behind a `Bearer rph_oat_...` header. Authlib
 parses the header and refuses an unknown, expired or revoked token (invalid_token); we then
 name which, in the API's own error codes. Scopes are checked by the API's one pipeline
 (api/auth.check_access), the same for keys and tokens.
@@ -13,8 +13,9 @@ from authlib.oauth2.rfc6750 import BearerTokenValidator
 
 from app.accounts import tokens
 from app.accounts.oauth_server import Token
-from app.extensions import db
+from app.api.auth import TokenRefused
 from app.api.models import OAuthToken
+from app.extensions import db
 
 
 class _Validator(BearerTokenValidator):
@@ -25,12 +26,6 @@ class _Validator(BearerTokenValidator):
 
 require_oauth = ResourceProtector()
 require_oauth.register_token_validator(_Validator())
-
-
-class TokenRefused(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 def token_row(secret: str) -> OAuthToken:

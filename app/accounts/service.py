@@ -18,6 +18,7 @@ from app.billing.subscriptions import provision, provision_free
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError
 from app.notifications.service import queue_email
+from app.sandbox.expiry import resolve_expiry
 from app.users.models import User
 
 VERIFY_MAX_AGE = 7 * 24 * 3600
@@ -69,8 +70,6 @@ def create_customer(session, *, email: str, name: str = "", password: str | None
                 password_hash=hash_password(password) if password else None,
                 created_by_id=getattr(actor, "id", None), external_id=external_id, customer_metadata=metadata)
     if test:
-        from app.sandbox.service import resolve_expiry
-
         user.test_expires_at, user.test_tier = resolve_expiry(), tier
     session.add(user)
     session.flush()

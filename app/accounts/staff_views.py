@@ -5,16 +5,17 @@ staff persona makes test accounts (the two worlds). Both need users.edit_profile
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.accounts import imports, service
-from app.auth.guards import permission_required
+from app.auth.guards import permission_required, user_can
 from app.core.errors import DomainError
-from app.core.web import apply_domain_error, render
+from app.core.forms import handle_form
+from app.core.web import render
 from app.extensions import db
 
 bp = Blueprint("customers_admin", __name__)
@@ -34,20 +35,24 @@ class ImportForm(FlaskForm):
 @permission_required("users.edit_profile")
 def new_customer():
     form = NewCustomerForm()
-    if form.validate_on_submit():
-        try:
-            user = service.create_customer(db.session, email=form.email.data, name=form.name.data,
-                                           external_id=form.external_id.data, actor=current_user)
-            service.request_reset(db.session, user.email, purpose="welcome")
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-            return render("accounts/staff_new_customer.html", form=form, status=409 if error.status == 409 else 422)
-        db.session.commit()
+    if request.method == "GET":
+        return render("accounts/staff_new_customer.html", form=form)
+
+    def act():
+        user = service.create_customer(db.session, email=form.email.data, name=form.name.data,
+                                       external_id=form.external_id.data, actor=current_user)
+        service.request_reset(db.session, user.email, purpose="welcome")
+        return user
+
+    def welcomed(user):
         flash(f"{user.email} is a customer now, on the free tier"
-              f"{' (a test account)' if user.is_test else ''}; we emailed them a link to choose a password.", "success")
-        return redirect(url_for("users.detail", user_id=user.id))
-    return render("accounts/staff_new_customer.html", form=form, status=422 if form.errors else 200)
+              f"{' (a test account)' if user.is_test else ''}; we emailed them a link to choose a password.",
+              "success")
+        return url_for("users.detail", user_id=user.id)
+
+    return handle_form(form, act, success=welcomed,
+                       again=lambda form, status: render("accounts/staff_new_customer.html", form=form,
+                                                         status=status))
 
 
 def _csv_text(form: ImportForm) -> str:
@@ -65,30 +70,47 @@ def _csv_text(form: ImportForm) -> str:
 @permission_required("users.edit_profile")
 def import_customers():
     form = ImportForm()
-    if not form.validate_on_submit():
-        return render("accounts/staff_import.html", form=form, status=422 if form.errors else 200)
-    try:
-        text = _csv_text(form)
-        if request.form.get("action") == "import":
-            report, created = imports.run(db.session, current_user, text)
-        else:
-            report, created = imports.dry_run(db.session, text), []
-    except DomainError as error:
-        db.session.rollback()
-        return render("accounts/staff_import.html", form=form, error=error.message, status=422)
-    if created:
-        db.session.commit()
-        flash(f"Imported {len(created)} customers on the free tier.", "success")
-        return redirect(url_for("users.index"))
-    db.session.rollback()
-    form.csv_text.data = text
-    return render("accounts/staff_import.html", form=form, report=report, dry_run=request.form.get("action") != "import",
-                  status=200 if report.ok else 422)
+    if request.method == "GET":
+        return render("accounts/staff_import.html", form=form)
+    importing = request.form.get("action") == "import"
+    outcome = {}
+
+    def act():
+        """Check (a dry run writes nothing) or import every row; a file with a bad row imports none."""
+        try:
+            text = outcome["text"] = _csv_text(form)
+            if not importing:
+                outcome["report"] = imports.dry_run(db.session, text)
+                return []
+            outcome["report"], created = imports.run(db.session, current_user, text)
+        except DomainError as error:
+            outcome["error"] = error.message
+            raise
+        if not created:  # nothing to import, or a refused row: the report says which
+            raise DomainError("import_refused", "Nothing was imported: see the report.")
+        return created
+
+    def again(form, status):
+        if "report" not in outcome:
+            return render("accounts/staff_import.html", form=form, error=outcome.get("error"), status=status)
+        report = outcome["report"]
+        form.csv_text.data = outcome["text"]
+        return render("accounts/staff_import.html", form=form, report=report, dry_run=not importing,
+                      status=200 if report.ok else 422)
+
+    def checked(created):
+        if created:
+            flash(f"Imported {len(created)} customers on the free tier.", "success")
+            return url_for("users.index")
+        report = outcome["report"]
+        form.csv_text.data = outcome["text"]
+        return render("accounts/staff_import.html", form=form, report=report, dry_run=True,
+                      status=200 if report.ok else 422)
+
+    return handle_form(form, act, success=checked, again=again)
 
 
 @bp.app_context_processor
 def _links():
     """The Users screen shows "New customer" and "Import" to those who may use them."""
-    from app.auth.guards import user_can
-
     return {"may_create_customers": lambda: user_can("users.edit_profile")}

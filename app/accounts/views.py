@@ -11,7 +11,8 @@ from app.accounts import service
 from app.accounts.forms import ConfirmForm, ForgotForm, ResetForm, SignInForm, SignUpForm
 from app.accounts.guards import current_customer, customer_required, safe_next, sign_in as start_session, sign_out
 from app.core.errors import DomainError
-from app.core.web import apply_domain_error, render
+from app.core.forms import add_error
+from app.core.web import render
 from app.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
@@ -52,7 +53,7 @@ def sign_up():
                                    password=form.password.data)
         except DomainError as error:
             db.session.rollback()
-            apply_domain_error(form, error)
+            add_error(form, error)
             return render("accounts/sign_up.html", form=form, status=409 if error.code == "email_taken" else 422)
         db.session.commit()
         start_session(user)
@@ -70,7 +71,7 @@ def sign_in():
         try:
             user = service.authenticate(db.session, form.email.data, form.password.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
             return render("accounts/sign_in.html", form=form, status=401)
         db.session.commit()
         start_session(user)
@@ -121,7 +122,7 @@ def reset_password(token: str):
         try:
             user = service.reset_password(db.session, token, form.password.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
             return render("accounts/reset.html", form=form, status=422)
         db.session.commit()
         start_session(user)

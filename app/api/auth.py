@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -26,19 +27,52 @@ from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
 
-from app.accounts.resource import TokenRefused, token_row  # Authlib's ResourceProtector (RFC 6750)
-from app.api import api_bp, quota
+from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
+from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.core import clock, pg, testmode
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
-from app.api import traffic
-from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
+from app.rbac.service import has_permission
 from app.users.models import User
 
 KEY_PATTERN = re.compile(r"^rph_(live|test|dev)_[A-Za-z0-9_]{16,128}$")
 TOKEN_PATTERN = re.compile(r"^" + OAUTH_TOKEN_PREFIX + r"[A-Za-z0-9_]{16,128}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class TokenRefused(Exception):
+    """An OAuth access token refused, naming why (unknown, revoked, expired)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class Providers:
+    """What authentication asks of packages that build on app/api (importing them here would be
+    a cycle); app/ports.py plugs them in. token_row: the row of a valid OAuth access token, from
+    accounts' Authlib ResourceProtector (RFC 6750), else TokenRefused. twin_id / twin_for: a
+    production customer's test twin (sandbox), found, or made on first use."""
+
+    token_row: Callable[[str], OAuthToken]
+    twin_id: Callable[..., int | None]  # (session, customer_id)
+    twin_for: Callable[..., int]  # (session, customer_id), in test mode
+
+
+_providers: Providers | None = None
+
+
+def use_providers(providers: Providers) -> None:
+    global _providers
+    _providers = providers
+
+
+def providers() -> Providers:
+    if _providers is None:
+        raise RuntimeError("no authentication providers plugged in (create_app calls app/ports.py)")
+    return _providers
 
 # Scopes a key may carry; domains add theirs with register_scope(). "*" is full access.
 SCOPES: dict[str, str] = {"*": "Full access (everything the owner may do)"}
@@ -119,7 +153,9 @@ _K, _U = ApiKey.__table__, User.__table__
 KEY_LOOKUP = (
     select(_K.c.id, _K.c.user_id, _K.c.key_type, _K.c.is_test, _K.c.revoked_at, _K.c.expires_at, _K.c.last_used_at,
            _K.c.scopes, User.is_active.label("owner_active"), _U.c.is_test.label("owner_is_test"),
-           _U.c.test_expires_at.label("owner_test_expires_at"), _U.c.is_staff.label("owner_is_staff"))
+           _U.c.test_expires_at.label("owner_test_expires_at"), _U.c.is_staff.label("owner_is_staff"),
+           # The key's world (DESIGN.md §3): a sandbox/development key, a test key or a test owner.
+           or_(_K.c.is_test, _K.c.key_type != "production", _U.c.is_test).label("world_is_test"))
     .join(_U, _U.c.id == _K.c.user_id).where(_K.c.key_hash == bindparam("key_hash")))
 
 
@@ -142,7 +178,7 @@ def principal_for_key(key, now) -> Principal:
     if key.expires_at is not None and key.expires_at <= now:
         raise AuthFailure(401, "api_key_expired", "This API key has expired.")
     _check_owner(key.owner_active, key.owner_is_test, key.owner_test_expires_at, now)
-    is_test = key.is_test or key.key_type != "production" or key.owner_is_test
+    is_test = bool(key.world_is_test)
     touch_due = key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION
     return Principal(key.user_id, key, None, is_test, list(key.scopes or []), touch_due=touch_due,
                      twin_needed=needs_twin(is_test, key.owner_is_test, key.owner_is_staff))
@@ -158,12 +194,10 @@ def resolve_twin(session, principal: Principal) -> None:
     """Point the principal at the customer's twin, made (and committed) on first use."""
     if not principal.twin_needed:
         return
-    from app.sandbox import twins
-
-    known = twins.twin_id(session, principal.user_id)
+    known = providers().twin_id(session, principal.user_id)
     if known is None:
         with testmode.test_mode():
-            known = twins.twin_for(session, principal.user_id)
+            known = providers().twin_for(session, principal.user_id)
         commit_now(session)
     principal.user_id, principal.twin_needed = known, False
 
@@ -182,7 +216,7 @@ def _principal_from_key(session, secret: str, now) -> Principal:
 
 def _principal_from_token(session, secret: str, now) -> Principal:
     try:
-        token = token_row(secret)
+        token = providers().token_row(secret)
     except TokenRefused as refused:
         raise AuthFailure(401, refused.code, refused.message) from None
     client = token.client
@@ -242,6 +276,21 @@ def _shared_redis():
     return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
 
 
+def hit_per_address(item: RateLimitItem, endpoint: str, address: str) -> tuple[bool, float]:
+    """A route's limit per client address, for callers without a bearer secret: (allowed, reset
+    time). In the app's Redis it is reserved in blocks like a key's limit (app/api/quota.py): a
+    round trip per request was ~5% of a keyless license validation's CPU (py-spy). Otherwise
+    Flask-Limiter's strategy, on the same window key ("ip", endpoint, address)."""
+    redis = _shared_redis()
+    if redis is not None:
+        allowed, _, reset = quota.hit(redis, item, endpoint, address, scope="ip")
+        return allowed, reset
+    strategy = limiter.limiter
+    if strategy.hit(item, "ip", endpoint, address):
+        return True, 0.0
+    return False, strategy.get_window_stats(item, "ip", endpoint, address).reset_time
+
+
 def meter(principal: Principal, *, count: bool = True) -> None:
     """Count the request (test vs production, for the test-data statistics) and apply the key's
     rate limit (lower for test traffic): 429 with Retry-After past it. The window is per key in
@@ -282,8 +331,6 @@ def check_access(principal: Principal, permission: str | None, scopes: tuple[str
         raise AuthFailure(403, "insufficient_scope",
                           f"This key lacks the scope(s) {', '.join(scopes)}.", None)
     if permission is not None:
-        from app.rbac.service import has_permission
-
         if not has_permission(db.session, principal.user, permission):
             g.missing_permission = permission
             raise AuthFailure(403, "missing_permission",

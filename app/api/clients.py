@@ -16,11 +16,11 @@ from urllib.parse import urlparse
 from flask import current_app
 from sqlalchemy import Select, delete, select
 
-from app.core import audit, clock, testmode
-from app.core.errors import DomainError, NotFound
 from app.api.models import OAUTH_TOKEN_PREFIX, OAuthClient, OAuthToken, secret_hash
-from app.sandbox.service import SERVICE_PROVIDER
-from app.users.models import User
+from app.core import audit, clock, testmode
+from app.core.audit import require_reason
+from app.core.errors import DomainError, NotFound
+from app.users.models import SERVICE_PROVIDER, User
 
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,79}$")
 SERVICE_DOMAIN = "oauth-clients.invalid"  # reserved (RFC 2606): service accounts get no mail
@@ -111,9 +111,7 @@ def rotate_secret(session, actor, client: OAuthClient, *, sudo: bool = False) ->
 
 
 def revoke_client(session, actor, client: OAuthClient, reason: str | None) -> OAuthClient:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the client is revoked.", "reason")
+    reason = require_reason(reason)
     if client.revoked_at is not None:
         raise DomainError("client_revoked", "This client is revoked already.", None, status=409)
     client.revoked_at, client.revoked_reason = clock.now(), reason

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
-from app.core import clock, pg, testmode
+from app.core import bounds, clock, pg, testmode
 from app.extensions import db
 from app.api.models import IdempotencyRecord
 
@@ -38,14 +38,17 @@ MAX_KEY_LENGTH = 255
 IN_PROGRESS_WAIT_SECONDS = 10.0
 
 
-def request_fingerprint() -> str:
-    """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter)."""
+def request_fingerprint(test: bool = False) -> str:
+    """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter), and
+    of the credential's world (`test`): a key is scoped per user and mode, as Stripe scopes it, so
+    a staff owner's sandbox key (never twinned: same user) is refused (409) the answer its
+    production key stored, and the reverse."""
     raw = request.get_data(cache=True) or b""
     try:
-        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+        canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
         canonical = raw
-    return hashlib.sha256(canonical).hexdigest()
+    return hashlib.sha256((b"test:" if test else b"") + canonical).hexdigest()
 
 
 def _replay(record: IdempotencyRecord) -> Response:
@@ -116,12 +119,12 @@ def store_statement(record_id: int, response: Response, redact: tuple[str, ...] 
     is stored as the text sent (cast to JSON by the statement), not parsed back first."""
     if response.is_json and not redact and pg.bind_of(db.session).dialect.name == "postgresql":
         return _STORE, {"record_id": record_id, "status": response.status_code,
-                        "body": response.get_data(as_text=True), "is_test": testmode.active()}
+                        "body": response.get_data(as_text=True), "is_test": testmode.is_test_row()}
     body = response.get_json(silent=True)
     if isinstance(body, dict) and redact:
         body = {k: (None if k in redact else v) for k, v in body.items()}
     return _STORE, {"record_id": record_id, "status": response.status_code, "body": body,
-                    "is_test": testmode.active()}
+                    "is_test": testmode.is_test_row()}
 
 
 def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
@@ -130,7 +133,7 @@ def _insert_if_absent(user_id: int, key: str, fingerprint: str) -> int | None:
     if it commits, nothing comes back (and its answer is replayed); if it rolls back, ours goes in."""
     row = pg.run(db.session, _CLAIM[pg.bind_of(db.session).dialect.name], {
         "user_id": user_id, "key": key, "method": request.method, "path": request.path[:255],
-        "request_hash": fingerprint, "is_test": testmode.active(), "created_at": clock.now()}).fetchone()
+        "request_hash": fingerprint, "is_test": testmode.is_test_row(), "created_at": clock.now()}).fetchone()
     return None if row is None else row.id
 
 

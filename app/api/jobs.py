@@ -7,13 +7,13 @@ from sqlalchemy import delete
 
 from app.core import clock
 from app.core.jobs import periodic
+from app.extensions import db
 
 
 @periodic("purge-api-records", "20 * * * *",
           "Delete idempotency records past their 24 h retention and expired OAuth access tokens")
 def purge_api_records(ctx) -> dict:
     from app.api.idempotency import purge_expired
-    from app.extensions import db
     from app.api.models import OAuthToken
 
     records = purge_expired(db.session)
@@ -25,7 +25,6 @@ def purge_api_records(ctx) -> dict:
 @periodic("flush-api-request-counts", "* * * * *",
           "Move the API request counts of today and yesterday from Redis into the database")
 def flush_api_request_counts(ctx) -> dict:
-    from app.extensions import db
     from app.api.traffic import flush_redis_counters
 
     today = clock.now().date()

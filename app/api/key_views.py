@@ -6,18 +6,20 @@ from datetime import datetime, time, timezone
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 from wtforms import SelectChoice
 
+from app.api import keys as key_service
 from app.api.auth import SCOPES
+from app.api.forms import ApiKeyForm, ReasonForm
+from app.api.models import KEY_TYPES, ApiKey
 from app.auth.guards import permission_required, sudo_active
 from app.core import clock, nav
 from app.core.errors import DomainError, NotFound
 from app.core.pagination import keyset_page
-from app.core.web import apply_domain_error, render
+from app.core.forms import Posted, back, form_errors, handle_form, refused_page
+from app.core.web import render
 from app.extensions import db
-from app.api import keys as key_service
-from app.sandbox.forms import ApiKeyForm, ReasonForm
-from app.api.models import KEY_TYPES, ApiKey
 from app.users.models import User
 
 bp = Blueprint("api_keys", __name__)
@@ -25,7 +27,7 @@ nav.register("API keys", "api_keys.index", "users.view", order=31)
 
 
 def _scope_choices() -> list[SelectChoice]:
-    return [SelectChoice(name, f"{name}: {text}") for name, text in sorted(SCOPES.items())]
+    return [SelectChoice(name, Markup(f"<code>{escape(name)}</code> {escape(text)}")) for name, text in sorted(SCOPES.items())]
 
 
 @bp.app_template_global()
@@ -53,25 +55,29 @@ def index(status: int = 200):
                   status=status)
 
 
+def _list_refused(form, status):
+    for message in form_errors(form):
+        flash(message, "error")
+    return index(status=status)
+
+
 @bp.post("/admin/api-keys/bulk-revoke")
 @permission_required("users.edit_profile")
 def bulk_revoke():
     """Revoke the ticked keys with one reason (same permission as one revocation, which needs no sudo)."""
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
-    try:
-        done = key_service.revoke_many(db.session, current_user, ids, request.form.get("reason"))
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return index(status=422)
-    db.session.commit()
-    flash(f"{done} key(s) revoked.", "info")
-    return redirect(url_for("api_keys.index", status="revoked"))
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 19]  # a BIGINT id
+    return handle_form(Posted(), lambda: key_service.revoke_many(db.session, current_user, ids,
+                                                                 request.form.get("reason")),
+                       success=url_for("api_keys.index", status="revoked"), again=_list_refused,
+                       message=lambda done: f"{done} key(s) revoked.")
 
 
 def _expiry(form: ApiKeyForm) -> datetime | None:
     day = form.expires_on.data
     return datetime.combine(day, time.min, tzinfo=timezone.utc) if day else None
+
+
+SUDO_FIRST = object()  # the answer of an action that needs a fresh authenticator code first
 
 
 @bp.route("/admin/api-keys/new", methods=["GET", "POST"])
@@ -81,27 +87,34 @@ def new():
         "name": request.args.get("name", ""), "owner": request.args.get("owner", ""),
         "key_type": request.args.get("key_type", "sandbox"), "scopes": request.args.getlist("scopes") or ["*"]})
     form.scopes.choices = _scope_choices()
-    if form.validate_on_submit():
+    if request.method == "GET":
+        return render("api/api_key_new.html", form=form)
+
+    def act():
         if form.key_type.data == "production" and not sudo_active():
-            back = url_for("api_keys.new", name=form.name.data, owner=form.owner.data, key_type="production",
-                           scopes=form.scopes.data)
-            flash("Creating a production key needs a fresh authenticator code.", "info")
-            return redirect(url_for("auth.sudo", next=back))
+            return SUDO_FIRST
         try:
-            key, plain = key_service.create_api_key(
+            return key_service.create_api_key(
                 db.session, current_user, owner=key_service.find_owner(db.session, form.owner.data),
                 name=form.name.data, key_type=form.key_type.data, scopes=form.scopes.data,
                 expires_at=_expiry(form), sudo=sudo_active())
         except DomainError as error:
-            db.session.rollback()
             if error.field == "expires_at":
                 error.field = "expires_on"
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            # Rendered in the POST answer only: the key is never stored in plain text nor shown again.
-            return render("api/api_key_created.html", key=key, plain=plain, status=201)
-    return render("api/api_key_new.html", form=form, status=422 if form.errors or form.form_errors else 200)
+            raise
+
+    def created(result):
+        if result is SUDO_FIRST:
+            flash("Creating a production key needs a fresh authenticator code.", "info")
+            return redirect(url_for("auth.sudo", next=url_for(
+                "api_keys.new", name=form.name.data, owner=form.owner.data, key_type="production",
+                scopes=form.scopes.data)))
+        key, plain = result
+        # Rendered in the POST answer only: the key is never stored in plain text nor shown again.
+        return render("api/api_key_created.html", key=key, plain=plain, status=201)
+
+    return handle_form(form, act, success=created,
+                       again=lambda form, status: render("api/api_key_new.html", form=form, status=status))
 
 
 @bp.post("/admin/api-keys/<int:key_id>/revoke")
@@ -109,11 +122,10 @@ def new():
 def revoke(key_id: int):
     key = key_service.get_key(db.session, key_id)
     form = ReasonForm()
-    # Bad input (no reason, already revoked) raises: the error page answers 422 with the message.
-    key_service.revoke_api_key(db.session, current_user, key, form.reason.data)
-    db.session.commit()
-    flash(f"Revoked {key.name} ({key.masked}).", "info")
-    return redirect(request.referrer or url_for("api_keys.index"))
+    # Bad input (no reason, already revoked): the error page answers 422 (409) with the message.
+    return handle_form(form, lambda: key_service.revoke_api_key(db.session, current_user, key, form.reason.data),
+                       success=back(url_for("api_keys.index")), again=refused_page,
+                       message=f"Revoked {key.name} ({key.masked}).")
 
 
 @bp.get("/admin/users/<int:user_id>/api-keys")

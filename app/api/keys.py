@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Select, or_, select
 
 from app.core import audit, clock
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound
 from app.api.models import KEY_PREFIXES, KEY_TYPES, ApiKey, secret_hash
 from app.users.models import User
@@ -86,9 +87,7 @@ def create_api_key(session, actor, *, owner: User | None, name: str, key_type: s
 
 
 def revoke_api_key(session, actor, key: ApiKey, reason: str | None) -> ApiKey:
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError("reason_required", "Say why the key is revoked.", "reason")
+    reason = require_reason(reason)
     if key.revoked_at is not None:
         raise DomainError("already_revoked", "This key is revoked already.", None, status=409)
     key.revoked_at, key.revoked_reason, key.revoked_by_id = clock.now(), reason, getattr(actor, "id", None)
@@ -108,11 +107,9 @@ def revoke_keys_of(session, actor, owner: User, reason: str) -> int:
 def revoke_many(session, actor, key_ids: list[int], reason: str | None) -> int:
     """Revoke the ticked keys at once (a leaked config file); each is audited like a single revocation.
     Nothing changes unless a key is ticked and a reason given; keys revoked already are skipped."""
-    reason = (reason or "").strip()
     if not key_ids:
         raise DomainError("keys_required", "Tick the keys to revoke.", "ids")
-    if not reason:
-        raise DomainError("reason_required", "Say why the keys are revoked.", "reason")
+    reason = require_reason(reason)
     keys = session.scalars(select(ApiKey).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
                            .order_by(ApiKey.id)).all()
     for key in keys:

@@ -40,7 +40,7 @@ from typing import Callable
 
 from flask import Response, current_app, g, has_request_context, request
 from pydantic import BaseModel
-from sqlalchemy import String, bindparam, event, false, func, select, true
+from sqlalchemy import String, bindparam, case, event, false, func, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,7 @@ from app.api.auth import AuthFailure, Principal
 from app.api.errors import api_error
 from app.api.schemas import ErrorBody, parse_body, query_params, validate_data
 from app.core import clock, pg, testmode
-from app.extensions import db, limiter
+from app.extensions import db
 
 # --- the statements of step 1 on PostgreSQL ------------------------------------------------------
 _KEY = auth.KEY_LOOKUP.cte("k")
@@ -59,7 +59,9 @@ _R = idempotency.IdempotencyRecord.__table__
 _CLAIM = (pg_insert(_R).from_select(
     ["user_id", "key", "method", "path", "request_hash", "is_test", "created_at"],
     select(_KEY.c.user_id, bindparam("key", type_=String), bindparam("method", type_=String),
-           bindparam("path", type_=String), bindparam("request_hash", type_=String), false(), bindparam("now")))
+           bindparam("path", type_=String),
+           case((_KEY.c.world_is_test, bindparam("test_hash", type_=String)),
+                else_=bindparam("request_hash", type_=String)), false(), bindparam("now")))
     .on_conflict_do_nothing(index_elements=["user_id", "key"]).returning(_R.c.id).cte("claim"))
 # The key's row (none: no such key) and last_used_at written when older than a minute.
 AUTHENTICATE = select(_KEY, _TOUCHED)
@@ -188,7 +190,9 @@ def _steps(spec: Route, path: dict, tx, run: _Run, anonymous: bool, fast_key, id
         return api_error(400, "invalid_request_error", "invalid_idempotency_key",
                          f"{idempotency.HEADER} must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters.")
     if idem_key is not None:
-        fingerprint = idempotency.request_fingerprint()
+        # the credential's world: the key's or token's, or (no bearer secret) the licence's
+        fingerprint = idempotency.request_fingerprint(
+            run.principal.is_test if run.principal is not None else testmode.active())
         if claimed is _NOT_CLAIMED:
             answer = idempotency.claim(g.api_user_id, idem_key, fingerprint)
         elif claimed is None:  # the key's record was there already
@@ -246,7 +250,7 @@ def _authenticate(tx, run: _Run, fast_key: str | None, idem_key: str | None):
     params = {"key_hash": auth.hash_secret(fast_key), "stale": run.now - auth.LAST_USED_RESOLUTION, "now": run.now}
     if idem_key is not None:
         params.update(key=idem_key, method=request.method, path=request.path[:255],
-                      request_hash=idempotency.request_fingerprint())
+                      request_hash=idempotency.request_fingerprint(), test_hash=idempotency.request_fingerprint(True))
         row = pg.run(db.session, AUTHENTICATE_AND_CLAIM, params).fetchone()
     else:
         row = pg.run(db.session, AUTHENTICATE, params).fetchone()
@@ -263,10 +267,10 @@ def _authenticate(tx, run: _Run, fast_key: str | None, idem_key: str | None):
 def _limit_per_ip(spec: Route) -> None:
     """The route's limit per client address, for callers without a key (whose own limit applies)."""
     item = auth.parse_rate(spec.per_ip())
-    strategy, key = limiter.limiter, (spec.endpoint, request.remote_addr or "unknown")
-    if strategy.hit(item, "ip", *key):
+    allowed, reset = auth.hit_per_address(item, spec.endpoint, request.remote_addr or "unknown")
+    if allowed:
         return
-    retry = max(1, math.ceil(strategy.get_window_stats(item, "ip", *key).reset_time - time.time()))
+    retry = max(1, math.ceil(reset - time.time()))
     failure = AuthFailure(429, "rate_limited", f"Too many requests: {item} from one address. Retry in {retry} s.")
     failure.headers = {"Retry-After": str(retry)}
     raise failure

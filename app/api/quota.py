@@ -41,7 +41,7 @@ if ttl < 0 then
 end
 return {hits, ttl}
 """
-MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten
+MAX_WINDOWS = 50_000  # past this, windows that ended are forgotten (all, when most are live)
 OFFLINE_RETRY_SECONDS = 1.0
 
 
@@ -82,10 +82,11 @@ def _grant(block: _Block, limit: int) -> tuple[bool, int, float]:
     return True, max(0, limit - block.before - block.taken), block.reset
 
 
-def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
-    """One request against the key's window: (allowed, remaining, reset time)."""
+def hit(redis, item: RateLimitItem, *identifiers: str, scope: str = "api") -> tuple[bool, int, float]:
+    """One request against the window of `identifiers` (a key's rate key; a route's per-address
+    limit uses scope "ip" with the endpoint and the address): (allowed, remaining, reset time)."""
     windows, now = _here(), time.time()
-    window = f"{RedisStorage.PREFIX}:{item.key_for('api', rate_key)}"
+    window = f"{RedisStorage.PREFIX}:{item.key_for(scope, *identifiers)}"
     with windows.lock:
         block = windows.blocks.get(window)
         if block is not None and block.reset > now:
@@ -110,6 +111,8 @@ def hit(redis, item: RateLimitItem, rate_key: str) -> tuple[bool, int, float]:
     with windows.lock:
         if len(windows.blocks) >= MAX_WINDOWS:
             windows.blocks = {k: b for k, b in windows.blocks.items() if b.reset > now}
+            if len(windows.blocks) >= MAX_WINDOWS // 2:  # an address spray: forget them all, or
+                windows.blocks = {}  # every new window rescans a full table under the lock
         windows.blocks[window] = block  # a block another thread reserved meanwhile is dropped: never late
         if block.granted:
             return _grant(block, item.amount)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.billing import refunds
 from app.billing.models import PaymentTransaction, RefundRequest
+from app.core.money import usd
 from app.credits import grants
 from app.credits.models import CreditGrantRequest
 from app.users.models import User
@@ -36,8 +37,6 @@ class Item:
 
 
 def _refund_items(session, actor, include_test: bool) -> list[Item]:
-    from app.core.money import usd
-
     items = []
     for r in refunds.pending(session, include_test):
         payment = session.get(PaymentTransaction, r.payment_id)

@@ -1,6 +1,8 @@
 """Guards for admin views: signed-in staff with MFA, fresh session, permissions, sudo mode."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlparse
 
@@ -8,11 +10,35 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from app.core import clock, testmode
+from app.extensions import db
 
 SESSION_STARTED = "auth_started_at"
 SESSION_SEEN = "auth_last_seen_at"
 SESSION_MFA = "auth_mfa_ok"
 SESSION_SUDO = "auth_sudo_until"
+
+
+@dataclass(frozen=True)
+class PermissionSource:
+    """Who holds which permission, and which permissions only read: rbac's answers. create_app
+    plugs them in with use_permissions(): rbac's own screens use these guards, so auth imports no rbac."""
+
+    effective: Callable[..., set[str]]  # (session, user_id) -> the user's permissions now
+    is_read: Callable[[str], bool]
+
+
+_source: PermissionSource | None = None
+
+
+def use_permissions(source: PermissionSource) -> None:
+    global _source
+    _source = source
+
+
+def _permission_source() -> PermissionSource:
+    if _source is None:
+        raise RuntimeError("no permission source plugged in (create_app calls use_permissions)")
+    return _source
 
 
 def _redirect_to(url: str):
@@ -69,13 +95,10 @@ def staff_required(view):
 
 
 def _permissions() -> set[str]:
-    from app.extensions import db
-    from app.rbac.service import effective_permissions
-
     # Cached per request (in its WSGI environ, not in g: an app context can outlive a request).
     perms = request.environ.get("rephlo.perms")
     if perms is None:
-        perms = request.environ["rephlo.perms"] = effective_permissions(db.session, current_user.id)
+        perms = request.environ["rephlo.perms"] = _permission_source().effective(db.session, current_user.id)
     return perms
 
 
@@ -87,9 +110,8 @@ def user_can(permission: str) -> bool:
 
 def user_writes() -> bool:
     """Holds at least one permission that changes something (read-only roles hold none)."""
-    from app.rbac.catalogue import is_read_permission
-
-    return current_user.is_authenticated and any(not is_read_permission(p) for p in _permissions())
+    is_read = _permission_source().is_read
+    return current_user.is_authenticated and any(not is_read(p) for p in _permissions())
 
 
 def request_permission_required(*permissions: str):

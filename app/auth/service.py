@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 import pyotp
 from argon2 import PasswordHasher
@@ -188,10 +189,19 @@ def sign_out(session, user: User, *, everywhere: bool = False) -> None:
                  is_test=False)
 
 
+# What else ends with a staff member's sessions: their API keys (app/api/keys.py). Plugged in by
+# create_app, since app/api builds on auth. Each hook takes (session, user, reason), returns a count.
+SessionsEndedHook = Callable[..., int]
+_sessions_ended: dict[str, SessionsEndedHook] = {}
+
+
+def on_sessions_ended(name: str, hook: SessionsEndedHook) -> None:
+    """Run `hook` when a staff member's sessions end (one per name: create_app runs once per app)."""
+    _sessions_ended[name] = hook
+
+
 def revoke_staff_keys(session, user: User, reason: str) -> int:
     """A staff member's API keys end with their sessions: a key is a session that never expires."""
     if not user.is_staff:
         return 0
-    from app.api.keys import revoke_keys_of
-
-    return revoke_keys_of(session, user, user, reason)
+    return sum(hook(session, user, reason) for hook in _sessions_ended.values())

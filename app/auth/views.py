@@ -13,8 +13,10 @@ from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION
                              staff_required, sudo_required)
 from app.core import audit, clock
 from app.core.errors import DomainError
-from app.core.web import apply_domain_error, render
+from app.core.forms import Posted, add_error, handle_form, refused_page
+from app.core.web import render
 from app.extensions import db, limiter, login_manager
+from app.users import service as users
 from app.users.models import User
 
 bp = Blueprint("auth", __name__)
@@ -64,7 +66,7 @@ def login():
         try:
             user = service.authenticate(db.session, form.email.data, form.password.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
             return render("auth/login.html", form=form, status=401)
         session.clear()  # rotate: nothing from the anonymous session survives sign-in
         login_user(user)
@@ -140,7 +142,7 @@ def enrol():
         try:
             codes = service.enable_totp(db.session, current_user, secret, form.code.data)
         except DomainError as error:
-            apply_domain_error(form, error)
+            add_error(form, error)
         else:
             db.session.commit()
             session.pop(PENDING_SECRET, None)
@@ -214,28 +216,31 @@ def account():
 @sudo_required
 def change_password():
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            service.change_password(db.session, current_user, form.current_password.data, form.new_password.data)
-        except DomainError as error:
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            login_user(current_user)  # re-issue the session for the new session_version
-            flash("Your password is changed. Other sessions are signed out.", "info")
-            return redirect(url_for("auth.account"))
-    remaining = service.remaining_recovery_codes(db.session, current_user)
-    return render("auth/account.html", form=form, remaining=remaining, status=422)
+
+    def changed(_):
+        login_user(current_user)  # re-issue the session for the new session_version
+        return url_for("auth.account")
+
+    return handle_form(form, lambda: service.change_password(db.session, current_user, form.current_password.data,
+                                                             form.new_password.data),
+                       success=changed, message="Your password is changed. Other sessions are signed out.",
+                       again=lambda form, status: render(
+                           "auth/account.html", form=form, status=status,
+                           remaining=service.remaining_recovery_codes(db.session, current_user)))
 
 
 @bp.route("/admin/account/recovery-codes", methods=["POST"])
 @staff_required
 @sudo_required
 def regenerate_codes():
-    codes = service.new_recovery_codes(db.session, current_user)
-    audit.record(db.session, "auth.recovery_codes_regenerated", actor=current_user, target=current_user)
-    db.session.commit()
-    return render("auth/recovery_codes.html", codes=codes)
+    def act():
+        codes = service.new_recovery_codes(db.session, current_user)
+        audit.record(db.session, "auth.recovery_codes_regenerated", actor=current_user, target=current_user)
+        return codes
+
+    # The codes are shown in this answer only (never stored in plain text, never shown again).
+    return handle_form(None, act, success=lambda codes: render("auth/recovery_codes.html", codes=codes),
+                       again=url_for("auth.account"))
 
 
 @bp.route("/admin/users/<int:user_id>/mfa/unlock", methods=["POST"])
@@ -243,10 +248,7 @@ def regenerate_codes():
 @sudo_required
 def unlock_mfa(user_id: int):
     """Lift a two-factor lockout (mfa_guard): audited with the reason."""
-    from app.users import service as users
-
     target = users.get_user(db.session, user_id)
-    mfa_guard.unlock(db.session, current_user, target, request.form.get("reason"))
-    db.session.commit()
-    flash(f"Two-factor sign-in of {target.email} is unlocked.", "info")
-    return redirect(url_for("users.detail", user_id=target.id))
+    page = url_for("users.detail", user_id=target.id)
+    return handle_form(Posted(), lambda: mfa_guard.unlock(db.session, current_user, target, request.form.get("reason")),
+                       success=page, again=refused_page, message=f"Two-factor sign-in of {target.email} is unlocked.")

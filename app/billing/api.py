@@ -19,6 +19,7 @@ from app.billing.models import Invoice
 from app.core import testmode
 from app.core.errors import DomainError
 from app.credits import balances
+from app.credits.api_schemas import Balance
 from app.extensions import db
 
 READ = register_scope("billing:read", "Read the subscription, its entitlements and the credit packs")
@@ -105,7 +106,7 @@ class ApiPurchase(ResponseModel):
     price_usd: str
     status: str
     invoice_id: int | None
-    balance: dict[str, Any]
+    balance: Balance
 
 
 def _sub_data(sub) -> dict:
@@ -216,4 +217,4 @@ def purchase_pack(pack_id: int):
     view = balances.get_balance(db.session, g.api_user.id)
     return respond(ApiPurchase, {"id": purchase.id, "pack_id": purchase.pack_id, "credits": purchase.credits,
                                  "price_usd": str(purchase.price), "status": purchase.status,
-                                 "invoice_id": purchase.invoice_id, "balance": view.as_dict()}, 201)
+                                 "invoice_id": purchase.invoice_id, "balance": view}, 201)

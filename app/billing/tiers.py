@@ -10,6 +10,7 @@ from app.core import audit
 from app.core.audit import require_reason
 from app.core.errors import DomainError
 from app.core.money import money
+from app.credits import margins
 
 # Statuses under which the paid tier's entitlements hold (grace keeps credits usable too).
 ENTITLED_STATUSES = ("active", "trial", "past_due", "grace_period")
@@ -158,7 +159,6 @@ def update_tier(session, actor, tier: SubscriptionTier, *, display_name: str, mo
     credits, rollover = _whole(monthly_credits, "monthly_credits"), _whole(max_rollover, "max_rollover")
     clean = parse_features(features)
     if is_active and not tier.is_active:  # made sellable: its customers must be priceable
-        from app.credits import margins
 
         margins.require_margin(session, tier.name, display_name.strip(), "is_active")
     before = tier.snapshot()

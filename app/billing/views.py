@@ -12,6 +12,7 @@ from app.billing.forms import (CancelForm, ChangeTierForm, CreateSubscriptionFor
 from app.billing.models import STATUSES, RefundRequest, Subscription
 from app.core import nav, sorting
 from app.core.errors import DomainError
+from app.core.labels import label
 from app.core.pagination import parse_limit
 from app.core.forms import form_errors, handle_form
 from app.core.web import csv_response, render, test_data_scope
@@ -139,7 +140,7 @@ def change(subscription_id: int):
     return handle_form(form, lambda: changes.change_tier(
         db.session, current_user, sub, request.form.get("to_tier"), effective=request.form.get("effective_date"),
         reason=request.form.get("reason")), success=_here(sub), again=_again(sub, "change_form"), validate=False,
-        message=lambda event: f"Changed from {event.from_tier} to {event.to_tier} ({event.status})."
+        message=lambda event: f"Changed from {label(event.from_tier)} to {label(event.to_tier)} ({label(event.status).lower()})."
         + (f" Invoice for {event.net_charge}." if event.net_charge else ""))
 
 
@@ -220,7 +221,7 @@ def refund_request(subscription_id: int):
     """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
     Read-only roles cannot ask (request_permission_required)."""
     return _refund_form(subscription_id, refunds.ask_for_refund, lambda result: (
-        f"Refund of {result.amount} requested: an admin approves or declines it from the refund queue."))
+        f"Refund of {result.amount} requested: an admin approves or declines it from the approvals queue."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/sell-pack")

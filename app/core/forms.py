@@ -34,6 +34,7 @@ from wtforms.validators import ValidationError
 
 from app.core.audit import REASON_MAX, require_reason
 from app.core.errors import DomainError, PermissionDenied
+from app.extensions import db
 
 HANDLED: set[str] = set()  # endpoints whose POST went through handle_form (filled at request time)
 
@@ -47,22 +48,12 @@ def lacks_permission(error: DomainError) -> bool:
     return isinstance(error, PermissionDenied) and error.code == "permission_denied" and bool(error.permission)
 
 
-def error_status(error: DomainError, form=None) -> int:
-    """The status a refused form is re-rendered with: 409 when the state of what it acts on does
-    not allow it (a conflict that names no field of the form); every other refusal (a typed value
-    that clashes, a 404 of an id it carries, a 402) is a 422. What the URL names is looked up
-    before the form is handled, and is a 404 there."""
-    if error.status != 409:
-        return 422
-    return 422 if error.field and _has_field(form, error.field) else 409
-
-
-def _has_field(form, name: str) -> bool:
-    if form is None:
-        return False
-    if isinstance(form, Posted):
-        return name in form.data
-    return hasattr(getattr(form, name, None), "errors")
+def error_status(error: DomainError) -> int:
+    """The status a refused form is re-rendered with: 409 for a conflict (a taken email or code,
+    a state that does not allow the action), 422 for every other refusal (a 404 of an id the form
+    carries, a 402 included). What the URL names is looked up before the form is handled, and is
+    a 404 there; a bare button's action that finds its URL's target gone raises it as a 404 too."""
+    return 409 if error.status == 409 else 422
 
 
 class Posted:
@@ -139,8 +130,6 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
     validate=False: the form only carries the fields and the service checks every one of them
       (its messages are the ones shown); CSRF is still checked by CSRFProtect.
     """
-    from app.extensions import db
-
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
         return _again(again, form, 422)  # nothing was written
@@ -154,11 +143,13 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             db.session.rollback()
         if lacks_permission(error):
             raise  # the 403 page names the missing permission
+        if form is None and error.status == 404:
+            raise  # a bare button's target is named by its URL: gone is the 404 page, not a form error
         if form is None or isinstance(again, str):
             flash(error.message, "error")
         else:
             add_error(form, error)
-        return _again(again, form, error_status(error, form), flashed=True)
+        return _again(again, form, error_status(error), flashed=True)
     if savepoint.is_active:
         savepoint.commit()
     db.session.commit()
@@ -180,6 +171,14 @@ def _again(again, form, status: int, flashed: bool = False) -> Response:
         for message in form_errors(form) or ["Check the form."]:
             flash(message, "error")
     return _go(again, None)
+
+
+def refused_page(form, status: int) -> Response:
+    """A button with no page of its own to re-render (revoke from a list): the refusal on the error page."""
+    from app.core.web import render
+
+    messages = form_errors(form)
+    return render("errors/error.html", message=messages[0] if messages else "Check the form.", status=status)
 
 
 def back(default: str) -> str:

@@ -2,6 +2,8 @@
 every screen shows `code | label`, so a code is worded once and the same everywhere."""
 from __future__ import annotations
 
+import re
+
 LABELS: dict[str, str] = {
     # subscription and invoice statuses
     "active": "Active", "trial": "Trial", "past_due": "Past due", "grace_period": "Grace period",
@@ -28,6 +30,17 @@ LABELS: dict[str, str] = {
     "production": "Live", "sandbox": "Sandbox", "development": "Development",
     "monthly": "Monthly", "annual": "Annual",
 }
+
+
+_CODE = re.compile(r"[a-z][a-z0-9]*(?:[_.][a-z0-9]+)*")
+
+
+def words(value):
+    """A value of unknown kind (a detail in an audit entry): a code gets its label, anything else
+    (an email, an amount, a sentence) is shown as it is."""
+    if isinstance(value, str) and _CODE.fullmatch(value) and ("_" in value or value in LABELS):
+        return label(value)
+    return value
 
 
 def label(code) -> str:

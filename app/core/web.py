@@ -10,6 +10,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable
 
 from flask import Flask, Response, flash, g, render_template, request, stream_with_context
@@ -49,8 +50,10 @@ def json_errors() -> JsonErrors:
 
 
 def is_fragment_request() -> bool:
+    """An HTMX swap of part of the page; a boosted link and a history restore (back to a URL a
+    live filter pushed, not in htmx's cache) get the whole page."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
@@ -96,14 +99,6 @@ def test_data_scope(args, default: str | None = None) -> str:
 
 
 
-def apply_domain_error(form, error: DomainError) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [error.message]
-    else:
-        form.form_errors.append(error.message)
-
-
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
     """Stream a CSV export; cells starting with = + - @ are quoted against formula injection.
 
@@ -146,7 +141,7 @@ def _csrf_fields_without_id() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from app.core.labels import label
+    from app.core.labels import label, words
 
     _csrf_fields_without_id()
     from app.core.money import fmt, usd
@@ -154,11 +149,18 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = fmt
     app.jinja_env.filters["usd"] = usd
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["words"] = words
     app.jinja_env.globals["include_test_data"] = include_test_data
     app.jinja_env.globals["test_data_param"] = TEST_DATA_PARAM
 
     @app.template_filter("dt")
     def _dt(value):
+        """A time as people read it; an ISO string (a time kept in a JSON detail) too."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
         return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
     @app.before_request

@@ -9,22 +9,21 @@
 """
 from __future__ import annotations
 
+from app.billing.models import Subscription
+from app.billing.periods import ONE_SECOND, add_months
 from app.core import clock
 from app.core.errors import DomainError
 from app.coupons import invoicing
 from app.coupons.models import Redemption
+from app.credits import balances
 
 
 def _subscription(session, row: Redemption):
-    from app.billing.models import Subscription
-
     return session.get(Subscription, row.subscription_id) if row.subscription_id else None
 
 
 def _shift(sub, months: int):
     """The paid-through date `months` later (or earlier), kept on the billing anchor day."""
-    from app.billing.periods import ONE_SECOND, add_months
-
     return add_months(sub.current_period_end + ONE_SECOND, months, sub.billing_anchor_day) - ONE_SECOND
 
 
@@ -32,8 +31,6 @@ def apply(session, row: Redemption, attempt, actor=None) -> None:
     """Give the benefit; the caller's savepoint undoes the redemption if this raises."""
     coupon = row.coupon
     if row.credits_granted:
-        from app.credits import balances
-
         balances.allocate(session, row.user_id, row.credits_granted, "coupon", actor=actor,
                           reason=f"Coupon {coupon.code} (redemption {row.id})", at=row.created_at)
     if row.months_granted:
@@ -48,8 +45,6 @@ def apply(session, row: Redemption, attempt, actor=None) -> None:
 
 def revert(session, row: Redemption, actor=None) -> None:
     if row.credits_granted:
-        from app.credits import balances
-
         taken, _ = balances.revoke_bonus(session, row.user_id, row.credits_granted, actor=actor,
                                          reason=f"Coupon {row.coupon.code} reversed (redemption {row.id})")
         row.credits_clawed_back = taken

@@ -8,12 +8,13 @@ from wtforms import (BooleanField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.core.forms import reason_field
+from app.core.labels import label
 from app.coupons.models import BILLING_CYCLES, CAMPAIGN_TYPES, COUPON_TYPES, DISCOUNT_TYPES, RULE_TYPES, TIERS
 
 
 def _options(values) -> dict[str, str]:
     """Choices as a {value: label} dict (WTForms 3.3 deprecates tuples)."""
-    return {v: v.replace("_", " ") for v in values}
+    return {v: label(v) for v in values}
 
 
 class MultiCheckbox(SelectMultipleField):

@@ -13,6 +13,9 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 
+from app.billing import allocation
+from app.billing.invoices import find_period_invoice
+from app.billing.models import Invoice, Subscription
 from app.core import clock
 from app.coupons.models import Campaign, Redemption
 
@@ -21,9 +24,6 @@ ZERO = Decimal("0.00")
 
 def open_invoice(session, subscription_id: int):
     """The subscription's current period invoice if a discount can still change it."""
-    from app.billing.invoices import find_period_invoice
-    from app.billing.models import Subscription
-
     sub = session.get(Subscription, subscription_id)
     if sub is None:
         return None
@@ -69,9 +69,6 @@ def apply_now(session, row: Redemption) -> None:
         return
     put_on(session, row, invoice, budget_taken=False)
     if invoice.status == "paid" and invoice.kind == "period":
-        from app.billing import allocation
-        from app.billing.models import Subscription
-
         allocation.allocate_period(session, session.get(Subscription, row.subscription_id))
 
 
@@ -95,7 +92,6 @@ def revert(session, row: Redemption) -> None:
     on an open (unpaid) invoice comes off it again. A paid invoice is billing's to refund."""
     if row.invoice_id is None or row.discount_amount <= 0:
         return
-    from app.billing.models import Invoice
 
     invoice = session.get(Invoice, row.invoice_id)
     if invoice is not None and invoice.status == "open" and not invoice.amount_paid:

@@ -22,6 +22,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from app.billing.subscriptions import live_subscription
 from app.core import clock, seedtime
 from app.coupons.models import Campaign, Coupon, CouponUserUse, FraudDetection, Redemption, ValidationRule
 from app.users.models import User
@@ -111,8 +112,6 @@ def _realign(row, start_attr: str, end_attr: str, start: datetime, end: datetime
 
 def _subscription_id(session, user: User) -> int | None:
     """Billing's seeded subscription of the user (seed 001's sub-pro-001), when there is one."""
-    from app.billing.subscriptions import live_subscription
-
     sub = live_subscription(session, user.id)
     return sub.id if sub is not None else None
 

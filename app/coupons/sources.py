@@ -10,13 +10,15 @@ from datetime import datetime
 
 from sqlalchemy import exists, select
 
+from app.billing.models import Invoice, PaymentTransaction
+from app.billing.subscriptions import live_subscription
 from app.coupons.models import Redemption
+from app.credits.balances import get_balance
+from app.licensing.models import Activation, License
 
 
 def has_purchased_before(session, user_id: int, is_test: bool) -> bool:
     """A paid invoice with money on it, or an earlier successful coupon, makes a returning customer."""
-    from app.billing.models import Invoice
-
     if session.scalar(select(exists().where(Invoice.user_id == user_id, Invoice.status == "paid",
                                             Invoice.total > 0))):
         return True
@@ -26,15 +28,11 @@ def has_purchased_before(session, user_id: int, is_test: bool) -> bool:
 
 def credit_balance(session, user_id: int) -> int:
     """Subscription plus bonus credits (credits domain)."""
-    from app.credits.balances import get_balance
-
     return get_balance(session, user_id).total
 
 
 def refunded_since(session, user_id: int, since: datetime) -> bool:
     """A refund requested or paid out to the user since `since` (billing's refund rows)."""
-    from app.billing.models import PaymentTransaction
-
     return bool(session.scalar(select(exists().where(
         PaymentTransaction.user_id == user_id, PaymentTransaction.kind == "refund",
         PaymentTransaction.status.in_(("succeeded", "processing")), PaymentTransaction.created_at >= since))))
@@ -42,21 +40,12 @@ def refunded_since(session, user_id: int, since: datetime) -> bool:
 
 def has_payment_method(session, user_id: int) -> bool:
     """A card on file on the user's live subscription (billing)."""
-    from app.billing.subscriptions import live_subscription
-
     sub = live_subscription(session, user_id)
     return bool(sub is not None and sub.stripe_customer_id and sub.default_payment_method_id)
 
 
 def licensed_fingerprints(session, user_id: int) -> set[str]:
-    """Fingerprints of the user's active device activations on active licenses.
-
-    The licensing domain is built alongside; until it is installed no device is licensed.
-    """
-    try:
-        from app.licensing.models import Activation, License
-    except ImportError:
-        return set()
+    """Fingerprints of the user's active device activations on active licenses."""
     return set(session.scalars(select(Activation.fingerprint).join(License, License.id == Activation.license_id)
                                .where(License.user_id == user_id, License.status == "active",
                                       Activation.status == "active")))

@@ -12,10 +12,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from app.billing import subscriptions
 from app.core import clock, testmode
 from app.core.errors import DomainError
 from app.coupons import discount, inputs, rules
 from app.coupons.models import BILLING_CYCLES, TIERS, Coupon, CouponUserUse
+from app.users.models import User
 
 FAILURE_CODES = ("expired", "not_yet_valid", "inactive", "tier_not_eligible", "billing_cycle_not_eligible",
                  "below_minimum", "max_uses_reached", "per_user_limit_reached", "rule_failed",
@@ -50,8 +52,6 @@ class Attempt:
 def resolve_subscription(session, user, raw_id, discount_type: str | None = None):
     """The subscription a redemption is for: the one named (it must be the user's), else for
     a free-months coupon the user's live subscription; None when there is none to name."""
-    from app.billing import subscriptions
-
     if raw_id in (None, ""):
         if discount_type != "months_free":
             return None
@@ -169,8 +169,6 @@ def check(session, coupon: Coupon, attempt: Attempt) -> Result:
 
 def preview(session, coupon: Coupon, email: str, raw: dict) -> Result:
     """The staff screen's dry run: the same check() the API runs, for a customer by email."""
-    from app.users.models import User
-
     user = session.scalar(select(User).where(User.email == (email or "").strip().lower()))
     if user is None:
         raise DomainError("user_not_found", "No account has this email address.", "email")

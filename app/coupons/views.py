@@ -5,10 +5,12 @@ from flask import Blueprint, flash, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
+from app.billing import subscriptions
 from app.core import bounds, nav
 from app.core.errors import DomainError
-from app.core.pagination import keyset_page, parse_limit
 from app.core.forms import Posted, form_errors, handle_form
+from app.core.pagination import keyset_page, parse_limit
+from app.core.requestinfo import client_ip, user_agent
 from app.core.web import include_test_data, render
 from app.coupons import campaigns, coupons, redemption, rules, validation
 from app.coupons.forms import CouponForm, PreviewForm, ReasonForm, RuleForm
@@ -212,9 +214,6 @@ def _subscription_coupons():
 @bp.post("/subscriptions/<int:subscription_id>/apply")
 @permission_required("subscriptions.edit")
 def apply_to_subscription(subscription_id: int):
-    from app.billing import subscriptions
-    from app.core.requestinfo import client_ip, user_agent
-
     sub = subscriptions.get(db.session, subscription_id)
     page = url_for("billing.subscription", subscription_id=sub.id) + "#coupons"
 

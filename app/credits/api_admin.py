@@ -18,7 +18,7 @@ from sqlalchemy import select
 from app.api.auth import register_scope
 from app.api.pipeline import route
 from app.api.schemas import ErrorBody, _first_error, respond
-from app.core import audit, clock
+from app.core import audit, bounds, clock
 from app.core.errors import DomainError, PermissionDenied
 from app.credits import analytics, grants, ledger
 from app.credits.api_schemas import (AllocateRequest, Allocated, AnalyticsQuery, BulkAllocated, BulkAllocateRequest,
@@ -70,9 +70,10 @@ def _csv_rows(raw: bytes) -> list[dict]:
 
 def _json_rows(raw: bytes) -> list:
     try:
-        data = json.loads(raw or b"{}")
+        data = bounds.loads_json(raw or b"{}")  # a RecursionError on deep nesting is a ValueError
     except (ValueError, UnicodeDecodeError):
-        raise DomainError("invalid_json", "The request body is not valid JSON.", None, status=400) from None
+        raise DomainError("invalid_json", "The request body is not valid JSON (or nested too deep).", None,
+                          status=400) from None
     if not isinstance(data, dict) or set(data) != {"allocations"} or not isinstance(data["allocations"], list):
         raise DomainError("parameter_invalid", 'Send {"allocations": [...]}.', "allocations")
     return data["allocations"]

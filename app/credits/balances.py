@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from app.core import audit, clock, testmode
+from app.core import audit, clock, pg, testmode
 from app.core.errors import DomainError, NotFound
 from app.credits import charge
 from app.credits.charge import B, InsufficientCredits, MonthlyCapExceeded  # noqa: F401  (the refusals, re-exported)
@@ -42,11 +42,6 @@ class BalanceView:
     def month_to_date(self) -> dict:
         return {"credits": self.mtd_credits, "tokens": self.mtd_tokens}
 
-    def as_dict(self) -> dict:
-        """For callers outside the API's response models (billing's pack purchase answer)."""
-        return {"subscription_credits": self.subscription_credits, "bonus_credits": self.bonus_credits,
-                "total": self.total, "monthly_cap": self.monthly_cap, "month_to_date": self.month_to_date}
-
 
 EMPTY = BalanceView(0, 0, None, 0, 0)
 
@@ -62,8 +57,13 @@ def _view(row, month: date, tier: str | None = None) -> BalanceView:
                        tier or getattr(row, "tier", "free"))
 
 
+# The owner's balance row. Run through pg.run: on the API request's own connection it makes no
+# Session and skips SQLAlchemy's per-execution work (~20% of GET /credits/balance's CPU, py-spy).
+BALANCE_ROW = select(B).where(B.c.user_id == bindparam("user_id"))
+
+
 def get_balance(session, user_id: int, at: datetime | None = None) -> BalanceView:
-    row = session.execute(select(B).where(B.c.user_id == user_id)).first()
+    row = pg.run(session, BALANCE_ROW, {"user_id": user_id}).fetchone()
     return EMPTY if row is None else _view(row, month_start(at or clock.now()))
 
 

@@ -16,7 +16,9 @@ statement) or as the charge's CTE (PostgreSQL's one-statement charge, CHARGE_AND
 same columns from the same expressions either way, and the same is_test rule (core/testmode.py).
 
 Every value is a bound parameter, so each statement is built once at import and runs through
-session.execute() or, compiled once, pg.run(). Bound values: see PARAMS.
+session.execute() or, compiled once, pg.run(); params() gives the charge's. (A coupon's reversal
+takes back unspent bonus credits only, its own UPDATE in balances.revoke_bonus, with the same
+deduction insert.)
 """
 from __future__ import annotations
 

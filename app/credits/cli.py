@@ -6,6 +6,7 @@ from datetime import date
 import click
 from flask.cli import AppGroup
 
+from app.core import audit, jobs
 from app.extensions import db
 
 credits_cli = AppGroup("credits", help="Credits: BYOK key rotation, daily summaries.")
@@ -17,7 +18,6 @@ def rotate_byok_keys():
 
     Rotation: put a new Fernet key in front of the list (new,old), run this, then drop the old key.
     """
-    from app.core import audit
     from app.credits import byok
 
     count = byok.rotate_all(db.session)
@@ -32,8 +32,6 @@ def rotate_byok_keys():
 @click.option("--end", "last", default=None, help="Last UTC day (default: the first)")
 def build_summaries(first: str, last: str | None):
     """(Re)build the daily token and credit summaries for a range of days."""
-    from app.core import jobs
-
     try:
         date.fromisoformat(first)
         if last:

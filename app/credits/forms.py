@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from app.core import bounds
 from app.core.forms import reason_field
+from app.core.labels import label
 from app.credits.models import STRATEGIES, TIERS
 
 
@@ -82,7 +83,7 @@ class CalculatorForm(FlaskForm):
     class Meta:
         csrf = False
 
-    tier = SelectField("Tier", choices=[SelectChoice(t) for t in TIERS], default="pro")
+    tier = SelectField("Tier", choices=[SelectChoice(t, label(t)) for t in TIERS], default="pro")
     model = SelectField("Model")
     input_tokens = IntegerField("Input tokens", default=500,
                                 validators=[InputRequired(), NumberRange(0, 10_000_000)])

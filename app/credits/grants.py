@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from app.core import audit, clock, testmode
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound, PermissionDenied
 from app.core.money import CREDITS_PER_USD
 from app.credits import balances
@@ -44,12 +45,7 @@ def cap_credits(session, actor) -> int | None:
 
 
 def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (at least 3 characters).", "reason")
-    if len(reason) > 1000:
-        raise DomainError("reason_too_long", "Keep the reason under 1,000 characters.", "reason")
-    return reason
+    return require_reason(reason, minimum=3)
 
 
 def _require(session, actor, permission: str) -> None:
@@ -166,8 +162,7 @@ def approve(session, actor, request_id: int, note: str | None = None) -> dict:
 
 
 def reject(session, actor, request_id: int, note: str | None = None) -> CreditGrantRequest:
-    if not (note or "").strip():
-        raise DomainError("reason_required", "Say why the request is rejected.", "note")
+    note = require_reason(note, field="note")
     request = _decide(session, actor, request_id, "rejected", note)
     audit.record(session, "credits.grant_rejected", actor=actor, target=request.user, reason=note,
                  after={"amount": request.amount, "request_id": request.id})

@@ -17,6 +17,7 @@ from functools import lru_cache
 from sqlalchemy import select, update
 
 from app.core import audit, clock, pg
+from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound
 from app.core.money import to_decimal
 from app.credits.formula import Quote, credits_for, customer_cost, resolve_margin, vendor_cost
@@ -188,10 +189,7 @@ def parse_price(raw, field_name: str) -> Decimal:
 
 
 def _reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if len(reason) < 3:
-        raise DomainError("reason_required", "Give a reason (it goes into the audit log).", "reason")
-    return reason
+    return require_reason(reason, minimum=3)
 
 
 def _effective(value: datetime | None, field_name: str = "effective_date") -> datetime:

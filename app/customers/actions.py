@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from app.api.models import ApiKey, OAuthClient
+from app.billing.subscriptions import live_subscription
 from app.core import audit, clock
 from app.core.audit import require_reason
 from app.core.errors import DomainError, PermissionDenied
+from app.credits.balances import get_balance
 from app.rbac.service import has_permission
 from app.users.models import User
 
@@ -71,8 +74,6 @@ def erase(session, actor, user: User, *, confirm_email, reason) -> User:
     """GDPR erasure: personal data is replaced, keys and OAuth clients revoked, the account
     closed; invoices, payments, ledgers and licenses stay (financial records must be kept),
     now pointing at an anonymous account."""
-    from app.api.models import ApiKey, OAuthClient
-
     require(session, actor, "users.delete")
     why = _reason(reason)
     if (confirm_email or "").strip().lower() != user.email:
@@ -97,8 +98,6 @@ def erase(session, actor, user: User, *, confirm_email, reason) -> User:
 
 def view_as(session, actor, user: User) -> dict:
     """What the customer sees of their account (read-only; the audit records who looked)."""
-    from app.billing.subscriptions import live_subscription
-    from app.credits.balances import get_balance
     from app.customers import service
 
     require(session, actor, "users.impersonate")

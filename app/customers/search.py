@@ -15,6 +15,8 @@ from sqlalchemy import func, literal_column, or_, select
 
 from app.billing.models import Invoice, PaymentTransaction, Subscription
 from app.core.errors import DomainError
+from app.coupons.models import Coupon
+from app.licensing.models import License
 from app.users.models import User
 
 MAX_LENGTH = 200
@@ -98,9 +100,6 @@ def _invoice(session, invoice_id: int, results: Results) -> None:
 
 def _codes(session, term: str, results: Results) -> None:
     """License keys and coupon codes are stored upper-case: a prefix walk of their unique index."""
-    from app.coupons.models import Coupon
-    from app.licensing.models import License
-
     upper = _like_escape(term.upper()) + "%"
     for lic in session.scalars(select(License).where(License.license_key.like(upper, escape="\\"))
                                .order_by(License.license_key).limit(PER_GROUP)):

@@ -6,9 +6,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 
+from app.api.keys import keys_of
+from app.api.models import ApiKey, OAuthClient
 from app.billing.models import Invoice, PaymentTransaction, Subscription
+from app.billing.subscriptions import live_subscription
 from app.core.audit import AuditEntry
 from app.core.errors import NotFound
+from app.coupons.models import Redemption
+from app.credits.balances import get_balance
+from app.licensing.models import Activation, License
+from app.sandbox import twins
 from app.users.models import User
 
 # (slug, label, permission needed to open it), in page order.
@@ -43,10 +50,6 @@ def get_customer(session, user_id: int) -> User:
 
 
 def header(session, user: User) -> Header:
-    from app.billing.subscriptions import live_subscription
-    from app.credits.balances import get_balance
-    from app.sandbox import twins
-
     twin_of = session.get(User, user.twin_of_id) if user.twin_of_id else None
     return Header(user, live_subscription(session, user.id), get_balance(session, user.id),
                   twins.twin_of(session, user), twin_of)
@@ -78,8 +81,6 @@ def payments_of(session, user_id: int, limit: int = 100) -> list[PaymentTransact
 
 def licenses_of(session, user_id: int):
     """Each license with its devices (active first)."""
-    from app.licensing.models import Activation, License
-
     licenses = list(session.scalars(select(License).where(License.user_id == user_id)
                                     .order_by(License.created_at.desc(), License.id.desc())))
     devices: dict[int, list] = {lic.id: [] for lic in licenses}
@@ -91,17 +92,12 @@ def licenses_of(session, user_id: int):
 
 
 def redemptions_of(session, user_id: int, limit: int = 100):
-    from app.coupons.models import Redemption
-
     return list(session.scalars(select(Redemption).where(Redemption.user_id == user_id)
                                 .order_by(Redemption.created_at.desc(), Redemption.id.desc()).limit(limit)))
 
 
 def access_of(session, user_id: int):
     """API keys and OAuth clients the customer owns."""
-    from app.api.keys import keys_of
-    from app.api.models import OAuthClient
-
     clients = list(session.scalars(select(OAuthClient).where(OAuthClient.user_id == user_id)
                                    .order_by(OAuthClient.created_at.desc())))
     return keys_of(session, user_id), clients
@@ -110,9 +106,6 @@ def access_of(session, user_id: int):
 def audit_of(session, user: User, limit: int = 100) -> list[AuditEntry]:
     """Entries about the customer or about anything the customer owns (subscriptions, invoices,
     payments, licenses, API keys), newest first."""
-    from app.licensing.models import License
-    from app.api.models import ApiKey
-
     targets = [and_(AuditEntry.target_type == "users", AuditEntry.target_id == str(user.id))]
     # Writers name a target by its table or by its singular ("subscription"): both are matched.
     for names, model in ((("subscriptions", "subscription"), Subscription), (("invoices", "invoice"), Invoice),

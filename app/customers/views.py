@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort
 
 from app.auth.guards import permission_required, user_can
+from app.billing import history
 from app.core.web import render
+from app.credits import ledger
 from app.customers import service
 from app.extensions import db
 
@@ -15,8 +17,6 @@ bp = Blueprint("customers", __name__, url_prefix="/admin/customers")
 def _section_context(slug: str, user) -> dict:
     session = db.session
     if slug == "subscription":
-        from app.billing import history
-
         subs = service.subscriptions_of(session, user.id)
         return {"subscriptions": subs, "timelines": {s.id: history.timeline(session, s) for s in subs[:3]}}
     if slug == "invoices":
@@ -25,8 +25,6 @@ def _section_context(slug: str, user) -> dict:
         payments = service.payments_of(session, user.id)
         return {"payments": payments, "refunds_of": _refunds_by_charge(payments)}
     if slug == "credits":
-        from app.credits import ledger
-
         page = ledger.transactions(session, user.id, limit=25) if user_can("credits.view_history") else None
         return {"ledger": page}
     if slug == "licenses":

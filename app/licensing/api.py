@@ -17,7 +17,6 @@ from app.api.auth import register_scope
 from app.api.errors import api_error
 from app.api.pipeline import OPTIONAL, route
 from app.api.schemas import respond
-from app.billing import license_sales
 from app.core import testmode
 from app.core.errors import DomainError
 from app.extensions import db
@@ -172,6 +171,6 @@ def upgrade_quote():
               "no_payment_method without a card, 422 upgrade_pending when one already awaits payment. Send an "
               "Idempotency-Key. " + AUTH_NOTE)
 def buy_upgrade(body: UpgradeRequest):
-    upgrade = license_sales.buy_upgrade(db.session, g.license.owner, g.license, body.to_version,
-                                        payment_method=body.payment_method)
+    upgrade = upgrades.sell(db.session, g.license.owner, g.license, body.to_version,
+                            payment_method=body.payment_method)
     return respond(UpgradeAnswer, {"upgrade": upgrade_dict(upgrade), "license": _seats(g.license)}, 201)

@@ -10,11 +10,11 @@ from wtforms import DateField, EmailField, IntegerField, SelectField, StringFiel
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.core.forms import reason_field
+
 
 def _reason(label: str = "Reason"):
-    return TextAreaField(label, validators=[DataRequired("Give a reason."),
-                                            Length(min=5, max=1000, message="Give a reason of 5 to 1,000 characters.")],
-                         description="Kept in the audit log.")
+    return reason_field(label, minimum=5, textarea=True, description="Kept in the audit log.")
 
 
 def _version(label: str, required: bool = True):
@@ -32,7 +32,7 @@ class LicenseCreateForm(FlaskForm):
     expires_at = DateField("Expires on (optional)", validators=[Optional()])
     status = SelectField("Issue as", choices=[SelectChoice("active", "Active now (no charge)"),
                                               SelectChoice("pending", "Pending payment (billing completes it)")])
-    reason = TextAreaField("Note (optional)", validators=[Optional(), Length(max=1000)])
+    reason = reason_field("Note (optional)", textarea=True, required=False)
 
 
 class ReasonForm(FlaskForm):

@@ -16,8 +16,8 @@ from decimal import Decimal
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
-from app.core import audit, clock
-from app.core.audit import require_reason
+from app.core import audit, clock, sorting
+from app.core.audit import AuditEntry, require_reason
 from app.core.errors import DomainError, NotFound
 from app.core.money import money
 from app.core.pagination import Page
@@ -307,16 +307,12 @@ DEFAULT_SORT = "-created"
 
 
 def list_page(session, filters: LicenseFilters, limit: int, cursor: str | None, sort=None) -> Page:
-    from app.core import sorting
-
     sort = sort or sorting.parse(None, SORTS, DEFAULT_SORT)
     return sorting.page(session, list_query(filters), SORTS[sort.key], License.id, sort, limit, cursor)
 
 
 def export_rows(session, filters: LicenseFilters, sort):
     """The filtered, sorted list, every row, for the CSV export."""
-    from app.core import sorting
-
     for lic in sorting.stream(session, list_query(filters), SORTS[sort.key], License.id, sort):
         yield [lic.license_key, lic.owner.email, lic.status, lic.purchased_version, lic.eligible_until_version,
                lic.max_activations, str(lic.purchase_price), lic.purchased_at.isoformat(),
@@ -344,8 +340,6 @@ def price_text(value: Decimal) -> str:
 
 def audit_history(session, lic: License, limit: int = 50):
     """The license's audit rows (staff actions, billing completions, expiry), newest first."""
-    from app.core.audit import AuditEntry
-
     return list(session.scalars(select(AuditEntry).where(
         AuditEntry.target_type == "licenses", AuditEntry.target_id == str(lic.id))
         .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)))

@@ -14,6 +14,7 @@ eligible until 2.0.0 -> buy any released 2.x -> eligible until 3.0.0. It is crea
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -31,6 +32,22 @@ STANDARD_PRICE = Decimal("99.00")
 EARLY_BIRD_PRICE = Decimal("79.00")
 LOYALTY_PRICE = Decimal("69.00")
 EARLY_BIRD_DAYS = 30
+
+# Selling an upgrade charges a card: billing's work (billing/license_sales.py builds on licensing).
+# app/ports.py plugs billing's buy_upgrade in; the licence-key route calls sell().
+_seller: Callable[..., LicenseUpgrade] | None = None
+
+
+def use_seller(seller: Callable[..., LicenseUpgrade]) -> None:
+    global _seller
+    _seller = seller
+
+
+def sell(session, user, lic: License, to_version: str, *, payment_method: str | None = None) -> LicenseUpgrade:
+    """The upgrade at its quoted price, charged to `payment_method` or the owner's card on file."""
+    if _seller is None:
+        raise RuntimeError("no upgrade seller plugged in (create_app calls app/ports.py)")
+    return _seller(session, user, lic, to_version, payment_method=payment_method)
 
 
 # ---- app versions -------------------------------------------------------------------------

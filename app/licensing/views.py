@@ -15,7 +15,8 @@ from app.auth.guards import permission_required, sudo_active, sudo_required, use
 from app.core import nav, sorting, testmode
 from app.core.errors import DomainError
 from app.core.pagination import Page, parse_limit
-from app.core.web import TEST_DATA_PARAM, apply_domain_error, csv_response, is_fragment_request, render, test_data_scope
+from app.core.forms import handle_form
+from app.core.web import TEST_DATA_PARAM, csv_response, is_fragment_request, render, test_data_scope
 from app.extensions import db
 from app.licensing import activations, service, upgrades
 from app.licensing.forms import (EligibilityForm, LicenseCreateForm, MaxActivationsForm, ReasonForm,
@@ -27,20 +28,6 @@ nav.register("Licenses", "licensing.index", "licenses.view", order=40)
 nav.register("App versions", "licensing.versions", "licenses.view", order=41)
 nav.register("Stale devices", "licensing.stale_devices", "licenses.view", order=42)
 
-
-
-def _attempt(form, action) -> bool:
-    """Validate, run the service call in a savepoint, commit; on error keep the message on the form."""
-    if not form.validate_on_submit():
-        return False
-    try:
-        with db.session.begin_nested():
-            action()
-    except DomainError as error:
-        apply_domain_error(form, error)
-        return False
-    db.session.commit()
-    return True
 
 
 def _license(license_id: int):
@@ -105,11 +92,11 @@ def create():
             max_activations=form.max_activations.data, status=form.status.data, expires_at=expires,
             reason=form.reason.data))
 
-    if _attempt(form, issue):
-        lic = issued[0]
-        flash(f"License {lic.license_key} issued to {lic.owner.email}.", "info")
-        return redirect(url_for("licensing.detail", license_id=lic.id))
-    return render("licensing/new.html", form=form, status=422 if request.method == "POST" else 200)
+    if request.method == "GET":
+        return render("licensing/new.html", form=form)
+    return handle_form(form, issue, success=lambda _: url_for("licensing.detail", license_id=issued[0].id),
+                       message=lambda _: f"License {issued[0].license_key} issued to {issued[0].owner.email}.",
+                       again=lambda form, status: render("licensing/new.html", form=form, status=status))
 
 
 def _context(lic, notice: str | None = None, **forms) -> dict:
@@ -144,10 +131,11 @@ def detail(license_id: int):
 
 
 def _action(license_id: int, form_name: str, form, call, notice: str):
+    """An action of the license page: HTMX swaps the license's block, a plain POST goes back to the page."""
     lic = _license(license_id)
-    if _attempt(form, lambda: call(lic, form)):
-        return _page(lic, notice=notice)
-    return _page(lic, 422, **{form_name: form})
+    return handle_form(form, lambda: call(lic, form), success=url_for("licensing.detail", license_id=lic.id),
+                       message=notice, fragment=lambda _, text: _page(lic, notice=text),
+                       again=lambda form, status: _page(lic, status, **{form_name: form}))
 
 
 @bp.route("/admin/licenses/<int:license_id>/suspend", methods=["POST"])
@@ -205,10 +193,10 @@ def revoke_confirm(license_id: int):
 def revoke(license_id: int):
     lic = _license(license_id)
     form = ReasonForm()
-    if _attempt(form, lambda: service.revoke(db.session, lic, actor=current_user, reason=form.reason.data)):
-        flash(f"License {lic.license_key} revoked: every device stops validating.", "info")
-        return redirect(url_for("licensing.detail", license_id=lic.id))
-    return _revoke_page(lic, form, 422)
+    return handle_form(form, lambda: service.revoke(db.session, lic, actor=current_user, reason=form.reason.data),
+                       success=url_for("licensing.detail", license_id=lic.id),
+                       message=f"License {lic.license_key} revoked: every device stops validating.",
+                       again=lambda form, status: _revoke_page(lic, form, status))
 
 
 @bp.route("/admin/licenses/<int:license_id>/devices/<int:activation_id>/deactivate", methods=["POST"])
@@ -227,12 +215,14 @@ def replace_device(license_id: int, activation_id: int):
     old = activations.get_activation(db.session, lic, activation_id)
     form = ReplaceDeviceForm()
     device = {name: getattr(form, name).data or "" for name in activations.DEVICE_FIELDS}
-    if _attempt(form, lambda: activations.replace(db.session, lic, activation_id, form.new_fingerprint.data, device,
-                                                  actor=current_user, reason=form.reason.data)):
-        flash(f"{old.device_name or 'The device'} replaced.", "info")
-        return redirect(url_for("licensing.detail", license_id=lic.id))
-    return render("licensing/replace.html", lic=lic, old=old, form=form,
-                  status=422 if request.method == "POST" else 200)
+    if request.method == "GET":
+        return render("licensing/replace.html", lic=lic, old=old, form=form)
+    return handle_form(form, lambda: activations.replace(db.session, lic, activation_id, form.new_fingerprint.data,
+                                                         device, actor=current_user, reason=form.reason.data),
+                       success=url_for("licensing.detail", license_id=lic.id),
+                       message=f"{old.device_name or 'The device'} replaced.",
+                       again=lambda form, status: render("licensing/replace.html", lic=lic, old=old, form=form,
+                                                         status=status))
 
 
 def _versions_page(form=None, status: int = 200, edit_forms: dict | None = None):
@@ -253,13 +243,10 @@ def versions():
 @permission_required("licenses.create")
 def create_version():
     form = VersionForm(prefix="new")
-    if _attempt(form, lambda: upgrades.create_version(db.session, form.version.data, form.release_date.data,
-                                                      form.notes.data, actor=current_user)):
-        if not is_fragment_request():
-            flash("Version added.", "info")
-            return redirect(url_for("licensing.versions"))
-        return _versions_page()
-    return _versions_page(form, 422)
+    return handle_form(form, lambda: upgrades.create_version(db.session, form.version.data, form.release_date.data,
+                                                             form.notes.data, actor=current_user),
+                       success=url_for("licensing.versions"), message="Version added.",
+                       fragment=lambda *_: _versions_page(), again=lambda form, status: _versions_page(form, status))
 
 
 @bp.route("/admin/licenses/versions/<int:version_id>", methods=["POST"])
@@ -267,13 +254,11 @@ def create_version():
 def edit_version(version_id: int):
     row = upgrades.get_version(db.session, version_id)
     form = VersionEditForm(prefix=f"v{row.id}")
-    if _attempt(form, lambda: upgrades.update_version(db.session, row, form.release_date.data, form.notes.data,
-                                                      actor=current_user)):
-        if not is_fragment_request():
-            flash(f"Version {row.version} updated.", "info")
-            return redirect(url_for("licensing.versions"))
-        return _versions_page()
-    return _versions_page(status=422, edit_forms={row.id: form})
+    return handle_form(form, lambda: upgrades.update_version(db.session, row, form.release_date.data, form.notes.data,
+                                                             actor=current_user),
+                       success=url_for("licensing.versions"), message=f"Version {row.version} updated.",
+                       fragment=lambda *_: _versions_page(),
+                       again=lambda form, status: _versions_page(status=status, edit_forms={row.id: form}))
 
 
 @bp.route("/admin/licenses/stale-devices")

@@ -1,13 +1,14 @@
 """Outbox screen: what the product sent, or would have sent, to whom."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.guards import permission_required
 from app.core import audit, nav
 from app.core.pagination import keyset_page, parse_limit
+from app.core.forms import handle_form
 from app.core.web import include_test_data, render
 from app.extensions import db
 from app.notifications import service
@@ -44,9 +45,12 @@ def message(message_id: int):
 def retry(message_id: int):
     msg = db.session.get(OutboxMessage, message_id) or abort(404, "No such message.")
     before = msg.status
-    service.retry_now(db.session, msg)
-    audit.record(db.session, "notifications.retry", actor=current_user, target=msg, target_type="outbox_message",
-                 before={"status": before}, after={"status": msg.status})
-    db.session.commit()
-    flash("The message will be sent on the next delivery run.", "info")
-    return redirect(url_for("notifications.message", message_id=msg.id))
+
+    def act():
+        service.retry_now(db.session, msg)
+        audit.record(db.session, "notifications.retry", actor=current_user, target=msg,
+                     target_type="outbox_message", before={"status": before}, after={"status": msg.status})
+
+    return handle_form(None, act, success=url_for("notifications.message", message_id=msg.id),
+                       message="The message will be sent on the next delivery run.",
+                       again=lambda _, status: render("notifications/message.html", msg=msg, status=status))

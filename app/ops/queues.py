@@ -9,12 +9,11 @@ from sqlalchemy import func, select
 from app.core.errors import DomainError, NotFound
 from app.core.jobs import PERIODIC, JobRecord
 from app.core.redis import QUEUES, connection
+from app.jobs_registry import load
 
 
 def periodic_last_runs(session) -> list[dict]:
     """Each periodic job with its schedule and the outcome of its last run."""
-    from app.jobs_registry import load
-
     load()
     latest = dict(session.execute(
         select(JobRecord.kind, func.max(JobRecord.created_at)).where(JobRecord.kind.in_(list(PERIODIC)))

@@ -32,8 +32,10 @@ from croniter import croniter
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.core import clock
+from app.core import clock, job_thread
 from app.core.jobs import PERIODIC, JobRecord, run_periodic
+from app.extensions import db
+from app.jobs_registry import load
 from app.ops.models import SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -112,10 +114,6 @@ def tick(session, submit: Callable[[str, str], None] | None = None) -> list[str]
 
 
 def _loop(app) -> None:
-    from app.core import job_thread
-    from app.extensions import db
-    from app.jobs_registry import load
-
     load()
 
     def submit(record_id: str, func_path: str) -> None:
@@ -137,8 +135,6 @@ def _loop(app) -> None:
 
 def _release_at_exit(app) -> None:
     """A process that stops normally (Ctrl-C) lets the next one take over at once."""
-    from app.extensions import db
-
     try:
         with app.app_context():
             release_lease(db.session)

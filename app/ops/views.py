@@ -1,7 +1,7 @@
 """The Jobs screen: queues, workers, recent and failed jobs, periodic schedule."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -9,6 +9,7 @@ from app.auth.guards import permission_required
 from app.core import audit, nav
 from app.core.jobs import JobRecord
 from app.core.redis import connection
+from app.core.forms import handle_form
 from app.core.web import render
 from app.extensions import db
 from app.ops import queues
@@ -32,14 +33,16 @@ def jobs():
 
 
 def _act(job_id: str, action: str):
-    if action == "retry":
-        queues.retry_failed(job_id)
-    else:
-        queues.delete_failed(job_id)
-    audit.record(db.session, f"jobs.{action}", actor=current_user, target_type="rq_job", target_id=job_id)
-    db.session.commit()
-    flash(f"Job {job_id} {'requeued' if action == 'retry' else 'deleted'}.", "info")
-    return redirect(url_for("ops.jobs"))
+    def act():
+        if action == "retry":
+            queues.retry_failed(job_id)
+        else:
+            queues.delete_failed(job_id)
+        audit.record(db.session, f"jobs.{action}", actor=current_user, target_type="rq_job", target_id=job_id)
+
+    page = url_for("ops.jobs")
+    return handle_form(None, act, success=page, again=page,
+                       message=f"Job {job_id} {'requeued' if action == 'retry' else 'deleted'}.")
 
 
 @bp.post("/<job_id>/retry")

@@ -61,7 +61,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class CustomRoleForm(FlaskForm):
-    name = StringField("Name (lowercase, e.g. billing_lead)", validators=[DataRequired(), Length(max=60)])
+    name = StringField("Name (lowercase letters, digits and _; it cannot change)", validators=[DataRequired(), Length(max=60)])
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=120)])
     description = StringField("Description", validators=[Optional(), Length(max=255)])
     hierarchy = IntegerField("Hierarchy (2 = high, 99 = low)", default=7,

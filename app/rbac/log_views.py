@@ -7,6 +7,7 @@ from app.auth.guards import permission_required
 from app.core import nav
 from app.core.errors import DomainError
 from app.core.pagination import Page, parse_limit
+from app.core.labels import label
 from app.core.web import csv_response, include_test_data, is_fragment_request, render
 from app.extensions import db
 from app.rbac import logs
@@ -20,7 +21,7 @@ nav.register("Audit log", "rbac.logs.audit", "roles.view_audit_log", order=90)
 def _filters(actions) -> tuple[LogFilterForm, logs.LogFilters | None]:
     """Parse the GET filters; None when they are invalid (the form then holds the messages)."""
     form = LogFilterForm(formdata=request.args)
-    form.action.choices = [SelectChoice("", "Any action")] + [SelectChoice(a) for a in actions]
+    form.action.choices = [SelectChoice("", "Any action")] + [SelectChoice(a, label(a)) for a in actions]
     include_test = include_test_data()
     if not form.validate():
         return form, None

@@ -32,7 +32,7 @@ def access_context(session, actor, target, *, assign_form=None, override_form=No
     """Everything the access block needs; `row_form` is (prefix, form) of a failed row action."""
     now = clock.now()
     blocker = service.management_blocker(session, actor, target)
-    role_choices = [SelectChoice(r.id, f"{r.display_name} ({r.name})")
+    role_choices = [SelectChoice(r.id, r.display_name)
                     for r in service.assignable_roles(session, actor)]
     held = service.effective_permissions(session, actor.id)
     perm_choices = [SelectChoice(p, p, optgroup=cat) for cat, perms in CATEGORIES.items() for p in perms if p in held]

@@ -24,6 +24,8 @@ from app.core.requestinfo import client_ip, user_agent
 from app.rbac.catalogue import ALL_PERMISSIONS, CATEGORIES, SYSTEM_ROLES, category_of
 from app.rbac.models import Permission, PermissionOverride, Role, RoleAssignment, RoleChangeLog
 from app.rbac.notices import queue_role_notice
+from app.users.models import User
+
 
 
 def active_assignments(session, user_id: int, at: datetime | None = None) -> list[RoleAssignment]:
@@ -337,8 +339,6 @@ def remove_override(session, actor, target, override_id: int, *, reason: str) ->
 
 def expire_due(session, at: datetime | None = None) -> dict[str, int]:
     """Deactivate assignments and overrides whose time is up; log each as the system."""
-    from app.users.models import User
-
     at = at or clock.now()
     counts = {"role_expired": 0, "permission_override_expired": 0}
     due_assignments = session.scalars(

@@ -18,8 +18,10 @@ from flask import current_app
 from sqlalchemy import and_, delete, func, select, text, tuple_, update
 
 from app.core import audit, clock
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
+from app.core.jobs import JobRecord
 from app.coupons import sandbox_counters as coupon_test_usage
+from app.extensions import db
 from app.sandbox import cleanup_stage as stage
 from app.sandbox.cleanup_graph import USERS, Graph
 from app.sandbox.cleanup_models import CleanupRun
@@ -39,8 +41,6 @@ def settings() -> dict:
 
 
 def graph() -> Graph:
-    from app.extensions import db
-
     return Graph(db.metadata)
 
 
@@ -56,8 +56,6 @@ def _exclusive(session):
 
     It dies with the process, so a killed run never blocks the next one.
     """
-    from app.extensions import db
-
     engine = db.engine.engine  # the Engine, also when tests stand a Connection in for it
     if engine.dialect.name != "postgresql":
         yield
@@ -423,9 +421,6 @@ def _delete_leaf(session, g: Graph, runner: _Runner, table, rows, batch_size: in
 
 def cleanup_job(session, job_id: str, kinds: tuple[str, ...]):
     """The job record of a staff-started cleanup (NotFound for any other job)."""
-    from app.core.errors import NotFound
-    from app.core.jobs import JobRecord
-
     record = session.get(JobRecord, job_id)
     if record is None or record.kind not in kinds:
         raise NotFound("cleanup job")
@@ -433,7 +428,5 @@ def cleanup_job(session, job_id: str, kinds: tuple[str, ...]):
 
 
 def active_cleanup_job(session, kinds: tuple[str, ...]):
-    from app.core.jobs import JobRecord
-
     return session.scalar(select(JobRecord).where(JobRecord.kind.in_(kinds), JobRecord.status.in_(("queued", "running")))
                           .order_by(JobRecord.created_at.desc()).limit(1))

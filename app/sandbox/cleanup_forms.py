@@ -1,7 +1,9 @@
 """Forms of the Test data screens: cleanups and test clocks."""
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, EmailField, IntegerField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+
+from app.core.forms import reason_field
 
 
 class CleanupNowForm(FlaskForm):
@@ -12,7 +14,7 @@ class DeleteAllForm(FlaskForm):
     confirm = BooleanField(
         "I understand: every row marked as test data goes, in every table (production rows stay).",
         validators=[DataRequired("Tick the box to confirm that every test row should be deleted.")])
-    reason = TextAreaField("Reason (kept in the audit log)", validators=[Optional(), Length(max=500)])
+    reason = reason_field("Reason (kept in the audit log)", textarea=True, required=False)
 
 
 class ClockCreateForm(FlaskForm):

@@ -1,16 +1,16 @@
-"""Forms of the test-account, API-key and OAuth-client screens (rules live in the services)."""
+"""Forms of the test-account screens (rules live in the services)."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, IntegerField, PasswordField, SelectChoice, SelectField,
-                     SelectMultipleField, StringField, TextAreaField)
+from wtforms import IntegerField, PasswordField, SelectChoice, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.api.models import KEY_TYPES
-from app.sandbox.service import DEFAULT_EXPIRY_DAYS, SUBSCRIPTION_TIERS
+from app.core.forms import reason_field
+from app.core.labels import label
+from app.sandbox.expiry import DEFAULT_EXPIRY_DAYS
+from app.sandbox.service import SUBSCRIPTION_TIERS
 
-TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t) for t in SUBSCRIPTION_TIERS]
+TIER_CHOICES = [SelectChoice("", "No tier")] + [SelectChoice(t, label(t)) for t in SUBSCRIPTION_TIERS]
 
 
 class TestUserForm(FlaskForm):
@@ -37,28 +37,4 @@ class ExtendForm(FlaskForm):
 
 class BulkDeleteForm(FlaskForm):
     ids = SelectMultipleField("Accounts", coerce=int, validate_choice=False)
-    reason = StringField("Reason", validators=[Optional(), Length(max=500)])
-
-
-class ScopesField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
-class ApiKeyForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    owner = StringField("Owner's email", validators=[DataRequired(), Length(max=255)])
-    key_type = SelectField("Type", choices=[SelectChoice(t) for t in KEY_TYPES], default="sandbox")
-    scopes = ScopesField("Scopes", default=["*"], validate_choice=False)
-    expires_on = DateField("Expires on (optional, UTC midnight)", validators=[Optional()])
-
-
-class ReasonForm(FlaskForm):
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
-
-
-class OAuthClientForm(FlaskForm):
-    client_id = StringField("Client id", validators=[DataRequired(), Length(max=80)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    redirect_uris = TextAreaField("Redirect URIs (one per line)", validators=[Optional()])
-    is_test = BooleanField("Test client (its tokens run in test mode)", default=True)
+    reason = reason_field(required=False)

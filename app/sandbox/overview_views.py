@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
 from app.auth.guards import permission_required, sudo_required, user_can
 from app.core import audit, nav
-from app.core.errors import Conflict, DomainError
+from app.core.errors import Conflict
+from app.core.forms import form_errors, handle_form
 from app.core.jobs import enqueue
-from app.core.web import apply_domain_error, include_test_data, render
+from app.core.web import include_test_data, render
 from app.extensions import db
 from app.sandbox import cleanup, cleanup_labels, jobs, statistics, clocks as test_clocks
 from app.sandbox.cleanup_forms import ClockAdvanceForm, ClockCreateForm, CleanupNowForm, DeleteAllForm
@@ -45,17 +46,33 @@ def overview():
                   can_cleanup=user_can("users.delete"))
 
 
+def _requested(action: str, reason: str | None = None):
+    """Refused while a cleanup runs; the request is audited (and committed) before the job is queued."""
+    def act():
+        _refuse_if_busy()
+        audit.record(db.session, action, actor=current_user, reason=reason, is_test=False)
+    return act
+
+
+def _queued(kind: str, job):
+    def queued(_):
+        record = enqueue(kind, job, current_user.id, requested_by=current_user)
+        return url_for(".job", job_id=record.id)
+    return queued
+
+
+def _busy_or_expired(form, status):
+    if status == 409:  # another cleanup runs: say so on its own page
+        return render("errors/error.html", message=form_errors(form)[0], status=409)
+    flash("Your form expired; please try again.", "error")
+    return redirect(url_for(".overview"))
+
+
 @bp.route("/admin/test-data/cleanup", methods=["POST"])
 @permission_required("users.delete")
 def cleanup_now():
-    form = CleanupNowForm()
-    if not form.validate_on_submit():
-        flash("Your form expired; please try again.", "error")
-        return redirect(url_for(".overview"))
-    _refuse_if_busy()
-    audit.record(db.session, "testdata.cleanup_requested", actor=current_user, is_test=False)
-    record = enqueue(jobs.CLEANUP_NOW_KIND, jobs.cleanup_expired_now, current_user.id, requested_by=current_user)
-    return redirect(url_for(".job", job_id=record.id))
+    return handle_form(CleanupNowForm(), _requested("testdata.cleanup_requested"),
+                       success=_queued(jobs.CLEANUP_NOW_KIND, jobs.cleanup_expired_now), again=_busy_or_expired)
 
 
 @bp.route("/admin/test-data/delete-all", methods=["GET", "POST"])
@@ -63,14 +80,17 @@ def cleanup_now():
 @sudo_required
 def delete_all():
     form = DeleteAllForm()
-    if form.validate_on_submit():
-        _refuse_if_busy()
-        audit.record(db.session, "testdata.delete_all_requested", actor=current_user, reason=form.reason.data or None,
-                     is_test=False)
-        record = enqueue(jobs.DELETE_ALL_KIND, jobs.delete_all_test_data, current_user.id, requested_by=current_user)
-        return redirect(url_for(".job", job_id=record.id))
-    return render("sandbox/delete_all.html", form=form, preview=cleanup.delete_all_preview(db.session, actor=current_user),
-                  status=422 if form.errors else 200)
+
+    def page(form, status=200):
+        if status == 409:
+            return render("errors/error.html", message=form_errors(form)[0], status=409)
+        return render("sandbox/delete_all.html", form=form,
+                      preview=cleanup.delete_all_preview(db.session, actor=current_user), status=status)
+
+    if request.method == "GET":
+        return page(form)
+    return handle_form(form, _requested("testdata.delete_all_requested", form.reason.data or None),
+                       success=_queued(jobs.DELETE_ALL_KIND, jobs.delete_all_test_data), again=page)
 
 
 @bp.route("/admin/test-data/jobs/<job_id>")
@@ -101,17 +121,10 @@ def clocks():
 @permission_required("users.edit_profile")
 def create_clock():
     form = ClockCreateForm()
-    if form.validate_on_submit():
-        try:
-            test_clock = test_clocks.create_clock(db.session, form.email.data, actor=current_user)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"{test_clock.user.email} now lives on its own test clock.", "info")
-            return redirect(url_for(".clocks"))
-    return _clocks_page(create_form=form, status=422)
+    return handle_form(form, lambda: test_clocks.create_clock(db.session, form.email.data, actor=current_user),
+                       success=url_for(".clocks"),
+                       message=lambda test_clock: f"{test_clock.user.email} now lives on its own test clock.",
+                       again=lambda form, status: _clocks_page(create_form=form, status=status))
 
 
 @bp.route("/admin/test-data/clocks/<int:clock_id>/advance", methods=["POST"])
@@ -119,19 +132,13 @@ def create_clock():
 def advance_clock(clock_id: int):
     test_clock = test_clocks.get_clock(db.session, clock_id)
     form = ClockAdvanceForm()
-    if form.validate_on_submit():
-        try:
-            results = test_clocks.advance(db.session, test_clock, actor=current_user,
-                                          by=timedelta(days=form.days.data, hours=form.hours.data))
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            flash(f"The clock of {test_clock.user.email} moved to {test_clock.frozen_time:%Y-%m-%d %H:%M} UTC"
-                  + (f"; {', '.join(sorted(results))} ran." if results else "."), "info")
-            return redirect(url_for(".clocks"))
-    return _clocks_page(advance_form=form, advancing=clock_id, status=422)
+    return handle_form(form, lambda: test_clocks.advance(db.session, test_clock, actor=current_user,
+                                                         by=timedelta(days=form.days.data, hours=form.hours.data)),
+                       success=url_for(".clocks"),
+                       message=lambda results: f"The clock of {test_clock.user.email} moved to "
+                       f"{test_clock.frozen_time:%Y-%m-%d %H:%M} UTC"
+                       + (f"; {', '.join(sorted(results))} ran." if results else "."),
+                       again=lambda form, status: _clocks_page(advance_form=form, advancing=clock_id, status=status))
 
 
 @bp.route("/admin/test-data/clocks/<int:clock_id>/delete", methods=["POST"])
@@ -139,7 +146,5 @@ def advance_clock(clock_id: int):
 def delete_clock(clock_id: int):
     test_clock = test_clocks.get_clock(db.session, clock_id)
     email = test_clock.user.email
-    test_clocks.delete_clock(db.session, test_clock, actor=current_user)
-    db.session.commit()
-    flash(f"{email} is back on real time.", "info")
-    return redirect(url_for(".clocks"))
+    return handle_form(None, lambda: test_clocks.delete_clock(db.session, test_clock, actor=current_user),
+                       success=url_for(".clocks"), again=url_for(".clocks"), message=f"{email} is back on real time.")

@@ -20,17 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from app.auth.service import hash_password, validate_new_password
 from app.core import audit, bounds, clock, testmode
 from app.core.errors import DomainError, NotFound
+from app.sandbox.expiry import resolve_expiry
 from app.sandbox.twins import provision_test_account
-from app.users.models import User
+from app.users.models import SERVICE_PROVIDER, User
 
 # The subscription tiers of seed 001: a test account asked for with one gets its subscription and credits.
 SUBSCRIPTION_TIERS = ("free", "pro", "pro_max", "enterprise_pro", "enterprise_max", "perpetual")
-DEFAULT_EXPIRY_DAYS = 7
-MAX_EXPIRY_DAYS = 30
 MAX_BATCH = 100
 TEST_EMAIL_DOMAIN = "example.test"  # reserved by RFC 2606: mail to it can never be delivered
 EXPIRY_FILTERS = ("active", "expiring", "expired", "never")
-SERVICE_PROVIDER = "oauth_client"  # auth_provider of OAuth clients' service accounts
 
 
 @dataclass
@@ -58,27 +56,6 @@ def normalise_email(email: str, field: str = "email") -> str:
         return validate_email(email.strip(), check_deliverability=False, test_environment=True).normalized.lower()
     except EmailNotValidError as error:
         raise DomainError("invalid_email", f"That email address is not valid: {error}", field) from None
-
-
-def resolve_expiry(*, days: int | None = None, at: datetime | None = None,
-                   field: str = "expires_in_days") -> datetime:
-    """The new expiry: from now, at least one minute ahead, at most MAX_EXPIRY_DAYS ahead."""
-    now = clock.now()
-    if at is not None:
-        if at.tzinfo is None:
-            raise DomainError("invalid_expiry", "Give the expiry with a time zone (UTC).", field)
-        expires = clock.as_utc(at)
-    else:
-        days = DEFAULT_EXPIRY_DAYS if days is None else days
-        if isinstance(days, bool) or not isinstance(days, int):
-            raise DomainError("invalid_expiry", "The expiry must be a whole number of days.", field)
-        days = max(min(days, MAX_EXPIRY_DAYS + 1), -1)  # a huge count must not overflow timedelta
-        expires = now + timedelta(days=days)
-    if expires <= now:
-        raise DomainError("expiry_in_past", "The expiry must be in the future.", field)
-    if expires > now + timedelta(days=MAX_EXPIRY_DAYS):
-        raise DomainError("expiry_too_far", f"Test accounts expire within {MAX_EXPIRY_DAYS} days at most.", field)
-    return expires
 
 
 def _check_tier(tier: str | None) -> str | None:

@@ -16,8 +16,10 @@ from decimal import Decimal
 
 from sqlalchemy import Column, FromClause, Integer, MetaData, Table, and_, func, select, text
 
+from app.api.traffic import requests_on
 from app.core import clock
 from app.core.views_sql import USER_STATS_COLUMNS, user_stats_sql, view_name
+from app.extensions import db
 from app.sandbox.cleanup_models import CleanupRun
 
 # The views live outside the models' metadata, so Alembic and create_all never treat them as tables.
@@ -29,8 +31,6 @@ TEST_SHARE_TARGET = Decimal("1.0")  # seed 000: fewer than 1% of users are test 
 
 
 def _models_table(name: str) -> Table:
-    from app.extensions import db
-
     return db.metadata.tables[name]
 
 
@@ -107,8 +107,6 @@ def test_data_metrics(session) -> TestDataMetrics:
 # -- test vs production API requests today (counted by app.api.traffic) ---------------
 
 def api_requests_today(session) -> dict:
-    from app.api.traffic import requests_on
-
     counts = requests_on(session, clock.now().date())
     test, production = int(counts.get("test", 0)), int(counts.get("production", 0))
     total = test + production

@@ -15,7 +15,14 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.billing import subscriptions, tiers
 from app.core import audit, clock, testmode
+from app.core.errors import DomainError
+from app.credits import balances
+from app.credits.balances import tier_of
+from app.credits.models import TIERS
+from app.licensing import service as licenses
+from app.licensing.models import License
 from app.users.models import User
 
 TWIN_LIFETIME = timedelta(days=30)
@@ -41,20 +48,14 @@ def twin_for(session, customer_id: int) -> int:
 
 
 def _customer_tier(session, customer: User) -> str:
-    from app.billing import tiers
-
     sub = tiers.current_subscription(session, customer.id)
     if sub is not None and sub.status != "cancelled":
         return sub.tier.name
-    from app.credits.balances import tier_of
 
     return tier_of(session, customer.id)
 
 
 def _make(session, customer: User) -> User:
-    from app.licensing import service as licenses
-    from app.licensing.models import License
-
     tier = _customer_tier(session, customer)
     email = f"twin-{customer.id}-{secrets.token_hex(3)}@{TWIN_EMAIL_DOMAIN}"
     with testmode.test_mode():
@@ -79,11 +80,6 @@ def _make(session, customer: User) -> User:
 def provision_test_account(session, user: User, tier: str) -> None:
     """A test account's own subscription of `tier` with the tier's credits, priced at its margin.
     Without that tier in the catalogue (a bare database), only the balance row, on that tier."""
-    from app.billing import subscriptions
-    from app.core.errors import DomainError
-    from app.credits import balances
-    from app.credits.models import TIERS
-
     try:
         subscriptions.provision(session, user, tier)
     except DomainError as error:

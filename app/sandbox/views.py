@@ -7,9 +7,9 @@ from flask_login import current_user
 
 from app.auth.guards import permission_required
 from app.core import nav
-from app.core.errors import DomainError
 from app.core.pagination import keyset_page
-from app.core.web import apply_domain_error, is_fragment_request, render
+from app.core.forms import back, form_errors, handle_form
+from app.core.web import is_fragment_request, render
 from app.extensions import db
 from app.sandbox import service
 from app.sandbox.forms import BatchForm, BulkDeleteForm, ExtendForm, TestUserForm
@@ -38,42 +38,48 @@ def users():
                   expiries=service.EXPIRY_FILTERS, extend_form=ExtendForm(), bulk_form=BulkDeleteForm())
 
 
+def _created(users, password):
+    """Rendered in the POST answer, never stored: the password is shown this once."""
+    return render("sandbox/user_created.html", users=users, password=password, status=201)
+
+
 @bp.route("/users/new", methods=["GET", "POST"])
 @permission_required("users.edit_profile")
 def new_user():
     form = TestUserForm()
-    if form.validate_on_submit():
-        try:
-            created = service.create_test_user(db.session, current_user, email=form.email.data or None,
-                                               password=form.password.data or None, tier=form.tier.data or None,
-                                               expires_in_days=form.expires_in_days.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            # Rendered in the POST answer, never stored: the password is shown this once.
-            return render("sandbox/user_created.html", users=[created.user], password=created.password,
-                          status=201)
-    return render("sandbox/user_new.html", form=form, status=422 if form.errors or form.form_errors else 200)
+    if request.method == "GET":
+        return render("sandbox/user_new.html", form=form)
+    return handle_form(form, lambda: service.create_test_user(
+        db.session, current_user, email=form.email.data or None, password=form.password.data or None,
+        tier=form.tier.data or None, expires_in_days=form.expires_in_days.data),
+        success=lambda created: _created([created.user], created.password),
+        again=lambda form, status: render("sandbox/user_new.html", form=form, status=status))
 
 
 @bp.route("/users/batch", methods=["GET", "POST"])
 @permission_required("users.edit_profile")
 def batch():
     form = BatchForm()
-    if form.validate_on_submit():
-        try:
-            users, password = service.create_test_users_batch(
-                db.session, current_user, count=form.count.data, tier=form.tier.data or None,
-                expires_in_days=form.expires_in_days.data, prefix=form.prefix.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_domain_error(form, error)
-        else:
-            db.session.commit()
-            return render("sandbox/user_created.html", users=users, password=password, status=201)
-    return render("sandbox/user_batch.html", form=form, status=422 if form.errors or form.form_errors else 200)
+    if request.method == "GET":
+        return render("sandbox/user_batch.html", form=form)
+    return handle_form(form, lambda: service.create_test_users_batch(
+        db.session, current_user, count=form.count.data, tier=form.tier.data or None,
+        expires_in_days=form.expires_in_days.data, prefix=form.prefix.data),
+        success=lambda made: _created(*made),
+        again=lambda form, status: render("sandbox/user_batch.html", form=form, status=status))
+
+
+def _row(user, error: str | None):
+    """The account's row for htmx: 200 even on an error, so that htmx swaps it and the message
+    shows next to the field."""
+    db.session.refresh(user)
+    creator = db.session.get(service.User, user.created_by_id) if user.created_by_id else None
+    response = make_response(render_template(
+        "sandbox/_user_row.html", user=user, extend_form=ExtendForm(), row_error=error,
+        creator_emails={creator.id: creator.email} if creator else {},
+        row_notice=None if error else "Expiry updated."))
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.post("/users/<int:user_id>/extend")
@@ -81,29 +87,19 @@ def batch():
 def extend(user_id: int):
     form = ExtendForm()
     user = service.get_test_user(db.session, user_id)
-    error = None
-    if not form.validate_on_submit():
-        error = "Give a whole number of days from 1 to 30."
-    else:
-        try:
-            service.set_test_user_expiry(db.session, current_user, user, days=form.expires_in_days.data)
-            db.session.commit()
-        except DomainError as failure:
-            db.session.rollback()
-            error = failure.message
-    if is_fragment_request():
-        db.session.refresh(user)
-        creator = db.session.get(service.User, user.created_by_id) if user.created_by_id else None
-        # 200 even on an error: htmx swaps the row, which shows the message next to the field.
-        response = make_response(render_template(
-            "sandbox/_user_row.html", user=user, extend_form=ExtendForm(), row_error=error,
-            creator_emails={creator.id: creator.email} if creator else {},
-            row_notice=None if error else "Expiry updated."))
-        response.vary.add("HX-Request")
-        return response
-    flash(error or f"{user.email} now expires {user.test_expires_at:%Y-%m-%d %H:%M} UTC.",
-          "error" if error else "info")
-    return redirect(request.referrer or url_for("testdata.users"))
+
+    def again(form, status):
+        error = (form_errors(form) or ["Give a whole number of days from 1 to 30."])[-1]
+        if is_fragment_request():
+            return _row(user, error)
+        flash(error, "error")
+        return redirect(back(url_for("testdata.users")))
+
+    return handle_form(form, lambda: service.set_test_user_expiry(db.session, current_user, user,
+                                                                  days=form.expires_in_days.data),
+                       success=back(url_for("testdata.users")), again=again,
+                       message=lambda _: f"{user.email} now expires {user.test_expires_at:%Y-%m-%d %H:%M} UTC.",
+                       fragment=lambda *_: _row(user, None))
 
 
 @bp.post("/users/<int:user_id>/delete")
@@ -111,9 +107,15 @@ def extend(user_id: int):
 def delete(user_id: int):
     user = service.get_test_user(db.session, user_id)
     email = user.email
-    service.delete_test_users(db.session, current_user, [user_id], reason=request.form.get("reason") or None)
-    db.session.commit()
-    flash(f"Deleted test account {email} and everything it owned.", "info")
+    page = url_for("testdata.users")
+    return handle_form(None, lambda: service.delete_test_users(db.session, current_user, [user_id],
+                                                               reason=request.form.get("reason") or None),
+                       success=page, again=page, message=f"Deleted test account {email} and everything it owned.")
+
+
+def _nothing_deleted(form, status):
+    for message in form_errors(form):
+        flash(f"Nothing was deleted: {message}", "error")
     return redirect(url_for("testdata.users"))
 
 
@@ -121,12 +123,7 @@ def delete(user_id: int):
 @permission_required("users.delete")
 def bulk_delete():
     form = BulkDeleteForm()
-    ids = form.ids.data or []
-    try:
-        count = service.delete_test_users(db.session, current_user, ids, reason=form.reason.data or None)
-        db.session.commit()
-        flash(f"Deleted {count} test account{'s' if count != 1 else ''}.", "info")
-    except DomainError as error:
-        db.session.rollback()
-        flash(f"Nothing was deleted: {error.message}", "error")
-    return redirect(url_for("testdata.users"))
+    return handle_form(form, lambda: service.delete_test_users(db.session, current_user, form.ids.data or [],
+                                                               reason=form.reason.data or None),
+                       success=url_for("testdata.users"), again=_nothing_deleted,
+                       message=lambda count: f"Deleted {count} test account{'s' if count != 1 else ''}.")

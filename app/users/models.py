@@ -12,6 +12,7 @@ from app.core.models import Base, BigId, IsTestMixin, TimestampMixin
 
 ACCOUNT_TYPES = ("standard", "test")
 STATUSES = ("active", "suspended", "banned")
+SERVICE_PROVIDER = "oauth_client"  # auth_provider of OAuth clients' service accounts (app/api/clients.py)
 
 
 class User(UserMixin, IsTestMixin, TimestampMixin, Base):

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 
-from app.core.errors import DomainError, NotFound
 from app.core import sorting
+from app.core.errors import DomainError, NotFound
 from app.core.pagination import Page
+from app.core.web import test_data_scope
 from app.users.models import User
 
 SCOPES = ("all", "customers", "staff")
@@ -25,7 +26,6 @@ class UserFilters:
         """From query-string args; unknown values are an error, not silently widened."""
         q = (args.get("q") or "").strip()
         scope = args.get("scope") or "all"
-        from app.core.web import test_data_scope
 
         account = test_data_scope(args, default="all")  # finding a customer searches every account
         if len(q) > 200:

@@ -2,24 +2,13 @@
 free loopback port, never imported), the seed tiers, and subscription factories."""
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from datetime import datetime, timezone
-from pathlib import Path
-from urllib.request import urlopen
 
 import pytest
 
+from tests.support.stripe_emulator import free_port, localstripe
+
 WEBHOOK_SECRET = "whsec_test_billing_secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def utc(text: str) -> datetime:
@@ -28,25 +17,8 @@ def utc(text: str) -> datetime:
 
 @pytest.fixture(scope="session")
 def stripe_emulator():
-    binary = Path(sys.executable).with_name("localstripe")
-    binary = str(binary) if binary.exists() else shutil.which("localstripe")
-    if binary is None:
-        raise RuntimeError("localstripe is not installed (pip install -e '.[dev]')")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urlopen(base + "/js.stripe.com/v3/", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("localstripe did not start")
-            time.sleep(0.1)
-    yield base
-    proc.terminate()
-    proc.wait(10)
+    with localstripe() as base:
+        yield base
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,7 @@ def test_preview_fragment_then_apply_with_reason(login_as, make_sub, session, no
                           data={"to_tier": "enterprise_pro", "effective_date": "2025-11-15"})
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "<html" not in html
-    assert 'id="net-charge">100.00<' in html and "15 of 30" in html
+    assert 'id="net-charge">$100.00<' in html and "15 of 30" in html
     missing = client.post(f"/admin/billing/subscriptions/{sub.id}/change",
                           data={"to_tier": "enterprise_pro", "effective_date": "2025-11-15"})
     assert missing.status_code == 422 and "Give a reason" in missing.get_data(as_text=True)
@@ -173,7 +173,7 @@ def test_failed_payments_queue_and_retry(login_as, make_sub, session, nov15):
     collection.collect(session, invoices.period_invoice(session, sub), trigger="renewal")
     client = login_as("ops")
     page = client.get("/admin/billing/failed-payments").get_data(as_text=True)
-    assert sub.user.email in page and "past due" in page
+    assert sub.user.email in page and "Past due" in page
     response = client.post(f"/admin/billing/failed-payments/{sub.id}/retry", follow_redirects=True)
     assert "the payment failed" in response.get_data(as_text=True)
 

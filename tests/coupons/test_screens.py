@@ -89,7 +89,7 @@ def test_codes_are_unique_ignoring_case(login_as, session, make_coupon):
     make_coupon(code="SPRING20")
     session.commit()  # keep fixtures through the view's rollback (the test's outer transaction still ends it)
     response = login_as("admin").post("/admin/coupons/new", data={**GOOD_COUPON, "code": "Spring20"})
-    assert response.status_code == 422 and b"is taken" in response.data
+    assert response.status_code == 409 and b"is taken" in response.data
     assert count(session, Coupon) == 1
 
 

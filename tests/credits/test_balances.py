@@ -9,7 +9,9 @@ from sqlalchemy import func, select
 from app.core import clock, testmode
 from app.core.testmode import TestModeViolation
 from app.core.errors import DomainError
+from app.api.schemas import dump
 from app.credits import balances, metering
+from app.credits.api_schemas import Balance
 from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, TokenUsage
 from tests.credits.conftest import ledger_total, utc
 
@@ -28,8 +30,8 @@ def test_scenario_6_pro_user_gpt4_turbo_500_300_is_49_credits(priced, frozen_clo
     deduction = rows(priced, CreditDeduction, user.id)[0]
     assert (deduction.amount, deduction.deduction_type, deduction.usage_id, deduction.balance_after) == (
         49, "inference", usage.id, 9_951)
-    assert result["balance"].as_dict() == {"subscription_credits": 9_951, "bonus_credits": 0, "total": 9_951,
-                                           "monthly_cap": None, "month_to_date": {"credits": 49, "tokens": 800}}
+    assert dump(Balance, result["balance"]) == {"subscription_credits": 9_951, "bonus_credits": 0, "total": 9_951,
+                                                "monthly_cap": None, "month_to_date": {"credits": 49, "tokens": 800}}
 
 
 def test_scenario_1_free_user_spends_then_the_month_resets_to_100(priced, frozen_clock, funded):

@@ -104,9 +104,9 @@ def test_ledger_pages_and_filters(login_as, priced, funded, session):
     assert page.count("req-") == 25 and "req-29" in page and "Older transactions" in page
     cursor = page.split("cursor=")[1].split("&")[0].split('"')[0]
     older = analyst.get(f"/admin/credits/users/{user.id}?cursor={cursor}", headers=HX).data.decode()
-    assert "<html" not in older and "req-04" in older and "req-05" not in older and "monthly_allocation" in older
+    assert "<html" not in older and "req-04" in older and "req-05" not in older and "Monthly allocation" in older
     only = analyst.get(f"/admin/credits/users/{user.id}?type=allocation", headers=HX).data.decode()
-    assert "req-" not in only and "monthly_allocation" in only
+    assert "req-" not in only and "Monthly allocation" in only
     bad = analyst.get(f"/admin/credits/users/{user.id}?start=not-a-date", headers=HX)
     assert b"is a date such as" in bad.data
 
@@ -133,3 +133,23 @@ def test_rebuilding_a_day_of_summaries(login_as, priced, session):
     response = admin.post("/admin/credits/summaries/rebuild", data={"day": "2025-11-08"}, follow_redirects=True)
     assert b"Summaries for 2025-11-08: finished" in response.data
     assert audited(session, "credits.summaries_rebuild_requested")[0].actor_id == admin.user.id
+
+
+def test_the_form_helper_answers_htmx_with_a_redirect_and_a_refusal_with_what_was_typed(login_as, priced, funded,
+                                                                                      session):
+    """Issue 19, core/forms.handle_form: a form posted by htmx with no fragment of its own is sent to
+    the page (HX-Redirect, never a whole page swapped into a cell); a refused one comes back 422
+    with the typed values and the message on its field, having written nothing."""
+    user = funded(subscription=100)
+    session.commit()
+    ops = login_as("ops")
+    done = ops.post(f"/admin/credits/users/{user.id}/grant", data={"amount": "10", "reason": "Outage refund"},
+                    headers=HX)
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == f"/admin/credits/users/{user.id}"
+    assert balances.get_balance(session, user.id).bonus_credits == 10
+    before = len(audited(session, "credits.granted"))
+    refused = ops.post(f"/admin/credits/users/{user.id}/grant", data={"amount": "-5", "reason": "Typed reason"})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "Typed reason" in body and "Give from 1 to" in body
+    assert len(audited(session, "credits.granted")) == before
+    assert balances.get_balance(session, user.id).bonus_credits == 10

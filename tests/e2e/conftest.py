@@ -19,6 +19,7 @@ import pytest
 from app.seed import ADMIN_TOTP_SECRET
 from tests.support.services import redis_or_unavailable, unavailable
 from tests.support import dbs
+from tests.support.stripe_emulator import localstripe
 from tests.support.totp import fresh_code
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,12 +49,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server_env():
+def stripe_emulator():
+    """localstripe for the browser-test servers: a refund made in the browser really goes to Stripe.
+    The seed stays Stripe-free (its template is made without it); a test that needs a payment
+    taken through Stripe makes one (tests/e2e/charged_twice.py)."""
+    with localstripe() as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def server_env(stripe_emulator):
     name = f"rephlo_e2e_{os.getpid()}"
     url = seeded_database(name)
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "FLASK_APP": "wsgi",
            "SECRET_KEY": "e2e-secret", "JOBS_INLINE": "1", "REDIS_URL": "", "LOG_FORMAT": "text",
-           "SESSION_COOKIE_SECURE": "0"}  # plain HTTP on 127.0.0.1
+           "SESSION_COOKIE_SECURE": "0",  # plain HTTP on 127.0.0.1
+           "STRIPE_API_BASE": stripe_emulator, "STRIPE_API_KEY": "sk_test_e2e", "STRIPE_TEST_API_KEY": "sk_test_e2e",
+           "STRIPE_MAX_RETRIES": "0"}
     yield env
     dbs.drop_database(name)
 

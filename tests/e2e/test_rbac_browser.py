@@ -32,7 +32,7 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log_and_outbox(ad
 
     page.evaluate("window.__samePage = true")  # survives only if the form swaps in place
     page.click("#assign-role summary")
-    page.select_option("#assign-role_id", label="Operations (ops)")
+    page.select_option("#assign-role_id", label="Operations")
     page.fill("#assign-reason", "New team member - operations")
     page.fill("#assign-expires_at", "2020-01-01T00:00")
     page.click("#assign-role button[type=submit]")
@@ -61,7 +61,7 @@ def test_admin_assigns_ops_with_htmx_and_sees_it_in_the_change_log_and_outbox(ad
     notice = page.locator("#outbox-rows tr", has_text="You now have the Operations role in Rephlo Admin")
     expect(notice).to_have_count(1)
     expect(notice).to_contain_text("free.user@example.com")
-    expect(notice).to_contain_text("suppressed")
+    expect(notice).to_contain_text("Suppressed")
     notice.locator("a").click()
     expect(page.locator("pre")).to_contain_text("admin.test@rephlo.ai gave you the Operations role")
     expect(page.locator("pre")).to_contain_text("It expires on 2030-12-31 at 18:00 UTC.")

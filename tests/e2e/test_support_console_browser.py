@@ -4,14 +4,18 @@ go to test-output/e2e/console/; on a phone no page is wider than the screen, and
 has a label."""
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from datetime import UTC
 
 import pytest
 from playwright.sync_api import expect
 
 from app.seed import ADMIN_TOTP_SECRET
-from tests.e2e.conftest import OUTPUT, sign_in, sign_in_staff
+from tests.e2e import charged_twice
+from tests.e2e.conftest import OUTPUT, ROOT, confirm_sudo, sign_in, sign_in_staff
 
 SHOTS = OUTPUT / "console"
 DESKTOP, PHONE = {"width": 1440, "height": 900}, {"width": 390, "height": 844}
@@ -74,34 +78,56 @@ def find_customer(page, term: str = CUSTOMER) -> None:
     page.wait_for_url(re.compile(r".*/admin/customers/\d+$"))
 
 
-def test_charged_twice_to_a_refund_request_in_four_pages(staff):
-    page = staff["support"]
-    pages = []
+def _charged_twice_customer(env) -> dict:
+    done = subprocess.run([sys.executable, "-m", charged_twice.__name__], env=env, cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_charged_twice_to_a_refund_in_four_pages(staff, server_env):
+    """An admin, from the global search, refunds the duplicate charge through Stripe (localstripe):
+    customer page, subscription page, the sudo prompt, and the subscription page with the refund."""
+    made = _charged_twice_customer(server_env)
+    page = staff["admin"]
+    pages: list[str] = []
     page.on("framenavigated", lambda frame: pages.append(frame.url) if frame == page.main_frame else None)
-    find_customer(page)
+    find_customer(page, made["email"])
     pages.clear()
     pages.append(page.url)  # 1: the customer page
     shots(page, "01-customer-page")
     page.click("#tab-payments")  # an HTMX tab: the URL changes, the page does not reload
     expect(page.locator("#customer-payments")).to_be_visible()
     assert page.url.endswith("/payments")
+    expect(page.locator("#customer-payments tr[id^=payment-]")).to_have_count(2)  # charged twice
     shots(page, "02-customer-payments")
-    page.locator("#customer-payments .refund-link").first.click()  # 2: the subscription page
-    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))
-    request = page.locator("details[id^=request-refund-]").first
-    request.locator("summary").click()
-    request.locator("input[name=amount]").fill("10.00")
-    request.locator("input[name=reason]").fill("Charged twice for November")
-    request.locator("button[type=submit]").click()  # 3: back on the subscription page
-    expect(page.locator(".flash-info")).to_contain_text("Refund of 10.00 requested")
-    shots(page, "03-refund-requested")
-    assert len(set(pages)) <= 4, pages
-    admin = staff["admin"]
-    admin.goto("/admin/billing/refund-requests?include_test=1")  # the seed personas are test accounts
-    expect(admin.locator("main")).to_contain_text("Charged twice for November")
+    duplicate = made["duplicate_payment_id"]
+    page.locator(f"#payment-{duplicate} .refund-link").click()  # 2: the subscription page
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+(#.*)?$"))
+    row = page.locator(f"#sub-payment-{duplicate}")
+    row.locator("summary", has_text="Refund").click()
+    row.locator("input[name=reason]").fill("Charged twice for the same invoice")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*/auth/sudo.*"))  # 3: sudo, then the refund completes (sudo resume)
+    confirm_sudo(page, ADMIN_TOTP_SECRET)
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))  # 4
+    expect(page.locator(".flash-info")).to_contain_text(f"Refunded {made['amount']}")
+    expect(page.locator(f"#sub-payment-{duplicate} .payment-status")).to_have_text("Refunded")
+    shots(page, "03-refunded")
+    # Pages by path: the customer page (its payments tab is an HTMX swap with its own URL), the
+    # subscription page, and the sudo prompt (its code POSTs to itself); the refund lands back on
+    # the subscription page.
+    assert len({url.split("#")[0].split("?")[0] for url in pages}) <= 4, pages
+    page.goto(f"/admin/customers/{made['user_id']}/payments")  # the customer page says so too
+    expect(page.locator(f"#payment-{duplicate} td").nth(4)).to_contain_text("Refunded")
+    expect(page.locator(f"#payment-{duplicate} .refund-link")).to_have_count(0)
+    expect(page.locator("#customer-payments tr.refund-row")).to_have_count(1)
 
 
-def test_a_support_grant_request_approved_by_an_admin(staff):
+def test_support_requests_approved_and_declined_from_the_one_queue(staff):
+    """A support agent asks for credits above the cap and for a refund; the admin approves the grant
+    and declines the refund (with a reason) from the one approvals queue."""
     page = staff["support"]
     find_customer(page)
     page.click("#tab-credits")
@@ -115,13 +141,36 @@ def test_a_support_grant_request_approved_by_an_admin(staff):
     page.click("#request-grant button[type=submit]")
     expect(page.locator(".flash-info")).to_contain_text("Asked an administrator")
     shots(page, "04-grant-requested")
+    find_customer(page)
+    page.click("#tab-payments")
+    expect(page.locator("#customer-payments")).to_be_visible()
+    page.locator("#customer-payments .refund-link").first.click()
+    page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+(#.*)?$"))
+    request = page.locator("details[id^=request-refund-]").first
+    request.locator("summary").click()
+    request.locator("input[name=amount]").fill("10.00")
+    request.locator("input[name=reason]").fill("Charged twice for November")
+    request.locator("button[type=submit]").click()
+    expect(page.locator(".flash-info")).to_contain_text("Refund of 10.00 requested")
 
     admin = staff["admin"]
-    admin.goto("/admin/credits/")
-    row = admin.locator("#grant-requests tr", has_text="Outage on 3 December")
-    row.locator("input[name=note]").fill("Approved")
-    row.locator("button:has-text('Approve')").click()
+    admin.goto("/admin?include_test=1")  # the seed personas are test accounts
+    admin.click("nav >> text=Approvals")
+    admin.wait_for_url("**/admin/approvals")
+    grant = admin.locator("#approvals tr[data-kind=credits]", has_text="Outage on 3 December")
+    refund = admin.locator("#approvals tr[data-kind=refund]", has_text="Charged twice for November")
+    expect(grant).to_have_count(1)
+    expect(refund).to_have_count(1)
+    shots(admin, "08-approvals-queue")
+    grant.locator("input[id^=approve-note-]").fill("Approved")
+    grant.locator("button:has-text('Approve')").click()
     expect(admin.locator(".flash-info")).to_contain_text("Approved: 2,500 credits")
+    refund.locator("input[id^=decline-note-]").fill("Only one charge on the Stripe side")
+    refund.locator("button:has-text('Decline')").click()
+    confirm_sudo(admin, ADMIN_TOTP_SECRET)  # a refund decision needs sudo; the decline completes after the code
+    expect(admin.locator(".flash-info")).to_contain_text("Refund request declined")
+    expect(admin.locator("#approvals tr", has_text="Charged twice for November")).to_have_count(0)
+    expect(admin.locator("#approvals tr", has_text="Outage on 3 December")).to_have_count(0)
     page.goto(user_url)
     expect(page.locator("#bonus-credits")).to_have_text(f"{bonus + 2500:,}")
 

@@ -194,7 +194,7 @@ def test_bulk_revoke_ticked_keys_with_a_reason_each_audited(login_as, make_api_k
     ids = [str(first.key.id), str(second.key.id)]
     for data in ({"ids": ids, "reason": "  "}, {"reason": "Leaked in a public repo"}, {"ids": ["x"], "reason": "r"}):
         refused = ops.post("/admin/api-keys/bulk-revoke", data=data)
-        assert refused.status_code == 422 and (b"Tick the keys" in refused.data or b"Say why" in refused.data)
+        assert refused.status_code == 422 and (b"Tick the keys" in refused.data or b"Give a reason" in refused.data)
     session.expire_all()
     assert all(session.get(ApiKey, c.key.id).revoked_at is None for c in (first, second, spared))
     assert login_as("auditor").post("/admin/api-keys/bulk-revoke",

@@ -38,7 +38,7 @@ def test_customers_and_staff_by_default_newest_first(login_as, people, frozen_cl
     assert f'href="/admin/users/{people["ana.ops@rephlo.ai"].id}"' in body
     staff = client.get("/admin/users?q=rephlo.ai&scope=staff").get_data(as_text=True)
     assert _emails(staff) == ["qa.staff@rephlo.ai", "ben.support@rephlo.ai", "ana.ops@rephlo.ai"]
-    assert 'badge-test">test</span>' in staff
+    assert 'badge-test">Test</span>' in staff
     customers = client.get("/admin/users?q=lopez&scope=customers").get_data(as_text=True)
     assert _emails(customers) == ["customer_1@example.com"]
 
@@ -163,3 +163,11 @@ def test_the_live_filter_re_renders_sort_headers_that_keep_the_filters(login_as,
     assert 'id="users-csv"' in body  # the export link follows the filters too
     sort_link = body[body.index('class="sort-link"') - 300:body.index('class="sort-link"')]
     assert "q=lopez" in sort_link and "scope=customers" in sort_link and "include_test=0" in sort_link
+
+
+def test_a_history_restore_of_a_pushed_filter_url_gets_the_whole_page(login_as, people):
+    """A live filter pushes its URL; going back to it when htmx has no cached copy asks with
+    HX-History-Restore-Request and must get the whole page, not the results fragment."""
+    body = login_as("ops").get("/admin/users?q=ben", headers={**HX, "HX-History-Restore-Request": "true"})
+    text = body.get_data(as_text=True)
+    assert "<html" in text and _emails(text) == ["ben.support@rephlo.ai"]

@@ -1,4 +1,5 @@
-"""Staff-facing user screens: the users list and a user's page."""
+"""Staff-facing user screens: the users list and a user's page (blueprint `users`). Here, not in
+app/users: they show access (rbac) and test twins (sandbox), which build on users."""
 from __future__ import annotations
 
 from flask import Blueprint, request, url_for
@@ -11,6 +12,7 @@ from app.core.pagination import Page, parse_limit
 from app.core.web import TEST_DATA_PARAM, csv_response, is_fragment_request, render
 from app.extensions import db
 from app.rbac.panel import access_context
+from app.sandbox import twins
 from app.users import service
 from app.users.service import UserFilters
 
@@ -56,8 +58,6 @@ def export():
 @bp.route("/admin/users/<int:user_id>")
 @permission_required("users.view")
 def detail(user_id: int):
-    from app.sandbox import twins
-
     target = service.get_user(db.session, user_id)
     worlds = {"twin": twins.twin_of(db.session, target),
               "twin_of": db.session.get(type(target), target.twin_of_id) if target.twin_of_id else None}
