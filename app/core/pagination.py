@@ -28,7 +28,7 @@ def encode_cursor(created_at: datetime, row_id: int) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        stamp, row_id = bounds.loads_json(base64.urlsafe_b64decode(padded))
         stamp, row_id = datetime.fromisoformat(stamp), int(row_id)
         if not bounds.int_ok(row_id):  # past BIGINT: the driver would fail, not find nothing
             raise ValueError

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import and_, or_
 
+from app.core import bounds
 from app.core.errors import DomainError
 from app.core.pagination import Page
 
@@ -46,7 +47,7 @@ def _encode(value, row_id: int) -> str:
 
 def _decode(cursor: str):
     try:
-        kind, plain, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        kind, plain, row_id = bounds.loads_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         value = datetime.fromisoformat(plain) if kind == "d" else Decimal(plain) if kind == "m" else plain
         return value, int(row_id)
     except (ValueError, TypeError, ArithmeticError, json.JSONDecodeError):

@@ -39,7 +39,7 @@ def _encode(created_at: datetime, src: int, row_id: int) -> str:
 
 def _decode(cursor: str) -> tuple[datetime, int, int]:
     try:
-        stamp, src, row_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        stamp, src, row_id = bounds.loads_json(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         at = datetime.fromisoformat(stamp)
         if at.tzinfo is None or src not in (ALLOCATION, DEDUCTION):
             raise ValueError
