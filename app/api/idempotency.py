@@ -23,7 +23,7 @@ import json
 import time
 from datetime import timedelta
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -43,11 +43,14 @@ def request_fingerprint(test: bool = False) -> str:
     of the credential's world (`test`): a key is scoped per user and mode, as Stripe scopes it, so
     a staff owner's sandbox key (never twinned: same user) is refused (409) the answer its
     production key stored, and the reverse."""
-    raw = request.get_data(cache=True) or b""
-    try:
-        canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
-        canonical = raw
+    canonical = g.get("idempotency_canonical_body")
+    if canonical is None:  # parsed once a request (the fast path asks for both worlds' hashes)
+        raw = request.get_data(cache=True) or b""
+        try:
+            canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
+        except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
+            canonical = raw
+        g.idempotency_canonical_body = canonical
     return hashlib.sha256((b"test:" if test else b"") + canonical).hexdigest()
 
 
