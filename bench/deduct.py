@@ -118,6 +118,7 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         "customer_cost": "0.0196", "test_mode": "false", "deduction_type": "'inference'",
         "charge_user": ":uid", "charge_tier": "'pro'", "toward_cap": "true", "related_usage_id": rid,
         "reason": "NULL", "actor_id": "NULL", "record_id": ":record_id", "status": "201", "is_test": "false",
+        "test_hash": "md5(:rid::text)",  # the request hash of a test-world key (the bench's keys are live)
         "body": "'" + ANSWER.replace("{", "{{").replace("}", "}}") + "'",  # the script goes through str.format
     }
 
@@ -126,12 +127,12 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
         return re.sub(r"%\((\w+)\)s", lambda m: f"({values.get(m.group(1)) or repr((defaults or {})[m.group(1)])})",
                       sql).strip()
 
-    claim = _compiled(AUTHENTICATE_AND_CLAIM)[0]
+    claim, claim_defaults = _compiled(AUTHENTICATE_AND_CLAIM)
     by_hash = "api_keys.key_hash = %(key_hash)s::VARCHAR"
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill(claim)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n")
+            f"{fill(claim, claim_defaults)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n")
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:
