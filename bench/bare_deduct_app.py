@@ -63,9 +63,8 @@ def charge():
     }).fetchone()
     answer = json.dumps({"credits_deducted": 49, "usage_id": row[-1],
                          "balance": {"subscription_credits": row[0], "bonus_credits": row[1]}})
-    with conn.pipeline():  # the answer stored in the COMMIT's round trip, as the app does
-        conn.execute(STORE, {"status": 201, "body": answer, "is_test": False, "record_id": key[-2]})
-        conn.commit()
+    conn.execute(STORE, {"status": 201, "body": answer, "is_test": False, "record_id": key[-2]})
+    conn.commit()
     return Response(answer, status=201, mimetype="application/json")
 
 

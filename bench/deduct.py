@@ -99,7 +99,7 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     """The app's own statements for one calculate-and-deduct (app/api/pipeline.py, optimistic
     charge), compiled from the app's code: BEGIN; the key lookup with the claim of the
     Idempotency-Key; the one-statement charge with its ledger rows (credits/charge.py); the answer
-    stored on the claim and COMMIT, one round trip (a pgbench pipeline, psycopg's in the app). The key is
+    stored on the claim; COMMIT. The key is
     found by a random bench user's id instead of the hash of its secret (the same unique-index
     probe); the values are the bench's request (gpt-4-turbo 500/300 at the pro tier's 40%)."""
     from app.api.idempotency import _STORE
@@ -131,9 +131,7 @@ def pgbench_script(price_id: int, pricing_token: str, month: str) -> str:
     assert by_hash in claim
     claim = claim.replace(by_hash, "api_keys.user_id = :uid")
     return (f"\\set uid random({{lo}}, {{hi}})\n\\set rid random(1, 2000000000)\nBEGIN;\n"
-            f"{fill(claim)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n"
-            # the stored answer and the COMMIT in one round trip, as the app sends them (pg.commit_with)
-            f"\\startpipeline\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n\\endpipeline\n")
+            f"{fill(claim)} \\gset\n{fill(*_compiled(CHARGE_AND_RECORD))};\n{fill(_compiled(_STORE)[0])};\nCOMMIT;\n")
 
 
 def run_wrk(base: str, keys: list[tuple[int, str]], clients: int, duration: int, think_ms: int = 0) -> dict:

@@ -29,6 +29,8 @@ LABELS: dict[str, str] = {
     # key types
     "production": "Live", "sandbox": "Sandbox", "development": "Development",
     "monthly": "Monthly", "annual": "Annual",
+    # fraud detections
+    "ip_switching": "IP switching", "velocity_abuse": "Velocity abuse", "bot_pattern": "Bot pattern",
 }
 
 

@@ -155,16 +155,11 @@ class _OwnConnection:
         self.raw.commit()  # a no-op when the session committed it already
 
     def commit_with(self, stmt, params: dict) -> None:
-        """Run a last statement (the stored answer) and commit in one round trip: psycopg's
-        pipeline mode sends both before it reads either answer."""
-        session = self.session()
-        if session is not None and session.in_transaction():
-            run(self.scoped, stmt, params)
-            session.commit()
-            return
-        with self.raw.pipeline():
-            run(self.scoped, stmt, params)
-            self.raw.commit()
+        """Run a last statement (the stored answer), then commit. Not in psycopg's pipeline
+        mode: measured here (psycopg 3.3, PostgreSQL 15 on localhost) an UPDATE and COMMIT in a
+        pipeline cost more CPU and more wall time than the two plain round trips."""
+        run(self.scoped, stmt, params)
+        self.commit()
 
     def rollback(self) -> None:
         self.raw.rollback()

@@ -28,7 +28,7 @@ def flagged(session, make_user, make_campaign, make_coupon, attempt):
 def test_queue_lists_open_flags_production_only(login_as, flagged, session, make_user):
     admin = login_as("admin")
     page = admin.get("/admin/fraud").get_data(as_text=True)
-    assert "ip switching" in page and "switcher@example.com" in page and "SWITCH20" in page
+    assert "IP switching" in page and "switcher@example.com" in page and "SWITCH20" in page
     # details read as a list, not JSON (issue 18)
     assert "<dt>Ip addresses</dt><dd>203.0.113.1, 198.51.100.1, 192.0.2.1</dd>" in page and '"ip_addresses"' not in page
     flagged.is_test = True

@@ -74,7 +74,7 @@ def test_the_detector_finds_what_it_should_and_nothing_else():
 @pytest.fixture
 def busy_world(sample_ids, session, make_user):
     """Rows of more kinds than the permission matrix's sample: ledger entries, a grant request,
-    a refund request, a staff audit trail."""
+    a refund request, a fraud detection, a staff audit trail."""
     from app.billing.models import PaymentTransaction, RefundRequest
     from app.credits import balances, grants
     from app.users.models import User
@@ -92,12 +92,19 @@ def busy_world(sample_ids, session, make_user):
     session.flush()
     session.add(RefundRequest(payment_id=payment.id, subscription_id=sample_ids["subscription_id"],
                               amount=Decimal("10.00"), reason="Charged twice", requested_by_id=agent.id))
+    from app.coupons.models import FraudDetection
+
+    session.add(FraudDetection(coupon_id=sample_ids["coupon_id"], user_id=target.id, detection_type="velocity_abuse",
+                               severity="high", blocked=True, ip_address="203.0.113.9",
+                               details={"distinct_customers": 12, "window_minutes": 60, "user_agent_kind": "browser"}))
     session.commit()
     return sample_ids
 
 
 def test_no_admin_screen_shows_a_raw_code(app, login_as, sudo, busy_world):
     client = sudo(login_as("super_admin"))
+    fraud = client.get("/admin/fraud?include_test=1").get_data(as_text=True)
+    assert "Velocity abuse" in fraud and "Distinct customers" in fraud  # the seeded rows are on screen
     offenders = {}
     for rule in _admin_rules(app, "GET"):
         if rule.rule.endswith(".csv"):

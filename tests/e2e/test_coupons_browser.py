@@ -67,7 +67,7 @@ def test_campaign_coupon_redeem_and_fraud_review(admin_page):
     assert "pro.user@example.com" not in page.locator("#fraud-rows").inner_text()  # production only
     page.click("text=Include test data")
     row = page.locator("#fraud-rows tr", has_text="E2E-SPRING20").first
-    assert "pro.user@example.com" in row.inner_text() and "blocked" in row.inner_text()
+    assert "pro.user@example.com" in row.inner_text() and "Blocked" in row.inner_text()
     row.locator("select[name=action]").select_option("confirm")
     row.locator("input[name=resolution]").fill("Scripted burst from the E2E client")
     row.locator("button:has-text('Record decision')").click()
