@@ -100,7 +100,13 @@ class Principal:
 
     @property
     def rate_key(self) -> str:
-        return f"key:{self.key.id}" if self.key is not None else f"oauth:{self.token.client_pk}"
+        """A key's own window; a customer's token (authorization code) has one per client and
+        customer, so that one customer of a shared client cannot exhaust it for all; a
+        client-credentials token (no user: the service account) one per client."""
+        if self.key is not None:
+            return f"key:{self.key.id}"
+        token = self.token
+        return f"oauth:{token.client_pk}" if token.user_id is None else f"oauth:{token.client_pk}:{token.user_id}"
 
     @property
     def user(self) -> User:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.billing.gateway import HARD_DECLINES
 from app.billing.models import DunningAttempt, Invoice, PaymentTransaction, Subscription
 from app.core import clock
+from app.core.money import usd
 from app.notifications.service import queue_email
 
 DUNNING_STATUSES = ("past_due", "grace_period")
@@ -128,8 +129,8 @@ def _notify_failure(session, sub: Subscription, invoice: Invoice, payment: Payme
         what_next = (f"We will not retry this card. Please update your payment method: your subscription stays "
                      f"usable until {sub.grace_until:%Y-%m-%d}, then it will be cancelled.")
     queue_email(session, kind="payment_failed", user=sub.user,
-                subject=f"Payment of ${invoice.total - invoice.amount_paid} failed",
-                body=(f"Your payment of ${invoice.total - invoice.amount_paid} for {sub.tier.display_name} "
+                subject=f"Payment of {usd(invoice.total - invoice.amount_paid)} failed",
+                body=(f"Your payment of {usd(invoice.total - invoice.amount_paid)} for {sub.tier.display_name} "
                       f"(invoice {invoice.number}) failed: {reason}. {what_next}"))
 
 

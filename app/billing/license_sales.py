@@ -18,6 +18,7 @@ from app.billing.invoices import Line
 from app.billing.models import Subscription
 from app.core import clock
 from app.core.errors import Conflict, DomainError
+from app.core.money import usd
 from app.licensing import service as licensing
 from app.licensing import upgrades
 from app.licensing.models import AppVersion, License, LicenseUpgrade
@@ -36,7 +37,7 @@ def _card_on_file(session, user, payment_method: str | None) -> Subscription:
 
 def _declined(payment, amount: Decimal, what: str) -> DomainError:
     return DomainError(payment.failure_code or "card_declined",
-                       f"The charge of {amount} was declined ({payment.failure_message or 'card declined'}); {what}",
+                       f"The charge of {usd(amount)} was declined ({payment.failure_message or 'card declined'}); {what}",
                        "payment_method", status=402)
 
 

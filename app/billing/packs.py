@@ -11,7 +11,7 @@ from app.billing.models import CreditPack, CreditPackPurchase
 from app.core import audit, bounds
 from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError
-from app.core.money import money
+from app.core.money import money, usd
 
 MAX_PACK_CREDITS = 10_000_000
 
@@ -101,7 +101,7 @@ def purchase(session, actor, user, pack_id, *, staff: bool) -> CreditPackPurchas
     payment = collection.collect(session, invoice, trigger="credit_pack", actor=actor)
     if payment.status == "failed":
         raise DomainError(payment.failure_code or "card_declined",
-                          f"The charge of {pack.price} was declined ({payment.failure_message or 'card declined'}); "
+                          f"The charge of {usd(pack.price)} was declined ({payment.failure_message or 'card declined'}); "
                           "no credits were added.", "payment_method", status=402)
     return row
 

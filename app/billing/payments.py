@@ -18,7 +18,7 @@ from app.billing import gateway
 from app.billing.gateway import GatewayError, Outcome
 from app.billing.models import Invoice, PaymentTransaction, Subscription
 from app.core.errors import DomainError
-from app.core.money import money
+from app.core.money import money, usd
 
 UNFINISHED = ("pending", "processing")
 
@@ -125,7 +125,7 @@ def validate_refund(payment: PaymentTransaction, amount) -> Decimal:
     if amount > payment.refundable:
         raise DomainError("refund_exceeds_paid",
                           f"At most {payment.refundable} can be refunded on this payment "
-                          f"({payment.amount} paid, {payment.refunded_amount} already refunded).", "amount")
+                          f"({usd(payment.amount)} paid, {usd(payment.refunded_amount)} already refunded).", "amount")
     return amount
 
 

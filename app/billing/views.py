@@ -16,6 +16,7 @@ from app.core.labels import label
 from app.core.pagination import parse_limit
 from app.core.forms import form_errors, handle_form
 from app.core.web import csv_response, render, test_data_scope
+from app.core.money import usd
 from app.extensions import db
 
 bp = Blueprint("billing", __name__, url_prefix="/admin/billing")
@@ -78,10 +79,10 @@ def create():
 
 def _page(sub, status: int = 200, **forms):
     change = forms.get("change_form") or ChangeTierForm()
-    change.to_tier.choices = choices((t.name, f"{t.display_name} ({t.monthly_price}/month)")
+    change.to_tier.choices = choices((t.name, f"{t.display_name} ({usd(t.monthly_price)}/month)")
                                      for t in tiers.all_tiers(db.session) if t.is_active and t.id != sub.tier_id)
     sell = SellPackForm()
-    sell.pack_id.choices = choices((p.id, f"{p.name}: {p.credits:,} credits for {p.price}")
+    sell.pack_id.choices = choices((p.id, f"{p.name}: {p.credits:,} credits for {usd(p.price)}")
                                    for p in packs.all_packs(db.session, active_only=True))
     requests = refunds.for_subscription(db.session, sub.id)
     return render("billing/subscription.html", block=forms.get("block"), status=status, sub=sub,
@@ -183,7 +184,7 @@ def retry(subscription_id: int):
 
     def told(payment):
         if payment.status == "succeeded":
-            flash(f"Payment of {payment.amount} succeeded.", "info")
+            flash(f"Payment of {usd(payment.amount)} succeeded.", "info")
         else:
             flash(f"The payment failed: {payment.failure_message or payment.failure_code}.", "error")
         return _here(sub)
@@ -211,8 +212,8 @@ def _refund_form(subscription_id: int, act, message):
 @sudo_required
 def refund(subscription_id: int):
     return _refund_form(subscription_id, refunds.request_refund, lambda result: (
-        f"A refund of {result.amount} is above {refunds.threshold()}: it waits for an admin's approval."
-        if isinstance(result, RefundRequest) else f"Refunded {result.amount}."))
+        f"A refund of {usd(result.amount)} is above {usd(refunds.threshold())}: it waits for an admin's approval."
+        if isinstance(result, RefundRequest) else f"Refunded {usd(result.amount)}."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/refund-request")
@@ -221,7 +222,7 @@ def refund_request(subscription_id: int):
     """Support's "Request refund": queued for an admin, whatever the amount (no sudo: no money moves).
     Read-only roles cannot ask (request_permission_required)."""
     return _refund_form(subscription_id, refunds.ask_for_refund, lambda result: (
-        f"Refund of {result.amount} requested: an admin approves or declines it from the approvals queue."))
+        f"Refund of {usd(result.amount)} requested: an admin approves or declines it from the approvals queue."))
 
 
 @bp.post("/subscriptions/<int:subscription_id>/sell-pack")

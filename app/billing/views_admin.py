@@ -15,6 +15,7 @@ from app.core import nav
 from app.core.errors import DomainError
 from app.core.forms import handle_form
 from app.core.web import include_test_data, render
+from app.core.money import usd
 from app.extensions import db
 
 bp = Blueprint("billing_admin", __name__, url_prefix="/admin/billing")
@@ -111,7 +112,7 @@ def failed_payment_retry(subscription_id: int):
 
     def told(payment):
         if payment.status == "succeeded":
-            flash(f"{sub.user.email}: payment of {payment.amount} succeeded; dunning is over.", "info")
+            flash(f"{sub.user.email}: payment of {usd(payment.amount)} succeeded; dunning is over.", "info")
         else:
             flash(f"{sub.user.email}: the payment failed ({payment.failure_message or payment.failure_code}).", "error")
         return url_for("billing_admin.failed_payments")
@@ -138,7 +139,7 @@ def refund_decide(request_id: int, decision: str):
 
     def act():
         if decision == "approve":
-            return f"Refund of {refunds.approve(db.session, current_user, refund_request, form.note.data).amount} " \
+            return f"Refund of {usd(refunds.approve(db.session, current_user, refund_request, form.note.data).amount)} " \
                    "approved and sent."
         refunds.reject(db.session, current_user, refund_request, form.note.data)
         return "Refund request rejected."

@@ -15,6 +15,8 @@ from sqlalchemy import func, literal_column, or_, select
 
 from app.billing.models import Invoice, PaymentTransaction, Subscription
 from app.core.errors import DomainError
+from app.core.money import usd
+from app.core.labels import label
 from app.coupons.models import Coupon
 from app.licensing.models import License
 from app.users.models import User
@@ -84,7 +86,7 @@ def _stripe(session, term: str, results: Results) -> None:
     for p in session.scalars(select(PaymentTransaction).where(column == term).limit(PER_GROUP)):
         owner = session.get(User, p.user_id)
         _add(results, "Payments", Hit(f"{'Refund' if p.kind == 'refund' else 'Payment'} {p.id}: {term}",
-                                      f"{owner.email if owner else p.user_id}, {p.amount} {p.currency.upper()}, {p.status}",
+                                      f"{owner.email if owner else p.user_id}, {usd(p.amount) if p.currency == 'usd' else f'{p.amount} {p.currency.upper()}'}, {p.status}",
                                       url_for("customers.detail", user_id=p.user_id, section="payments"), p.is_test))
         if owner is not None:
             _add(results, "Customers", _customer_hit(owner, f"{prefix}_ {term}"))
@@ -94,7 +96,7 @@ def _invoice(session, invoice_id: int, results: Results) -> None:
     inv = session.get(Invoice, invoice_id)
     if inv is not None:
         owner = session.get(User, inv.user_id)
-        _add(results, "Invoices", Hit(inv.number, f"{owner.email if owner else inv.user_id}, {inv.total}, {inv.status}",
+        _add(results, "Invoices", Hit(inv.number, f"{owner.email if owner else inv.user_id}, {usd(inv.total)}, {label(inv.status)}",
                                       url_for("customers.invoice", user_id=inv.user_id, invoice_id=inv.id), inv.is_test))
 
 

@@ -151,7 +151,7 @@ def test_support_requests_approved_and_declined_from_the_one_queue(staff):
     request.locator("input[name=amount]").fill("10.00")
     request.locator("input[name=reason]").fill("Charged twice for November")
     request.locator("button[type=submit]").click()
-    expect(page.locator(".flash-info")).to_contain_text("Refund of 10.00 requested")
+    expect(page.locator(".flash-info")).to_contain_text("Refund of $10.00 requested")
 
     admin = staff["admin"]
     admin.goto("/admin?include_test=1")  # the seed personas are test accounts
