@@ -112,7 +112,7 @@ def test_charged_twice_to_a_refund_in_four_pages(staff, server_env):
     page.wait_for_url(re.compile(r".*/auth/sudo.*"))  # 3: sudo, then the refund completes (sudo resume)
     confirm_sudo(page, ADMIN_TOTP_SECRET)
     page.wait_for_url(re.compile(r".*/admin/billing/subscriptions/\d+$"))  # 4
-    expect(page.locator(".flash-info")).to_contain_text(f"Refunded {made['amount']}")
+    expect(page.locator(".flash-info")).to_contain_text(f"Refunded ${made['amount']}.")
     expect(page.locator(f"#sub-payment-{duplicate} .payment-status")).to_have_text("Refunded")
     shots(page, "03-refunded")
     # Pages by path: the customer page (its payments tab is an HTMX swap with its own URL), the
