@@ -35,6 +35,11 @@ class ExtendForm(FlaskForm):
     expires_in_days = IntegerField("Days from now", default=DEFAULT_EXPIRY_DAYS, validators=[InputRequired()])
 
 
+class BulkExtendForm(FlaskForm):
+    ids = SelectMultipleField("Accounts", coerce=int, validate_choice=False)
+    expires_in_days = IntegerField("Days from now", default=DEFAULT_EXPIRY_DAYS, validators=[InputRequired()])
+
+
 class BulkDeleteForm(FlaskForm):
     ids = SelectMultipleField("Accounts", coerce=int, validate_choice=False)
     reason = reason_field(required=False)

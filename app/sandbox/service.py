@@ -188,6 +188,17 @@ def set_test_user_expiry(session, actor, user: User, *, days: int | None = None,
     return user
 
 
+def extend_test_users(session, actor, user_ids: list[int], days: int) -> int:
+    """Set the expiry of several test accounts to `days` from now, all or nothing (one audit row each)."""
+    ids = sorted({int(i) for i in user_ids})
+    if not ids:
+        raise DomainError("nothing_selected", "Select at least one test account.", "ids")
+    users = [get_test_user(session, user_id) for user_id in ids]  # a production id: 404, nothing changed
+    for user in users:
+        set_test_user_expiry(session, actor, user, days=days)
+    return len(users)
+
+
 # Tables whose rows belong to a user, deleted first so SQLite (no enforced FKs) matches
 # PostgreSQL's ON DELETE CASCADE. The cleanup job's dependency-ordered delete supersedes this.
 def delete_test_users(session, actor, user_ids: list[int], reason: str | None = None) -> int:

@@ -12,7 +12,7 @@ from app.core.forms import back, form_errors, handle_form
 from app.core.web import is_fragment_request, render
 from app.extensions import db
 from app.sandbox import service
-from app.sandbox.forms import BatchForm, BulkDeleteForm, ExtendForm, TestUserForm
+from app.sandbox.forms import BatchForm, BulkDeleteForm, BulkExtendForm, ExtendForm, TestUserForm
 
 bp = Blueprint("testdata", __name__, url_prefix="/admin/test-data")
 nav.register("Test accounts", "testdata.users", "users.view", order=30)
@@ -111,6 +111,23 @@ def delete(user_id: int):
     return handle_form(None, lambda: service.delete_test_users(db.session, current_user, [user_id],
                                                                reason=request.form.get("reason") or None),
                        success=page, again=page, message=f"Deleted test account {email} and everything it owned.")
+
+
+def _nothing_extended(form, status):
+    for message in form_errors(form):
+        flash(f"Nothing was extended: {message}", "error")
+    return redirect(url_for("testdata.users"))
+
+
+@bp.post("/users/bulk-extend")
+@permission_required("users.edit_profile")
+def bulk_extend():
+    form = BulkExtendForm()
+    return handle_form(form, lambda: service.extend_test_users(db.session, current_user, form.ids.data or [],
+                                                               days=form.expires_in_days.data),
+                       success=url_for("testdata.users"), again=_nothing_extended,
+                       message=lambda count: f"Extended {count} test account{'s' if count != 1 else ''} to "
+                                             f"{form.expires_in_days.data} day{'s' if form.expires_in_days.data != 1 else ''} from now.")
 
 
 def _nothing_deleted(form, status):

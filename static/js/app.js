@@ -7,8 +7,9 @@ document.addEventListener("click", (event) => {
   button.textContent = "Copied";
 });
 document.addEventListener("submit", (event) => {
-  const form = event.target.closest("form[data-confirm]");
-  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  // the button that submitted may carry its own question (one form, several actions)
+  const message = (event.submitter && event.submitter.dataset.confirm) || event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
 });
 document.addEventListener("click", (event) => {
   if (event.target.closest("[data-print]")) window.print();

@@ -209,3 +209,39 @@ def test_bulk_revoke_ticked_keys_with_a_reason_each_audited(login_as, make_api_k
     again = ops.post("/admin/api-keys/bulk-revoke", data={"ids": ids, "reason": "twice"})
     assert again.status_code == 302  # revoked keys are skipped, not revoked twice
     assert len(session.scalars(select(AuditEntry).where(AuditEntry.action == "api_keys.revoked")).all()) == 2
+
+
+def test_bulk_extend_sets_every_selected_expiry_or_none(login_as, make_user, session):
+    ops = login_as("ops")  # users.edit_profile, not users.delete
+    testers = [service.create_test_user(session, ops.user).user for _ in range(3)]
+    customer = make_user(email="paying.customer@example.com")
+    session.commit()
+    before = {t.id: t.test_expires_at for t in testers}
+    page = ops.get(USERS).get_data(as_text=True)
+    assert "Extend selected" in page and "Delete selected" not in page
+
+    mixed = ops.post(f"{USERS}/bulk-extend", data={"ids": [testers[0].id, customer.id], "expires_in_days": "20"},
+                     follow_redirects=True)
+    assert mixed.status_code == 200 and b"Nothing was extended" in mixed.data
+    bad = ops.post(f"{USERS}/bulk-extend", data={"ids": [testers[0].id], "expires_in_days": "90"},
+                   follow_redirects=True)
+    assert b"Nothing was extended" in bad.data
+    nothing = ops.post(f"{USERS}/bulk-extend", data={"expires_in_days": "5"}, follow_redirects=True)
+    assert b"Select at least one test account" in nothing.data
+    session.expire_all()
+    assert {t.id: session.get(User, t.id).test_expires_at for t in testers} == before
+    assert session.get(User, customer.id).test_expires_at is None
+
+    done = ops.post(f"{USERS}/bulk-extend", data={"ids": [t.id for t in testers[:2]], "expires_in_days": "20"},
+                    follow_redirects=True)
+    assert b"Extended 2 test accounts to 20 days from now." in done.data
+    session.expire_all()
+    for tester in testers[:2]:
+        left = session.get(User, tester.id).test_expires_at - clock.now()
+        assert timedelta(days=19, hours=23) < left <= timedelta(days=20)
+    assert session.get(User, testers[2].id).test_expires_at == before[testers[2].id]
+    rows = session.scalars(select(AuditEntry).where(AuditEntry.action == "testdata.test_user_expiry_changed",
+                                                    AuditEntry.actor_id == ops.user.id)).all()
+    assert sorted(r.target_id for r in rows) == sorted(str(t.id) for t in testers[:2])  # one row each
+    assert login_as("analyst").post(f"{USERS}/bulk-extend", data={"ids": [testers[2].id],
+                                                                   "expires_in_days": "5"}).status_code == 403
