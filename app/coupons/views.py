@@ -6,13 +6,13 @@ from flask_login import current_user
 
 from app.auth.guards import permission_required, user_can
 from app.billing import subscriptions
-from app.core import bounds, nav
+from app.core import bounds, clock, nav
 from app.core.errors import DomainError
 from app.core.forms import Posted, form_errors, handle_form
 from app.core.pagination import keyset_page, parse_limit
 from app.core.requestinfo import client_ip, user_agent
-from app.core.web import include_test_data, render
-from app.coupons import campaigns, coupons, redemption, rules, validation
+from app.core.web import csv_response, include_test_data, render
+from app.coupons import campaigns, coupon_list, coupons, redemption, rules, validation
 from app.coupons.forms import CouponForm, PreviewForm, ReasonForm, RuleForm
 from app.coupons.models import Coupon, Redemption
 from app.extensions import db
@@ -46,16 +46,34 @@ def fill_from(form, coupon: Coupon) -> None:
     form.campaign_id.data = str(coupon.campaign_id or "")
 
 
-@bp.get("")
-@permission_required("coupons.view")
-def index(status: int = 200):
+def _listed():
+    """The list's filters from the URL and the statement they give."""
     q = (request.args.get("q") or "").strip()
     campaign_id = bounds.parse_id(request.args.get("campaign_id"), "campaign_id")
     state = request.args.get("state") or ""
     stmt = coupons.search(db.session, q or None, campaign_id, {"active": True, "inactive": False}.get(state))
-    page = keyset_page(db.session, stmt, Coupon, parse_limit(request.args.get("limit"), 50), request.args.get("cursor"))
-    return render("coupons/index.html", block="rows", page=page, q=q, campaign_id=campaign_id, state=state,
-                  campaigns=campaigns.campaigns(db.session), status=status)
+    return q, campaign_id, state, stmt
+
+
+@bp.get("")
+@permission_required("coupons.view")
+def index(status: int = 200):
+    q, campaign_id, state, stmt = _listed()
+    sort = coupon_list.sort_for(request.args.get("sort"))
+    page = coupon_list.page(db.session, stmt, sort, parse_limit(request.args.get("limit"), 50),
+                            request.args.get("cursor") or None)
+    block = "rows" if request.args.get("cursor") else "table"  # a filter or sort change swaps the whole table
+    return render("coupons/index.html", block=block, page=page, q=q, campaign_id=campaign_id, state=state,
+                  sort=sort, campaigns=campaigns.campaigns(db.session), status=status)
+
+
+@bp.get("/export.csv")
+@permission_required("coupons.view")
+def export():
+    """Every coupon of the filtered, sorted list, streamed."""
+    _, _, _, stmt = _listed()
+    return csv_response(f"coupons-{clock.now():%Y%m%d}.csv", coupon_list.HEADER,
+                        coupon_list.rows(db.session, stmt, coupon_list.sort_for(request.args.get("sort"))))
 
 
 def _listing_refused(form, status):

@@ -249,3 +249,28 @@ def test_rules_are_made_on_the_form_without_json(login_as, session, make_coupon)
     values = {r.rule_type: r.rule_value for r in session.scalars(select(ValidationRule))}
     assert values == {"specific_email_domain": {"domains": ["company.com", "partner.org"]},
                       "minimum_credit_balance": {"min_balance": 1000}, "first_time_user_only": {}}
+
+
+def test_coupon_list_sorts_by_a_column_and_exports_the_filtered_list(login_as, session, make_coupon):
+    for code in ("SORTB", "SORTC", "SORTA"):
+        make_coupon(code=code)
+    make_coupon(code="SORTOFF", is_active=False)
+    session.commit()
+    analyst = login_as("analyst")
+    active_codes = sorted(session.scalars(select(Coupon.code).where(Coupon.is_active.is_(True))).all())
+    assert {"SORTA", "SORTB", "SORTC"} <= set(active_codes) and "SORTOFF" not in active_codes
+    page = analyst.get("/admin/coupons?state=active&sort=code").get_data(as_text=True)
+    shown = [c for c in active_codes if f"<code>{c}</code>" in page]
+    positions = [page.index(f"<code>{c}</code>") for c in shown]
+    assert shown == active_codes[:len(shown)] and positions == sorted(positions)
+    assert 'aria-sort="ascending"' in page
+    backwards = analyst.get("/admin/coupons?state=active&sort=-code").get_data(as_text=True)
+    assert backwards.index(f"<code>{active_codes[-1]}</code>") < backwards.index(f"<code>{active_codes[0]}</code>")
+    assert analyst.get("/admin/coupons?sort=no_such_column").status_code == 200  # the default order instead
+
+    export = analyst.get("/admin/coupons/export.csv?state=active&sort=-code")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
+    assert [r["code"] for r in rows] == sorted(active_codes, reverse=True)
+    assert all(r["active"] == "yes" and r["valid_until"].endswith("+00:00") for r in rows)
+    assert login_as("auditor").get("/admin/coupons/export.csv").status_code == 403  # no coupons.view

@@ -46,10 +46,25 @@ def test_sort_the_invoices_and_download_them(page):
     assert [r["number"] for r in rows][:len(numbers)] == numbers
     assert [Decimal(r["total"]) for r in rows][:len(descending)] == descending
     assert all(r["created_at"].endswith("+00:00") for r in rows)
+
+    # Coupons: sort by code with the header (the state filter kept), then the same list as CSV.
+    page.goto("/admin/coupons")
+    page.select_option("select[name=state]", "active")
+    page.wait_for_url("**state=active**")
+    page.click("#coupon-list th >> text=Code")
+    page.wait_for_url("**sort=code**")
+    assert "state=active" in page.url
+    codes = page.locator("#coupon-rows tr td:nth-child(2)").all_inner_texts()
+    assert len(codes) >= 2 and codes == sorted(codes)
+    with page.expect_download() as info:
+        page.click("#coupons-csv")
+    exported = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
+    assert [r["code"] for r in exported][:len(codes)] == codes and all(r["active"] == "yes" for r in exported)
     assert page.console_errors == []
     SHOTS.mkdir(parents=True, exist_ok=True)
     for name, path in [("invoices", "/admin/billing/invoices?include_test=1&sort=-total"),
                        ("payments", "/admin/billing/payments?include_test=1"), ("redemptions", "/admin/coupons/redemptions"),
+                       ("coupons", "/admin/coupons?sort=code"),
                        ("api-keys", "/admin/api-keys")]:
         page.goto(path)
         shots(page, f"30-list-{name}")
