@@ -113,10 +113,15 @@ def delete(user_id: int):
                        success=page, again=page, message=f"Deleted test account {email} and everything it owned.")
 
 
-def _nothing_extended(form, status):
-    for message in form_errors(form):
-        flash(f"Nothing was extended: {message}", "error")
-    return redirect(url_for("testdata.users"))
+def _nothing(done: str):
+    """A refused bulk action: every message flashed as "Nothing was <done>", back to the list."""
+
+    def again(form, status):
+        for message in form_errors(form):
+            flash(f"Nothing was {done}: {message}", "error")
+        return redirect(url_for("testdata.users"))
+
+    return again
 
 
 @bp.post("/users/bulk-extend")
@@ -125,15 +130,9 @@ def bulk_extend():
     form = BulkExtendForm()
     return handle_form(form, lambda: service.extend_test_users(db.session, current_user, form.ids.data or [],
                                                                days=form.expires_in_days.data),
-                       success=url_for("testdata.users"), again=_nothing_extended,
+                       success=url_for("testdata.users"), again=_nothing("extended"),
                        message=lambda count: f"Extended {count} test account{'s' if count != 1 else ''} to "
                                              f"{form.expires_in_days.data} day{'s' if form.expires_in_days.data != 1 else ''} from now.")
-
-
-def _nothing_deleted(form, status):
-    for message in form_errors(form):
-        flash(f"Nothing was deleted: {message}", "error")
-    return redirect(url_for("testdata.users"))
 
 
 @bp.post("/users/bulk-delete")
@@ -142,5 +141,5 @@ def bulk_delete():
     form = BulkDeleteForm()
     return handle_form(form, lambda: service.delete_test_users(db.session, current_user, form.ids.data or [],
                                                                reason=form.reason.data or None),
-                       success=url_for("testdata.users"), again=_nothing_deleted,
+                       success=url_for("testdata.users"), again=_nothing("deleted"),
                        message=lambda count: f"Deleted {count} test account{'s' if count != 1 else ''}.")
