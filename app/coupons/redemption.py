@@ -61,20 +61,11 @@ def _upsert(session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _claim_user_use(session, coupon: Coupon, attempt: Attempt, refuse: bool = True) -> int | None:
-    """Take one of the customer's uses of the coupon (their count after it), or refuse (racing
-    attempts of one user queue here); with refuse=False a refusal is None."""
-    table = CouponUserUse.__table__
-    stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
-                                          is_test=attempt.is_test)
-    limit = coupon.max_uses_per_user
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
-                                      set_={"uses": table.c.uses + 1},
-                                      where=(table.c.uses < limit) if limit is not None else None)
-    taken = session.execute(stmt.returning(table.c.uses)).first()
-    if taken is None and refuse:
+def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
+    """Take one of the customer's uses of the coupon, or refuse (racing attempts of one user
+    queue here)."""
+    if session.execute(hot.claim_statement(_upsert(session)), hot.claim_params(coupon, attempt)).first() is None:
         raise LimitRefused("per_user_limit_reached")
-    return None if taken is None else taken[0]
 
 
 def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
@@ -131,7 +122,7 @@ def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, row: Re
     first (their row, not shared), then the coupon's use, the campaign's budget and the
     redemption row in one statement (hot.py); the caller's commit follows. A refusal gives
     the customer's use back and records the failed attempt, as the savepoint path does."""
-    uses = _claim_user_use(session, coupon, attempt, refuse=False)
+    uses = hot.claim_user_use(session, coupon, attempt)
     if uses is None:
         row = _failed(session, coupon, attempt, "per_user_limit_reached", MESSAGES["per_user_limit_reached"])
     else:
