@@ -155,11 +155,25 @@ class _OwnConnection:
         self.raw.commit()  # a no-op when the session committed it already
 
     def commit_with(self, stmt, params: dict) -> None:
-        """Run a last statement (the stored answer), then commit. Not in psycopg's pipeline
-        mode: measured here (psycopg 3.3, PostgreSQL 15 on localhost) an UPDATE and COMMIT in a
-        pipeline cost more CPU and more wall time than the two plain round trips."""
-        run(self.scoped, stmt, params)
-        self.commit()
+        """Run a last statement (the stored answer) and commit, in ONE round trip: the statement
+        and COMMIT sent as one simple query, its values bound client-side (psycopg's
+        ClientCursor). Locks the request took (a hot coupon's row) are then held for one round
+        trip less. (psycopg's pipeline mode, tried first, cost more CPU and more wall time than
+        two plain round trips: psycopg 3.3, PostgreSQL 15 on localhost.)"""
+        session = self.session()
+        if session is not None:
+            session.flush()
+        if isinstance(stmt, UpdateBase) and testmode.active():
+            from app.core.world_guard import check_statement
+
+            check_statement(self.scoped, stmt, params)
+        sql, defaults = _compiled(stmt)
+        values = {**defaults, **{k: Json(v) if isinstance(v, (dict, list)) else v for k, v in params.items()}}
+        try:
+            psycopg.ClientCursor(self.raw).execute(sql + "; COMMIT", values)
+        except psycopg.Error as error:
+            raise DBAPIError.instance(sql, values, error, psycopg.Error) from error
+        self.commit()  # the session's bookkeeping; the connection has committed (no round trip)
 
     def rollback(self) -> None:
         self.raw.rollback()
