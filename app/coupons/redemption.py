@@ -46,7 +46,7 @@ def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
                       tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
                       ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
                       device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
-                      is_test=attempt.is_test, **values)
+                      is_test=testmode.is_test_row(attempt), **values)
 
 
 def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
@@ -66,7 +66,7 @@ def _claim_user_use(session, coupon: Coupon, attempt: Attempt, refuse: bool = Tr
     attempts of one user queue here); with refuse=False a refusal is None."""
     table = CouponUserUse.__table__
     stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
-                                          is_test=attempt.is_test)
+                                          is_test=testmode.is_test_row(attempt))
     limit = coupon.max_uses_per_user
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
                                       set_={"uses": table.c.uses + 1},
@@ -257,10 +257,10 @@ def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_addr
     coupon = coupons.by_code(session, raw_code)
     price = sub.tier.price_for(sub.billing_cycle)
     attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},
-                                       is_test=bool(sub.is_test), ip_address=ip_address, user_agent=user_agent)
+                                       is_test=testmode.is_test_row(sub), ip_address=ip_address, user_agent=user_agent)
     row = redeem(session, coupon, attempt, applied_by=actor, detectors=("stacking_abuse",))
     audit.record(session, "coupons.applied_to_subscription", actor=actor, target=sub, target_type="subscription",
                  after={"code": coupon.code, "redemption": row.id, "status": row.status,
                         "failure_code": row.failure_code, "discount": str(row.discount_amount)},
-                 reason=reason, is_test=bool(sub.is_test))
+                 reason=reason, is_test=testmode.is_test_row(sub))
     return row
