@@ -118,7 +118,8 @@ def form_errors(form) -> list[str]:
 
 def handle_form(form, action: Callable[[], Any], *, success, again: str | Callable[[Any, int], Response],
                 message: str | Callable[[Any], str | None] | None = None,
-                fragment: Callable[[Any, str | None], Response] | None = None, validate: bool = True) -> Response:
+                fragment: Callable[[Any, str | None], Response] | None = None, validate: bool = True,
+                refused_status: Callable[[DomainError], int] | None = None) -> Response:
     """Validate `form` (None: a bare button), run `action()`, commit once, then redirect or re-render.
 
     success: a URL, or a callable(result) giving a URL or a whole Response (run after the commit,
@@ -129,6 +130,8 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
     fragment(result, message): the HTMX answer on success, when the form is posted by htmx.
     validate=False: the form only carries the fields and the service checks every one of them
       (its messages are the ones shown); CSRF is still checked by CSRFProtect.
+    refused_status(error): the status `again` re-renders a refusal with, when the page has its own
+      (a refused sign-in is a 401, a locked one a 403; default error_status).
     """
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
@@ -149,7 +152,7 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             flash(error.message, "error")
         else:
             add_error(form, error)
-        return _again(again, form, error_status(error), flashed=True)
+        return _again(again, form, (refused_status or error_status)(error), flashed=True)
     if savepoint.is_active:
         savepoint.commit()
     db.session.commit()
