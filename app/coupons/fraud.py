@@ -16,6 +16,7 @@ from datetime import timedelta
 from flask import current_app, has_app_context
 from sqlalchemy import func, or_, select
 
+from app.core import testmode
 from app.coupons import sources
 from app.coupons.models import Coupon, FraudDetection, Redemption
 from app.coupons.validation import Attempt
@@ -208,7 +209,7 @@ def record(session, findings: list[Finding], coupon: Coupon, attempt: Attempt,
                              redemption_id=getattr(redemption, "id", None), detection_type=finding.detection_type,
                              severity=finding.severity, blocked=finding.blocks, details=finding.details,
                              ip_address=attempt.ip_address, is_flagged=True, created_at=attempt.at,
-                             is_test=attempt.is_test)
+                             is_test=testmode.is_test_row(attempt))
         session.add(row)
         rows.append(row)
     session.flush()

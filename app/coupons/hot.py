@@ -21,7 +21,7 @@ from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, sele
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core import clock, pg
+from app.core import clock, pg, testmode
 from app.coupons.models import Campaign, Coupon, CouponUserUse, Redemption
 
 _TABLE = Redemption.__table__
@@ -75,7 +75,7 @@ def claim_statement(insert):
 
 
 def claim_params(coupon: Coupon, attempt) -> dict:
-    return {"c_coupon": coupon.id, "c_user": attempt.user.id, "c_test": attempt.is_test,
+    return {"c_coupon": coupon.id, "c_user": attempt.user.id, "c_test": testmode.is_test_row(attempt),
             "c_limit": coupon.max_uses_per_user}
 
 

@@ -46,7 +46,7 @@ def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
                       tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
                       ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
                       device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
-                      is_test=attempt.is_test, **values)
+                      is_test=testmode.is_test_row(attempt), **values)
 
 
 def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
@@ -248,10 +248,10 @@ def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_addr
     coupon = coupons.by_code(session, raw_code)
     price = sub.tier.price_for(sub.billing_cycle)
     attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},
-                                       is_test=bool(sub.is_test), ip_address=ip_address, user_agent=user_agent)
+                                       is_test=testmode.is_test_row(sub), ip_address=ip_address, user_agent=user_agent)
     row = redeem(session, coupon, attempt, applied_by=actor, detectors=("stacking_abuse",))
     audit.record(session, "coupons.applied_to_subscription", actor=actor, target=sub, target_type="subscription",
                  after={"code": coupon.code, "redemption": row.id, "status": row.status,
                         "failure_code": row.failure_code, "discount": str(row.discount_amount)},
-                 reason=reason, is_test=bool(sub.is_test))
+                 reason=reason, is_test=testmode.is_test_row(sub))
     return row

@@ -173,4 +173,4 @@ def preview(session, coupon: Coupon, email: str, raw: dict) -> Result:
     if user is None:
         raise DomainError("user_not_found", "No account has this email address.", "email")
     purchase = parse_purchase(raw)
-    return check(session, coupon, Attempt(user=user, is_test=user.is_test, **purchase))
+    return check(session, coupon, Attempt(user=user, is_test=testmode.is_test_row(user), **purchase))
