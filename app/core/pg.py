@@ -73,6 +73,11 @@ def bind_of(session):
 def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""
+    return _run(session, stmt, params)
+
+
+def _run(session, stmt, params: dict, commit: bool = False):
+    """run(); with commit (a request on its own connection), COMMIT sent in the same round trip."""
     own = _own.get()
     if own is None or own.session() is not None:
         session.flush()  # as for an ORM query: the statement sees the session's pending changes
@@ -85,7 +90,10 @@ def run(session, stmt, params: dict):
         return session.execute(stmt, params)
     sql, defaults = _compiled(stmt)
     values = {**defaults, **{k: Json(v) if isinstance(v, (dict, list)) else v for k, v in params.items()}}
-    cursor = raw.cursor(row_factory=namedtuple_row)
+    if commit:  # one simple query, so its values are bound client-side
+        cursor, sql = psycopg.ClientCursor(raw), sql + "; COMMIT"
+    else:
+        cursor = raw.cursor(row_factory=namedtuple_row)
     try:
         cursor.execute(sql, values)
     except psycopg.Error as error:
@@ -160,19 +168,7 @@ class _OwnConnection:
         ClientCursor). Locks the request took (a hot coupon's row) are then held for one round
         trip less. (psycopg's pipeline mode, tried first, cost more CPU and more wall time than
         two plain round trips: psycopg 3.3, PostgreSQL 15 on localhost.)"""
-        session = self.session()
-        if session is not None:
-            session.flush()
-        if isinstance(stmt, UpdateBase) and testmode.active():
-            from app.core.world_guard import check_statement
-
-            check_statement(self.scoped, stmt, params)
-        sql, defaults = _compiled(stmt)
-        values = {**defaults, **{k: Json(v) if isinstance(v, (dict, list)) else v for k, v in params.items()}}
-        try:
-            psycopg.ClientCursor(self.raw).execute(sql + "; COMMIT", values)
-        except psycopg.Error as error:
-            raise DBAPIError.instance(sql, values, error, psycopg.Error) from error
+        _run(self.scoped, stmt, params, commit=True)
         self.commit()  # the session's bookkeeping; the connection has committed (no round trip)
 
     def rollback(self) -> None:
