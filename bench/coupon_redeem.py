@@ -145,6 +145,14 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
             "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
+def workers_ready(workers: int, seconds: float = 30) -> None:
+    """Wait for every worker to have loaded the app (gunicorn.conf.py prints a line), so that the
+    CPU per request leaves out their start-up."""
+    log, deadline = RESULTS / "gunicorn.log", time.monotonic() + seconds
+    while log.read_text().count("worker ready to serve") < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def reset(max_uses: int, budget: str) -> None:
     """Back to an untouched coupon and campaign (between pgbench and each app run)."""
     psql("DELETE FROM coupon_fraud_detections; DELETE FROM coupon_redemptions; DELETE FROM coupon_user_uses; "
@@ -238,6 +246,7 @@ def main() -> None:
         subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True, check=False)
         server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
         try:
+            workers_ready(args.workers)
             cpu = workers_cpu_seconds(server)
             run = drive(server.port, keys, args.clients, rate, seconds)
             cpu = workers_cpu_seconds(server) - cpu
