@@ -29,6 +29,7 @@ are pinned (sqlalchemy < 2.1) and checked by tests/core/test_library_internals.p
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from contextvars import ContextVar
 from functools import lru_cache
 
@@ -41,7 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
-from app.core import testmode
+from app.core import green, testmode
 
 _DIALECT = psycopg_dialect.dialect()
 # The psycopg connection of the request's transaction(), when it has one of its own.
@@ -144,6 +145,7 @@ class _OwnConnection:
         self.pooled = engine.raw_connection()
         self.raw = self.pooled.driver_connection
         self.conn = None  # the Connection a BoundSession is bound to, made on first use
+        self.holds_hot_lock = False  # hot_lock_taken(): the COMMIT's round trip does not yield
         _bind_sessions_lazily(scoped)
         self.token = _own.set(self)
 
@@ -168,7 +170,8 @@ class _OwnConnection:
         ClientCursor). Locks the request took (a hot coupon's row) are then held for one round
         trip less. (psycopg's pipeline mode, tried first, cost more CPU and more wall time than
         two plain round trips: psycopg 3.3, PostgreSQL 15 on localhost.)"""
-        _run(self.scoped, stmt, params, commit=True)
+        with green.not_yielding() if self.holds_hot_lock else nullcontext():
+            _run(self.scoped, stmt, params, commit=True)
         self.commit()  # the session's bookkeeping; the connection has committed (no round trip)
 
     def rollback(self) -> None:
@@ -202,6 +205,15 @@ def _bind_sessions_lazily(scoped) -> None:
 
     create.binds_lazily = True
     registry.createfunc = create
+
+
+def hot_lock_taken() -> None:
+    """The request now holds a row lock that every other request of its kind queues on (a hot
+    coupon's): on a connection of its own, its answer's store and COMMIT are sent without
+    yielding the worker to other greenlets (green.not_yielding)."""
+    own = _own.get()
+    if own is not None:
+        own.holds_hot_lock = True
 
 
 def transaction(scoped, engine):

@@ -129,6 +129,7 @@ def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
                             .values(uses_count=Coupon.uses_count - 1, updated_at=Coupon.updated_at)
                             .execution_options(synchronize_session=False))
         return "max_uses_reached" if not got_use else "campaign_budget_exhausted"
+    pg.hot_lock_taken()  # the coupon's row is locked until the commit: that round trip does not yield
     row.id = new_id
     make_transient_to_detached(row)
     session.add(row)

@@ -54,7 +54,21 @@ def test_only_the_answers_store_is_sent_while_the_coupon_row_is_locked(client, l
 
 
 def test_on_its_own_connection_the_answers_store_and_the_commit_are_one_round_trip(app, real_db, live,
-                                                                                   black_friday):
+                                                                                   black_friday, monkeypatch):
+    from app.core import green
+
+    blocking = []  # what was sent while the worker did not yield (green.not_yielding)
+    real_not_yielding = green.not_yielding
+
+    @contextlib.contextmanager
+    def recorded():
+        with real_not_yielding():
+            blocking.append(len(sent))
+            yield
+            blocking.append(len(sent))
+
+    monkeypatch.setattr(green, "not_yielding", recorded)
+
     def call():  # from a thread with no app context of the test: the server's way (pg.transaction)
         return app.test_client().post("/api/v1/coupons/redeem", json=BODY, headers={
             **live.headers, "Idempotency-Key": "lock-2", "User-Agent": "RephloDesktop/2.1"})
@@ -68,6 +82,8 @@ def test_on_its_own_connection_the_answers_store_and_the_commit_are_one_round_tr
     # the next round trip after the take ends the transaction (what follows is the request
     # counter's own short one, app/api/pipeline.py _after)
     assert after[0].startswith("UPDATE idempotency_records") and after[0].endswith("; COMMIT"), after
+    # ... sent without yielding the worker: the coupon's lock is not held while it serves others
+    assert blocking == [takes[0] + 1, takes[0] + 2], (blocking, takes)
     replay = app.test_client().post("/api/v1/coupons/redeem", json=BODY, headers={
         **live.headers, "Idempotency-Key": "lock-2", "User-Agent": "RephloDesktop/2.1"})
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.json == response.json
