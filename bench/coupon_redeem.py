@@ -4,7 +4,7 @@ redemption transaction on the same coupon row.
 
     .venv/bin/python bench/coupon_redeem.py [--clients 32] [--customers 2000] [--max-uses 1000]
         [--workers 2] [--worker-class gevent|gthread] [--threads 8] [--pgbench-seconds 15]
-        [--paced 0.25 | --offered RPS] [--paced-seconds 30]
+        [--paced 0.25 | --offered RPS] [--paced-seconds 30] [--warmup N]
 
 A fresh database (rephlo_bench_coupons) gets N production customers with a live key each and
 one coupon in a campaign with --max-uses uses and one use per customer. Every customer tries
@@ -235,6 +235,11 @@ def main() -> None:
                         help="the paced run's offered req/s, instead of SHARE x this run's pgbench tps (on a "
                              "shared machine pgbench's rate moves from run to run: a fixed rate compares runs)")
     parser.add_argument("--paced-seconds", type=float, default=30)
+    parser.add_argument("--warmup", type=int, default=0, metavar="N",
+                        help="N attempts at full speed on each fresh server before it is measured (then the coupon, "
+                             "the redemptions and the Idempotency-Keys are reset): a fresh server's first hundred "
+                             "or so requests are slow (statements compiled, then prepared on each pooled "
+                             "connection after 5 uses) and set a short paced run's p99")
     parser.add_argument("--label", default="", help="a name for this run in the JSON (before/after)")
     args = parser.parse_args()
 
@@ -251,6 +256,9 @@ def main() -> None:
         server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
         try:
             workers_ready(args.workers)
+            if args.warmup:  # then back to an untouched coupon: only the server stays warm
+                drive(server.port, keys[:max(1, args.warmup // 2)], args.clients)
+                reset(args.max_uses, args.budget)
             cpu = workers_cpu_seconds(server)
             run = drive(server.port, keys, args.clients, rate, seconds)
             cpu = workers_cpu_seconds(server) - cpu
