@@ -145,7 +145,7 @@ def license_state(session, key: str, fingerprint: str) -> LicenseState | None:
     if cached is not None:
         return LicenseState(**cached)
     state = _lookup(session, key, fingerprint)
-    if state is not None:
+    if state is not None and cache.enabled():
         cache.put(key, fingerprint, asdict(state))
     return state
 
