@@ -86,6 +86,14 @@ def _first_error(error: ValidationError) -> DomainError:
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the JSON body against model; raises DomainError (400 or 422)."""
     raw = request.get_data(cache=True) or b"{}"
+    if raw.count(b"{") + raw.count(b"[") <= bounds.MAX_JSON_DEPTH:  # it cannot nest too deep
+        try:
+            body = model.model_validate_json(raw)
+        except ValidationError:
+            pass  # the path below parses it once more and says what is wrong, as it always did
+        else:
+            bounds.check_values(body)
+            return body
     try:
         data = bounds.loads_json(raw)
     except (ValueError, UnicodeDecodeError):

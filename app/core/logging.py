@@ -127,7 +127,7 @@ def configure(app: Flask) -> None:
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.add("X-Request-Id", g.get("request_id", ""))  # no answer sets it: add, no scan
         if g.get("log_user_id") is None and getattr(g, "api_user", None) is not None:
             g.log_user_id = g.api_user.id
         elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000

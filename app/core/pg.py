@@ -70,6 +70,12 @@ def bind_of(session):
     return own.engine if own is not None else session.get_bind()
 
 
+def session_made(scoped) -> bool:
+    """Whether code of this request has made db.session's Session, or the request has a
+    connection of its own (transaction()), without making it."""
+    return scoped.registry.has() or _own.get() is not None
+
+
 def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""
