@@ -71,9 +71,13 @@ def bind_of(session):
 
 
 def session_made(scoped) -> bool:
-    """Whether code of this request has made db.session's Session, or the request has a
-    connection of its own (transaction()), without making it."""
-    return scoped.registry.has() or _own.get() is not None
+    """Whether code of this request has made db.session's Session (without making it)."""
+    return scoped.registry.has()
+
+
+def has_own_connection() -> bool:
+    """Whether the request runs in a transaction() on a connection of its own."""
+    return _own.get() is not None
 
 
 def run(session, stmt, params: dict):

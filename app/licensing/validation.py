@@ -94,6 +94,20 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
     a lone SELECT needs no BEGIN/ROLLBACK round trips (tests bind the session to their own
     connection and transaction, so they read through it)."""
     stmt, params = lookup_statement(), {"license_key": key, "fingerprint": fingerprint}
+    if pg.has_own_connection():  # the API request's transaction (pipeline): read in it, no Session made
+        row = pg.run(session, stmt, params).fetchone()
+    else:
+        row = _outside_the_pipeline(session, stmt, params)
+    if row is None:
+        return None
+    return LicenseState(id=row.id, user_id=row.user_id, is_test=bool(row.is_test), status=row.status,
+                        expires_at=clock.as_utc(row.expires_at).isoformat() if row.expires_at else None,
+                        purchased_version=row.purchased_version, eligible_until_version=row.eligible_until_version,
+                        max_activations=row.max_activations, active_count=int(row.active_count),
+                        fingerprint_active=bool(row.fingerprint_active))
+
+
+def _outside_the_pipeline(session, stmt, params: dict):
     if session is db.session and not pg.session_made(session):
         # No Session made yet in this request: none to ask (making one and closing it at the
         # request's end cost ~3% of a keyless validation), and no transaction to read in.
@@ -103,19 +117,10 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
         bind, in_transaction = current.get_bind(), current.in_transaction()
     if isinstance(bind, Engine) and not in_transaction:
         if bind.dialect.name == "postgresql":
-            row = _read_alone(bind, stmt, params)
-        else:
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                row = conn.execute(stmt, params).first()
-    else:  # the request's transaction (its own psycopg connection under the API pipeline): no ORM execution
-        row = pg.run(session, stmt, params).fetchone()
-    if row is None:
-        return None
-    return LicenseState(id=row.id, user_id=row.user_id, is_test=bool(row.is_test), status=row.status,
-                        expires_at=clock.as_utc(row.expires_at).isoformat() if row.expires_at else None,
-                        purchased_version=row.purchased_version, eligible_until_version=row.eligible_until_version,
-                        max_activations=row.max_activations, active_count=int(row.active_count),
-                        fingerprint_active=bool(row.fingerprint_active))
+            return _read_alone(bind, stmt, params)
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(stmt, params).first()
+    return pg.run(session, stmt, params).fetchone()
 
 
 _COMPILED: dict[int, str] = {}  # the lookup's SQL per dialect instance
