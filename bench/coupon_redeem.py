@@ -18,7 +18,9 @@ ceiling of one hot row; the app's ratio to it is the target (issue 19: >= 0.25).
 
 Prints JSON and a table: throughput, latency percentiles, outcomes, over-redemptions (successes
 beyond max_uses, beyond one per customer, spend beyond the budget, counter != rows: must be 0)
-and the load average (the machine is shared: compare runs made back to back).
+the gunicorn workers' CPU milliseconds per request (/proc, bench/vs_bare.py's helper: hardly
+moved by other work on the machine) and the load average (the machine is shared: compare runs
+made back to back).
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ from bench.common import (
     populate,
     psql,
 )
+from bench.vs_bare import workers_cpu_seconds
 
 DB = "rephlo_bench_coupons"
 CODE = "BENCH-30OFF"
@@ -140,6 +143,14 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
             "outcomes": dict(outcomes),
             "p99_ms_by_outcome": {k: pct(sorted(v), 0.99) for k, v in by_outcome.items()},
             "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def workers_ready(workers: int, seconds: float = 30) -> None:
+    """Wait for every worker to have loaded the app (gunicorn.conf.py prints a line), so that the
+    CPU per request leaves out their start-up."""
+    log, deadline = RESULTS / "gunicorn.log", time.monotonic() + seconds
+    while log.read_text().count("worker ready to serve") < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def reset(max_uses: int, budget: str) -> None:
@@ -235,9 +246,14 @@ def main() -> None:
         subprocess.run(["redis-cli", "-n", str(REDIS_DB), "flushdb"], capture_output=True, check=False)
         server = Gunicorn(url, args.workers, args.threads, worker_class=args.worker_class)
         try:
+            workers_ready(args.workers)
+            cpu = workers_cpu_seconds(server)
             run = drive(server.port, keys, args.clients, rate, seconds)
+            cpu = workers_cpu_seconds(server) - cpu
         finally:
             server.stop()
+        # the workers' CPU per request: unlike req/s, hardly moved by other work on the machine
+        run["cpu_ms_per_request"] = round(cpu * 1000 / max(run["requests"], 1), 3)
         run.update(check(args.max_uses, args.budget))
         reset(args.max_uses, args.budget)
         return run
@@ -253,13 +269,13 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"coupon_redeem{'_' + args.label if args.label else ''}.json").write_text(json.dumps(row, indent=2))
     print(f"{'run':>9} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'success p99':>11} "
-          f"{'pgbench tps':>11} {'ratio':>6} {'successes':>9} {'over':>5} {'load 1m':>7}")
+          f"{'pgbench tps':>11} {'ratio':>6} {'successes':>9} {'over':>5} {'load 1m':>7} {'CPU ms/req':>10}")
     for name, r in (("saturated", row), ("paced", row["paced"])):
         if r:
             print(f"{name:>9} {r['rps']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7} {r['max_ms']:>7} "
                   f"{r['p99_ms_by_outcome'].get('success', 0):>11} {row['pgbench_tps']:>11.1f} "
                   f"{round(r['rps'] / row['pgbench_tps'], 3):>6} {r['successes']:>9} {r['over_redemptions']:>5} "
-                  f"{r['load_avg_1m']:>7}")
+                  f"{r['load_avg_1m']:>7} {r['cpu_ms_per_request']:>10}")
     over = row["over_redemptions"] + (row["paced"] or {}).get("over_redemptions", 0)
     paced = row["paced"]
     slow = paced is not None and paced["rps"] < 0.9 * paced["offered_rps"]

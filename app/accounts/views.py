@@ -11,7 +11,7 @@ from app.accounts import service
 from app.accounts.forms import ConfirmForm, ForgotForm, ResetForm, SignInForm, SignUpForm
 from app.accounts.guards import current_customer, customer_required, safe_next, sign_in as start_session, sign_out
 from app.core.errors import DomainError
-from app.core.forms import add_error
+from app.core.forms import handle_form
 from app.core.web import render
 from app.extensions import db, limiter
 
@@ -47,19 +47,24 @@ def _per_account():
 @limiter.limit(_per_ip, methods=["POST"], deduct_when=_failed)
 def sign_up():
     form = SignUpForm(next=request.args.get("next", ""))
-    if form.validate_on_submit():
-        try:
-            user = service.sign_up(db.session, email=form.email.data, name=form.name.data,
-                                   password=form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            add_error(form, error)
-            return render("accounts/sign_up.html", form=form, status=409 if error.code == "email_taken" else 422)
-        db.session.commit()
+    page = lambda form, status=200: render("accounts/sign_up.html", form=form, status=status)
+    if request.method != "POST":
+        return page(form)
+
+    def welcome(user):
         start_session(user)
         flash("Welcome! We sent a link to confirm your email address.", "success")
         return redirect(safe_next(form.next.data))
-    return render("accounts/sign_up.html", form=form, status=422 if form.errors else 200)
+
+    # A taken email is a 409 (error_status), any other refusal a 422.
+    return handle_form(form, lambda: service.sign_up(db.session, email=form.email.data, name=form.name.data,
+                                                     password=form.password.data),
+                       success=welcome, again=page)
+
+
+def _refused_sign_in(error: DomainError) -> int:
+    """A refused sign-in is a 401, whatever the reason (one message for every reason)."""
+    return 401
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -67,24 +72,31 @@ def sign_up():
 @limiter.limit(_per_account, key_func=_email_key, methods=["POST"], deduct_when=_failed)
 def sign_in():
     form = SignInForm(next=request.args.get("next", ""))
-    if form.validate_on_submit():
-        try:
-            user = service.authenticate(db.session, form.email.data, form.password.data)
-        except DomainError as error:
-            add_error(form, error)
-            return render("accounts/sign_in.html", form=form, status=401)
-        db.session.commit()
-        start_session(user)
+    page = lambda form, status=200: render("accounts/sign_in.html", form=form, status=status)
+    if request.method != "POST":
+        return page(form)
+
+    def signed_in(user):
+        start_session(user)  # a new session: nothing of the anonymous one survives
         return redirect(safe_next(form.next.data))
-    return render("accounts/sign_in.html", form=form, status=422 if form.errors else 200)
+
+    # The refusal's audit row is committed by authenticate() itself (it outlives the rollback).
+    return handle_form(form, lambda: service.authenticate(db.session, form.email.data, form.password.data),
+                       success=signed_in, again=page, refused_status=_refused_sign_in)
+
+
+def _back_to_sign_in(form=None, status=None):
+    """A sign-out button whose form did not validate signs nothing out, and says nothing."""
+    return redirect(url_for("accounts.sign_in"))
 
 
 @bp.post("/signout")
 def sign_out_view():
-    form = ConfirmForm()
-    if form.validate_on_submit():
+    def signed_out(_):
         sign_out()
-    return redirect(url_for("accounts.sign_in"))
+        return redirect(url_for("accounts.sign_in"))
+
+    return handle_form(ConfirmForm(), lambda: None, success=signed_out, again=_back_to_sign_in)
 
 
 @bp.get("/verify/<token>")
@@ -102,12 +114,13 @@ def verify_email(token: str):
 @limiter.limit(_per_ip, methods=["POST"])
 def forgot_password():
     form = ForgotForm()
-    if form.validate_on_submit():
-        service.request_reset(db.session, form.email.data)
-        db.session.commit()
-        return render("accounts/message.html", title="Check your email",
-                      message="If an account uses this address, we sent it a link to choose a new password.")
-    return render("accounts/forgot.html", form=form, status=422 if form.errors else 200)
+    page = lambda form, status=200: render("accounts/forgot.html", form=form, status=status)
+    if request.method != "POST":
+        return page(form)
+    return handle_form(form, lambda: service.request_reset(db.session, form.email.data), again=page,
+                       success=lambda _: render(
+                           "accounts/message.html", title="Check your email",
+                           message="If an account uses this address, we sent it a link to choose a new password."))
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
@@ -118,25 +131,26 @@ def reset_password(token: str):
     except DomainError as error:
         return render("accounts/message.html", title="Link not valid", message=error.message, status=400)
     form = ResetForm()
-    if form.validate_on_submit():
-        try:
-            user = service.reset_password(db.session, token, form.password.data)
-        except DomainError as error:
-            add_error(form, error)
-            return render("accounts/reset.html", form=form, status=422)
-        db.session.commit()
+    page = lambda form, status=200: render("accounts/reset.html", form=form, status=status)
+    if request.method != "POST":
+        return page(form)
+
+    def changed(user):
         start_session(user)
         flash("Your password is changed; every other session was signed out.", "success")
         return redirect(url_for("accounts.home"))
-    return render("accounts/reset.html", form=form, status=422 if form.errors else 200)
+
+    return handle_form(form, lambda: service.reset_password(db.session, token, form.password.data),
+                       success=changed, again=page, refused_status=lambda error: 422)
 
 
 @bp.post("/signout-everywhere")
 @customer_required
 def sign_out_everywhere():
-    if ConfirmForm().validate_on_submit():
-        service.sign_out_everywhere(db.session, current_customer())
-        db.session.commit()
+    def signed_out(_):
         sign_out()
         flash("You are signed out on every device and app.", "success")
-    return redirect(url_for("accounts.sign_in"))
+        return redirect(url_for("accounts.sign_in"))
+
+    return handle_form(ConfirmForm(), lambda: service.sign_out_everywhere(db.session, current_customer()),
+                       success=signed_out, again=_back_to_sign_in)

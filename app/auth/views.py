@@ -4,7 +4,7 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import segno
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.auth import mfa_guard, resume, service
@@ -13,7 +13,7 @@ from app.auth.guards import (SESSION_MFA, SESSION_SEEN, SESSION_STARTED, SESSION
                              staff_required, sudo_required)
 from app.core import audit, clock
 from app.core.errors import DomainError
-from app.core.forms import Posted, add_error, handle_form, refused_page
+from app.core.forms import Posted, handle_form, refused_page
 from app.core.web import render
 from app.extensions import db, limiter, login_manager
 from app.users import service as users
@@ -21,6 +21,7 @@ from app.users.models import User
 
 bp = Blueprint("auth", __name__)
 PENDING_SECRET = "auth_pending_totp"
+WRONG_CODE = "That code is not valid, or it was already used. Wait for the next one."
 
 
 @login_manager.user_loader
@@ -61,22 +62,45 @@ def _failed(response) -> bool:
                methods=["POST"], deduct_when=_failed)
 def login():
     form = LoginForm(next=request.args.get("next", ""))
-    expired = request.args.get("expired")
-    if form.validate_on_submit():
-        try:
-            user = service.authenticate(db.session, form.email.data, form.password.data)
-        except DomainError as error:
-            add_error(form, error)
-            return render("auth/login.html", form=form, status=401)
+
+    def page(form, status=200):  # a refused password is answered without the "expired" notice
+        expired = None if status == 401 else request.args.get("expired")
+        return render("auth/login.html", form=form, expired=expired, status=status)
+
+    if request.method != "POST":
+        return page(form)
+
+    def signed_in(user):
         session.clear()  # rotate: nothing from the anonymous session survives sign-in
         login_user(user)
         now = clock.now().timestamp()
         session[SESSION_STARTED] = session[SESSION_SEEN] = now
         session["next"] = _safe_next(form.next.data)
-        db.session.commit()
         return redirect(url_for("auth.verify") if user.totp_enabled else url_for("auth.enrol"))
-    status = 422 if form.errors else 200
-    return render("auth/login.html", form=form, expired=expired, status=status)
+
+    # A refusal's audit row is committed by authenticate() itself (it outlives the rollback).
+    return handle_form(form, lambda: service.authenticate(db.session, form.email.data, form.password.data),
+                       success=signed_in, again=page, refused_status=_refused_sign_in)
+
+
+def _refused_sign_in(error: DomainError) -> int:
+    """A refused password is a 401 whatever the reason (one message for every reason)."""
+    return 401
+
+
+def _refused_code(error: DomainError) -> int:
+    """A wrong code is a 401, a locked sign-in a 403 (_wrong_code)."""
+    return error.status
+
+
+def _wrong_code(stage: str):
+    """Count a wrong code toward the lockout, durably (the refusal rolls back what came after),
+    and refuse: locked now, or this code."""
+    mfa_guard.record_failure(db.session, current_user, stage)
+    db.session.commit()
+    if mfa_guard.is_locked(current_user):
+        raise DomainError("mfa_locked", mfa_guard.LOCKED_MESSAGE, "code", status=403)
+    raise DomainError("invalid_code", WRONG_CODE, "code", status=401)
 
 
 def _pending_over():
@@ -105,26 +129,27 @@ def verify():
     form = CodeForm()
     if mfa_guard.is_locked(current_user):
         return _locked("auth/verify.html", form)
-    if form.validate_on_submit():
+    page = lambda form, status=200: render("auth/verify.html", form=form, status=status)
+    if request.method != "POST":
+        return page(form)
+
+    def check():
         code = form.code.data.strip()
         ok = service.verify_totp(db.session, current_user, code) or (
             len(code.replace("-", "")) == 10 and service.use_recovery_code(db.session, current_user, code))
-        if ok:
-            failures = mfa_guard.record_success(db.session, current_user)
-            session[SESSION_MFA] = True
-            session[SESSION_SEEN] = clock.now().timestamp()
-            current_user.last_login_at = clock.now()
-            audit.record(db.session, "auth.login_succeeded", actor=current_user, target=current_user,
-                         is_test=False, after={"wrong_codes_before": failures} if failures else None)
-            db.session.commit()
-            return redirect(_safe_next(session.pop("next", None)))
-        mfa_guard.record_failure(db.session, current_user, "totp")
-        db.session.commit()
-        if mfa_guard.is_locked(current_user):
-            return _locked("auth/verify.html", form)
-        form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
-        return render("auth/verify.html", form=form, status=401)
-    return render("auth/verify.html", form=form, status=422 if form.errors else 200)
+        if not ok:
+            _wrong_code("totp")
+        failures = mfa_guard.record_success(db.session, current_user)
+        current_user.last_login_at = clock.now()
+        audit.record(db.session, "auth.login_succeeded", actor=current_user, target=current_user,
+                     is_test=False, after={"wrong_codes_before": failures} if failures else None)
+
+    def signed_in(_):
+        session[SESSION_MFA] = True
+        session[SESSION_SEEN] = clock.now().timestamp()
+        return redirect(_safe_next(session.pop("next", None)))
+
+    return handle_form(form, check, success=signed_in, again=page, refused_status=_refused_code)
 
 
 @bp.route("/auth/enrol", methods=["GET", "POST"])
@@ -138,20 +163,22 @@ def enrol():
     secret = session.get(PENDING_SECRET) or service.new_totp_secret()
     session[PENDING_SECRET] = secret
     form = CodeForm()
-    if form.validate_on_submit():
-        try:
-            codes = service.enable_totp(db.session, current_user, secret, form.code.data)
-        except DomainError as error:
-            add_error(form, error)
-        else:
-            db.session.commit()
-            session.pop(PENDING_SECRET, None)
-            session[SESSION_MFA] = True
-            return render("auth/recovery_codes.html", codes=codes)
-    uri = service.provisioning_uri(current_user, secret)
-    qr = segno.make(uri, error="m").svg_data_uri(scale=5)
-    return render("auth/enrol.html", form=form, secret=secret, qr=qr, uri=uri,
-                  status=422 if form.errors else 200)
+
+    def page(form, status=200):
+        uri = service.provisioning_uri(current_user, secret)
+        qr = segno.make(uri, error="m").svg_data_uri(scale=5)
+        return render("auth/enrol.html", form=form, secret=secret, qr=qr, uri=uri, status=status)
+
+    if request.method != "POST":
+        return page(form)
+
+    def enrolled(codes):
+        session.pop(PENDING_SECRET, None)
+        session[SESSION_MFA] = True
+        return render("auth/recovery_codes.html", codes=codes)  # shown in this answer only
+
+    return handle_form(form, lambda: service.enable_totp(db.session, current_user, secret, form.code.data),
+                       success=enrolled, again=page, refused_status=lambda error: 422)
 
 
 @bp.route("/auth/sudo", methods=["GET", "POST"])
@@ -161,33 +188,43 @@ def sudo():
     form = CodeForm(next=request.args.get("next", ""))
     if mfa_guard.is_locked(current_user):
         return _locked("auth/sudo.html", form)
-    if form.validate_on_submit():
-        if service.verify_totp(db.session, current_user, form.code.data):
-            mfa_guard.record_success(db.session, current_user)
-            session[SESSION_SUDO] = clock.now().timestamp() + current_app.config["SUDO_WINDOW"].total_seconds()
-            audit.record(db.session, "auth.sudo_granted", actor=current_user, target=current_user, is_test=False)
-            db.session.commit()
-            pending = resume.take()
-            if pending is not None:  # finish the action that asked for sudo, with what was typed
-                return render("auth/sudo_resume.html", pending=pending, back=_safe_next(form.next.data))
-            return redirect(_safe_next(form.next.data))
-        mfa_guard.record_failure(db.session, current_user, "sudo")
-        db.session.commit()
-        if mfa_guard.is_locked(current_user):
-            return _locked("auth/sudo.html", form)
-        form.code.errors = ["That code is not valid, or it was already used. Wait for the next one."]
-        return render("auth/sudo.html", form=form, pending=resume.peek(), status=401)
-    return render("auth/sudo.html", form=form, pending=resume.peek(), status=422 if form.errors else 200)
+
+    def page(form, status=200):  # locked now: the action waiting for sudo is not offered
+        return render("auth/sudo.html", form=form, pending=None if status == 403 else resume.peek(), status=status)
+
+    if request.method != "POST":
+        return page(form)
+
+    def check():
+        if not service.verify_totp(db.session, current_user, form.code.data):
+            _wrong_code("sudo")
+        mfa_guard.record_success(db.session, current_user)
+        audit.record(db.session, "auth.sudo_granted", actor=current_user, target=current_user, is_test=False)
+
+    def granted(_):
+        session[SESSION_SUDO] = clock.now().timestamp() + current_app.config["SUDO_WINDOW"].total_seconds()
+        pending = resume.take()
+        if pending is not None:  # finish the action that asked for sudo, with what was typed
+            return render("auth/sudo_resume.html", pending=pending, back=_safe_next(form.next.data))
+        return redirect(_safe_next(form.next.data))
+
+    return handle_form(form, check, success=granted, again=page, refused_status=_refused_code)
 
 
 @bp.route("/auth/logout", methods=["POST"])
 def logout():
-    if current_user.is_authenticated:
-        service.sign_out(db.session, current_user)
-        db.session.commit()
+    def sign_out():
+        if current_user.is_authenticated:
+            service.sign_out(db.session, current_user)
+
+    return handle_form(None, sign_out, success=_signed_out, message="You are signed out.",
+                       again=url_for("auth.login"))
+
+
+def _signed_out(_):
+    """After the commit: this session ends (the message is flashed into the new one)."""
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 
 
@@ -195,17 +232,15 @@ def logout():
 @staff_required
 def logout_everywhere():
     """Every session of this account ends, on every device, this one included."""
-    service.sign_out(db.session, current_user, everywhere=True)
-    db.session.commit()
-    logout_user()
-    session.clear()
-    flash("You are signed out on every device.", "info")
-    return redirect(url_for("auth.login"))
+    return handle_form(None, lambda: service.sign_out(db.session, current_user, everywhere=True),
+                       success=_signed_out, message="You are signed out on every device.",
+                       again=url_for("auth.account"))
 
 
-@bp.route("/admin/account", methods=["GET", "POST"])
+@bp.get("/admin/account")
 @staff_required
 def account():
+    """The page only: its forms post to their own routes (password, recovery codes, sign-out everywhere)."""
     form = ChangePasswordForm()
     remaining = service.remaining_recovery_codes(db.session, current_user)
     return render("auth/account.html", form=form, remaining=remaining)

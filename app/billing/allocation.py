@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.billing.models import CreditPackPurchase, Invoice, PeriodAllocation, ProrationEvent, Subscription
-from app.core import clock
+from app.core import clock, testmode
 from app.credits import balances as credits
 
 # Statuses whose period gets credits; past_due waits for its payment, cancelled gets none.
@@ -34,7 +34,7 @@ def allocate_period(session, sub: Subscription) -> PeriodAllocation | None:
     row = PeriodAllocation(subscription_id=sub.id, user_id=sub.user_id, tier=tier.name,
                            period_start=sub.current_period_start, period_end=sub.current_period_end,
                            allocated=tier.monthly_credits, rolled_over=carried, expired=left - carried,
-                           is_test=sub.is_test)
+                           is_test=testmode.is_test_row(sub))
     try:
         with session.begin_nested():
             session.add(row)

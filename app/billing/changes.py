@@ -16,7 +16,7 @@ from app.billing import allocation, collection, gateway, invoices, periods, pror
 from app.billing.gateway import GatewayError
 from app.billing.invoices import Line
 from app.billing.models import BILLING_CYCLES, Invoice, ProrationEvent, Subscription
-from app.core import audit, clock
+from app.core import audit, clock, testmode
 from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError
 from app.credits import margins
@@ -121,7 +121,7 @@ def _event(sub: Subscription, quote: proration.Quote, actor, reason: str | None)
                           new_tier_prorated_cost=quote.new_tier_prorated_cost, net_charge=quote.net_charge,
                           credits_granted=quote.credits_difference, effective_date=quote.effective_date,
                           status="pending", created_by_id=getattr(actor, "id", None), reason=reason,
-                          is_test=sub.is_test)
+                          is_test=testmode.is_test_row(sub))
 
 
 def _proration_invoice(session, sub: Subscription, quote: proration.Quote) -> Invoice:
@@ -131,7 +131,7 @@ def _proration_invoice(session, sub: Subscription, quote: proration.Quote) -> In
         lines.append(Line("proration_charge", f"Remaining time on {quote.to_tier} ({days})",
                           quote.new_tier_prorated_cost))
     return invoices.build(session, user_id=sub.user_id, subscription=sub, kind="proration", lines=lines,
-                          is_test=sub.is_test, period_start=quote.effective_date, period_end=sub.current_period_end)
+                          period_start=quote.effective_date, period_end=sub.current_period_end)
 
 
 def change_tier(session, actor, sub: Subscription, to_tier: str, *, effective=None,
@@ -251,11 +251,12 @@ def attach_card(session, actor, sub: Subscription, payment_method: str, *, reaso
     if not payment_method:
         raise DomainError("payment_method_required", "Give a payment method.", "payment_method")
     if sub.stripe_customer_id is None:
-        sub.stripe_customer_id = gateway.create_customer(email=sub.user.email, user_id=sub.user_id, is_test=sub.is_test,
+        sub.stripe_customer_id = gateway.create_customer(email=sub.user.email, user_id=sub.user_id,
+                                                         is_test=testmode.is_test_row(sub),
                                                          idempotency_key=f"rephlo-sub{sub.id}-customer")
         session.commit()
     pm_id, last4 = gateway.attach_payment_method(customer_id=sub.stripe_customer_id, payment_method=payment_method,
-                                                 is_test=sub.is_test)
+                                                 is_test=testmode.is_test_row(sub))
     before = {"default_payment_method": sub.default_payment_method_id}
     sub.default_payment_method_id = pm_id
     audit.record(session, "billing.payment_method_updated", actor=actor, target=sub, target_type="subscription",
@@ -277,7 +278,7 @@ def retry_open_invoice(session, actor, sub: Subscription, *, trigger: str = "man
     if actor is not None and trigger == "manual":
         audit.record(session, "billing.payment_retry", actor=actor, target=invoice, target_type="invoice",
                      after={"invoice": invoice.number, "amount": str(invoice.total - invoice.amount_paid)},
-                     reason="retry now", is_test=invoice.is_test)
+                     reason="retry now", is_test=testmode.is_test_row(invoice))
         session.commit()
     try:
         return collection.collect(session, invoice, trigger=trigger, actor=actor)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.billing import allocation, dunning, gateway, invoices, license_settlement, payments, subscriptions
 from app.billing.gateway import GatewayError, Outcome
 from app.billing.models import CreditPackPurchase, Invoice, PaymentTransaction, Subscription
-from app.core import clock
+from app.core import clock, testmode
 from app.core.errors import DomainError
 
 
@@ -118,7 +118,7 @@ def settle_from_stripe(session, payment: PaymentTransaction, trigger: str = "rec
     """Look the payment up at Stripe and settle it (after a crash, or for a webhook whose
     payload is older than what we know)."""
     outcome = gateway.retrieve_payment_intent(payment_intent_id=payment.stripe_payment_intent_id,
-                                              is_test=payment.is_test)
+                                              is_test=testmode.is_test_row(payment))
     changed = settle(session, payment, outcome, trigger)
     session.commit()
     return changed

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.billing.gateway import HARD_DECLINES
 from app.billing.models import DunningAttempt, Invoice, PaymentTransaction, Subscription
-from app.core import clock
+from app.core import clock, testmode
 from app.core.money import usd
 from app.notifications.service import queue_email
 
@@ -49,7 +49,7 @@ def _attempt(session, sub: Subscription, invoice: Invoice, payment: PaymentTrans
     row = DunningAttempt(subscription_id=sub.id, invoice_id=invoice.id, payment_id=payment.id if payment else None,
                          attempt_number=number, trigger=trigger, result=result,
                          failure_code=(payment.decline_code or payment.failure_code) if payment else None,
-                         next_retry_at=invoice.next_retry_at, is_test=sub.is_test)
+                         next_retry_at=invoice.next_retry_at, is_test=testmode.is_test_row(sub))
     session.add(row)
     return row
 

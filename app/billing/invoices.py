@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.billing.models import Invoice, InvoiceLine, Subscription
-from app.core import clock
+from app.core import clock, testmode
 
 ZERO = Decimal("0.00")
 
@@ -34,13 +34,14 @@ class Line:
 
 
 def build(session, *, user_id: int, subscription: Subscription | None, kind: str, lines: list[Line],
-          is_test: bool, period_key: str | None = None, period_start: datetime | None = None,
+          period_key: str | None = None, period_start: datetime | None = None,
           period_end: datetime | None = None) -> Invoice:
-    """An open invoice (paid at once when it totals zero)."""
+    """An open invoice (paid at once when it totals zero), in its subscription's world (testmode.is_test_row)."""
     subtotal = sum((line.amount for line in lines), ZERO)
     invoice = Invoice(user_id=user_id, subscription_id=subscription.id if subscription else None, kind=kind,
                       period_key=period_key, period_start=period_start, period_end=period_end,
-                      subtotal=subtotal, total=subtotal, status="open", due_at=clock.now(), is_test=is_test)
+                      subtotal=subtotal, total=subtotal, status="open", due_at=clock.now(),
+                      is_test=testmode.is_test_row(subscription))
     for line in lines:
         invoice.lines.append(InvoiceLine(kind=line.kind, description=line.description[:255], quantity=line.quantity,
                                          unit_amount=line.amount, amount=line.amount * line.quantity))
@@ -101,7 +102,7 @@ def period_invoice(session, sub: Subscription) -> Invoice:
         total += credit.total
         lines.append(Line("credit_applied", f"Credit from {credit.number}", credit.total))
         credit.status, credit.amount_paid, credit.paid_at = "paid", credit.total, clock.now()
-    invoice = build(session, user_id=sub.user_id, subscription=sub, kind="period", lines=lines, is_test=sub.is_test,
+    invoice = build(session, user_id=sub.user_id, subscription=sub, kind="period", lines=lines,
                     period_key=period_key(sub.current_period_start), period_start=sub.current_period_start,
                     period_end=sub.current_period_end)
     for hook in _period_invoice_hooks.values():

@@ -59,7 +59,7 @@ def buy_license(session, user, *, payment_method: str | None = None) -> License:
     sub = _card_on_file(session, user, payment_method)
     lic = licensing.create_license(session, owner=user, actor=user, purchase_price=price,
                                    purchased_version=version.version, status="pending", reason="bought")
-    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="license", is_test=sub.is_test,
+    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="license",
                              lines=[Line("license", f"Perpetual license, version {version.version}", price)])
     lic.invoice_id = invoice.id
     session.commit()
@@ -75,7 +75,7 @@ def buy_upgrade(session, user, lic: License, to_version: str, *, payment_method:
     upgrades.quote(session, lic, to_version, field=field)  # a bad target is refused before any card work
     sub = _card_on_file(session, user, payment_method)
     upgrade = upgrades.create_upgrade(session, lic, to_version, actor=user, field=field)
-    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="license_upgrade", is_test=sub.is_test,
+    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="license_upgrade",
                              lines=[Line("license_upgrade", f"Upgrade of {lic.license_key[:9]}… to {upgrade.to_version}"
                                          f" ({upgrade.pricing_rule})", upgrade.price)])
     upgrade.invoice_id = invoice.id

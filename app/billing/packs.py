@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.billing import collection, invoices, subscriptions
 from app.billing.invoices import Line
 from app.billing.models import CreditPack, CreditPackPurchase
-from app.core import audit, bounds
+from app.core import audit, bounds, testmode
 from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError
 from app.core.money import money, usd
@@ -86,17 +86,17 @@ def purchase(session, actor, user, pack_id, *, staff: bool) -> CreditPackPurchas
     if not collection.can_charge(sub):
         raise Conflict("no_payment_method", "There is no card on file to charge; add a payment method first.",
                        "payment_method")
-    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="credit_pack", is_test=sub.is_test,
+    invoice = invoices.build(session, user_id=user.id, subscription=sub, kind="credit_pack",
                              lines=[Line("credit_pack", f"{pack.name}: {pack.credits:,} credits", pack.price)])
     row = CreditPackPurchase(pack_id=pack.id, pack=pack, user_id=user.id, invoice_id=invoice.id,
                              credits=pack.credits, price=pack.price, status="pending",
-                             sold_by_id=actor.id if staff else None, is_test=sub.is_test)
+                             sold_by_id=actor.id if staff else None, is_test=testmode.is_test_row(sub))
     session.add(row)
     session.flush()
     audit.record(session, "billing.credit_pack_sold" if staff else "billing.credit_pack_bought", actor=actor,
                  target=row, target_type="credit_pack_purchase", target_label=f"{pack.name} for {user.email}",
                  after={"pack": pack.name, "credits": pack.credits, "price": str(pack.price),
-                        "invoice": invoice.number}, is_test=sub.is_test)
+                        "invoice": invoice.number}, is_test=testmode.is_test_row(sub))
     session.commit()
     payment = collection.collect(session, invoice, trigger="credit_pack", actor=actor)
     if payment.status == "failed":

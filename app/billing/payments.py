@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.billing import gateway
 from app.billing.gateway import GatewayError, Outcome
 from app.billing.models import Invoice, PaymentTransaction, Subscription
+from app.core import testmode
 from app.core.errors import DomainError
 from app.core.money import money, usd
 
@@ -44,7 +45,7 @@ def start_charge(session, invoice: Invoice, *, actor=None) -> PaymentTransaction
                                  subscription_id=invoice.subscription_id, kind="charge",
                                  amount=invoice.total - invoice.amount_paid, currency=invoice.currency,
                                  status="pending", idempotency_key=f"rephlo-inv{invoice.id}-charge{count + 1}",
-                                 initiated_by_id=getattr(actor, "id", None), is_test=invoice.is_test)
+                                 initiated_by_id=getattr(actor, "id", None), is_test=testmode.is_test_row(invoice))
     session.add(payment)
     _commit(session)
     return payment
@@ -141,7 +142,8 @@ def refund(session, payment: PaymentTransaction, amount, *, reason: str, actor=N
                              subscription_id=payment.subscription_id, kind="refund", amount=amount,
                              currency=payment.currency, status="pending", refund_of_id=payment.id,
                              stripe_payment_intent_id=None, initiated_by_id=getattr(actor, "id", None),
-                             idempotency_key=f"rephlo-pay{payment.id}-refund{count + 1}", is_test=payment.is_test,
+                             idempotency_key=f"rephlo-pay{payment.id}-refund{count + 1}",
+                             is_test=testmode.is_test_row(payment),
                              failure_message=None)
     session.add(row)
     _commit(session)
@@ -149,7 +151,7 @@ def refund(session, payment: PaymentTransaction, amount, *, reason: str, actor=N
         refund_id, status = gateway.create_refund(
             payment_intent_id=payment.stripe_payment_intent_id, amount=amount, idempotency_key=row.idempotency_key,
             metadata={"payment_id": row.id, "refund_of": payment.id, "reason": (reason or "")[:200]},
-            is_test=payment.is_test)
+            is_test=testmode.is_test_row(payment))
     except GatewayError as error:
         row.status, row.failure_code, row.failure_message = "error", error.code, error.message[:255]
         _commit(session)

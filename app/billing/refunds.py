@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.billing import payments
 from app.billing.gateway import GatewayError
 from app.billing.models import Invoice, PaymentTransaction, RefundRequest, Subscription
-from app.core import audit, bounds, clock
+from app.core import audit, bounds, clock, testmode
 from app.core.audit import require_reason
 from app.core.errors import Conflict, DomainError, PermissionDenied
 from app.core.money import money
@@ -54,19 +54,19 @@ def request_refund(session, actor, payment: PaymentTransaction, amount, *, reaso
     before = committed_refunds(session, payment)
     if before + amount > threshold():
         request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
-                                reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
+                                reason=reason, requested_by_id=actor.id, is_test=testmode.is_test_row(payment))
         session.add(request)
         session.flush()
         audit.record(session, "billing.refund_requested", actor=actor, target=request, target_type="refund_request",
                      after={"payment": payment.id, "amount": str(amount), "threshold": str(threshold()),
                             "refunded_before": str(before)},
-                     reason=reason, is_test=payment.is_test)
+                     reason=reason, is_test=testmode.is_test_row(payment))
         session.commit()
         return request
     row = payments.refund(session, payment, amount, reason=reason, actor=actor)
     audit.record(session, "billing.refund", actor=actor, target=payment, target_type="payment_transaction",
                  after={"refund": row.id, "amount": str(amount), "stripe_refund": row.stripe_refund_id},
-                 reason=reason, is_test=payment.is_test)
+                 reason=reason, is_test=testmode.is_test_row(payment))
     session.commit()
     return row
 
@@ -77,12 +77,12 @@ def ask_for_refund(session, actor, payment: PaymentTransaction, amount, *, reaso
     reason = require_reason(reason, minimum=3)
     amount = payments.validate_refund(payment, amount)
     request = RefundRequest(payment_id=payment.id, subscription_id=payment.subscription_id, amount=amount,
-                            reason=reason, requested_by_id=actor.id, is_test=payment.is_test)
+                            reason=reason, requested_by_id=actor.id, is_test=testmode.is_test_row(payment))
     session.add(request)
     session.flush()
     audit.record(session, "billing.refund_requested", actor=actor, target=request, target_type="refund_request",
                  after={"payment": payment.id, "amount": str(amount), "asked_without_permission": True},
-                 reason=reason, is_test=payment.is_test)
+                 reason=reason, is_test=testmode.is_test_row(payment))
     session.commit()
     return request
 
@@ -113,7 +113,7 @@ def approve(session, actor, request: RefundRequest, note: str | None = None) -> 
     audit.record(session, "billing.refund_approved", actor=actor, target=request, target_type="refund_request",
                  before={"status": "pending"}, after={"status": "approved", "refund": row.id,
                                                       "amount": str(request.amount)},
-                 reason=request.decision_note or request.reason, is_test=request.is_test)
+                 reason=request.decision_note or request.reason, is_test=testmode.is_test_row(request))
     session.commit()
     return row
 
@@ -124,7 +124,8 @@ def reject(session, actor, request: RefundRequest, note: str | None = None) -> R
     request.status, request.decided_by_id, request.decided_at, request.decision_note = \
         "rejected", actor.id, clock.now(), note
     audit.record(session, "billing.refund_rejected", actor=actor, target=request, target_type="refund_request",
-                 before={"status": "pending"}, after={"status": "rejected"}, reason=note, is_test=request.is_test)
+                 before={"status": "pending"}, after={"status": "rejected"}, reason=note,
+                 is_test=testmode.is_test_row(request))
     session.commit()
     return request
 

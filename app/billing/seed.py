@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.auth.service import hash_password
 from app.billing import changes, collection, gateway, invoices, packs, periods, subscriptions, tiers
 from app.billing.models import DunningAttempt, PaymentTransaction, PeriodAllocation, Subscription
-from app.core import clock
+from app.core import clock, testmode
 from app.core.errors import DomainError
 from app.credits.models import CreditAllocation
 from app.users.models import User
@@ -48,12 +48,12 @@ def _mark_allocated(session, sub: Subscription) -> None:
     if has_credits:
         session.add(PeriodAllocation(subscription_id=sub.id, user_id=sub.user_id, tier=sub.tier.name,
                                      period_start=sub.current_period_start, period_end=sub.current_period_end,
-                                     allocated=sub.tier.monthly_credits, is_test=sub.is_test))
+                                     allocated=sub.tier.monthly_credits, is_test=testmode.is_test_row(sub)))
 
 
 def _pay_without_stripe(session, sub: Subscription, invoice) -> None:
     session.add(PaymentTransaction(user_id=sub.user_id, invoice_id=invoice.id, subscription_id=sub.id, kind="charge",
-                                   amount=invoice.total, status="succeeded", is_test=sub.is_test,
+                                   amount=invoice.total, status="succeeded", is_test=testmode.is_test_row(sub),
                                    idempotency_key=f"seed-inv{invoice.id}"))
     invoices.mark_paid(invoice, invoice.total)
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.billing import allocation, periods, tiers
 from app.billing.models import Invoice, ProrationEvent, Subscription, SubscriptionTier
-from app.core import clock
+from app.core import clock, testmode
 from app.core.errors import DomainError
 
 
@@ -35,7 +35,7 @@ def new_subscription(session, user, tier: SubscriptionTier, cycle: str = "monthl
     start, end = periods.period_bounds(start, cycle)
     sub = Subscription(user_id=user.id, tier_id=tier.id, tier=tier, status=status, billing_cycle=cycle,
                        current_period_start=start, current_period_end=end, billing_anchor_day=start.day,
-                       is_test=bool(user.is_test))
+                       is_test=testmode.is_test_row(user))
     session.add(sub)
     session.flush()
     return sub

@@ -1,12 +1,14 @@
-"""One way to handle a staff form POST, and one rule for an audit reason.
+"""One way to handle a form POST, and one rule for an audit reason.
 
-handle_form() is what every admin view that takes a POST does with it:
+handle_form() is what every view that takes a form POST does with it (the staff console, its
+sign-in steps and the customers' /account pages):
 
 1. validate the form (Flask-WTF; CSRF is checked by CSRFProtect before the view runs);
 2. call the service (`action`), which writes through the session and raises a DomainError to refuse;
 3. on a refusal: roll back what the action wrote (a savepoint), put the message on the field the error
    names (or the form's top error; a bare button has no form, so it is flashed) and re-render the
-   page with what was typed (`again(form, status)`: 422, or 409: see error_status);
+   page with what was typed (`again(form, status)`: 422, or 409: see error_status; a page with
+   statuses of its own, a sign-in's 401, says so with `refused_status`);
    a permission the actor lacks is not a form error: it goes on to the 403 page naming it;
 4. on success: **commit once**, then go where `success` says: a URL is a redirect (flashing
    `message`); for an HTMX fragment request the view's `fragment(result, message)` re-renders the
@@ -16,12 +18,13 @@ Where a transaction commits: the view, through this helper, once per request (an
 the API layer, once). Services never commit; the exceptions are the payment steps that must be
 durable before or after Stripe is called (billing collection, refunds, gateway customers, and the
 steps of billing.changes that come before a charge or a refund), the audit row of a refused sign-in
-that must outlive the rollback, and jobs, which own their own transactions.
+and a wrong code counted toward the two-factor lockout, which must outlive the rollback, and jobs,
+which own their own transactions.
 
 Sudo resume (auth/resume.py) re-posts the typed values to the same URL, so a form handled here
 completes after the code like any other POST.
 
-Every endpoint that goes through here is recorded in HANDLED (tests walk the admin POST rules and
+Every endpoint that goes through here is recorded in HANDLED (tests walk the form POST rules and
 check each one is).
 """
 from __future__ import annotations
@@ -118,7 +121,8 @@ def form_errors(form) -> list[str]:
 
 def handle_form(form, action: Callable[[], Any], *, success, again: str | Callable[[Any, int], Response],
                 message: str | Callable[[Any], str | None] | None = None,
-                fragment: Callable[[Any, str | None], Response] | None = None, validate: bool = True) -> Response:
+                fragment: Callable[[Any, str | None], Response] | None = None, validate: bool = True,
+                refused_status: Callable[[DomainError], int] | None = None) -> Response:
     """Validate `form` (None: a bare button), run `action()`, commit once, then redirect or re-render.
 
     success: a URL, or a callable(result) giving a URL or a whole Response (run after the commit,
@@ -129,6 +133,8 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
     fragment(result, message): the HTMX answer on success, when the form is posted by htmx.
     validate=False: the form only carries the fields and the service checks every one of them
       (its messages are the ones shown); CSRF is still checked by CSRFProtect.
+    refused_status(error): the status `again` re-renders a refusal with, when the page has its own
+      (a refused sign-in is a 401, a locked one a 403; default error_status).
     """
     HANDLED.add(request.endpoint)
     if form is not None and validate and not form.validate_on_submit():
@@ -149,7 +155,7 @@ def handle_form(form, action: Callable[[], Any], *, success, again: str | Callab
             flash(error.message, "error")
         else:
             add_error(form, error)
-        return _again(again, form, error_status(error), flashed=True)
+        return _again(again, form, (refused_status or error_status)(error), flashed=True)
     if savepoint.is_active:
         savepoint.commit()
     db.session.commit()

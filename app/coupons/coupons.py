@@ -35,8 +35,9 @@ def get(session, coupon_id: int) -> Coupon:
 
 def by_code(session, raw_code, field: str = "code") -> Coupon:
     code = inputs.normalise_code(raw_code, field)
-    coupon = session.scalar(select(Coupon).where(Coupon.code == code)
-                            .options(joinedload(Coupon.campaign), selectinload(Coupon.rules)))
+    # one round trip: the campaign and the rules joined (unique(): a row per rule)
+    coupon = session.execute(select(Coupon).where(Coupon.code == code)
+                             .options(joinedload(Coupon.campaign), joinedload(Coupon.rules))).unique().scalar_one_or_none()
     if coupon is None:
         raise DomainError("coupon_not_found", f"No coupon has the code {code}.", field, status=404)
     return coupon

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
+from app.core import testmode
+from app.core import pg
 from app.coupons import sources
 from app.coupons.models import Coupon, FraudDetection, Redemption
 from app.coupons.validation import Attempt
@@ -64,17 +66,25 @@ def _finding(cfg: dict, detection_type: str, reason: str, details: dict) -> Find
     return Finding(detection_type, cfg["severity"], bool(cfg["blocks"]), reason, details)
 
 
+def _recent_statement(by_ip: bool):
+    """The attempts of the user (or from the IP) in a window of time and a lane; built once."""
+    who = Redemption.user_id == bindparam("user_id")
+    if by_ip:
+        who = or_(who, Redemption.ip_address == bindparam("ip"))
+    return (select(Redemption.created_at, Redemption.ip_address, Redemption.user_id)
+            .where(who, Redemption.is_test == bindparam("is_test"), Redemption.created_at > bindparam("since"),
+                   Redemption.created_at <= bindparam("at"))
+            .order_by(Redemption.created_at))
+
+
+_RECENT = {True: _recent_statement(by_ip=True), False: _recent_statement(by_ip=False)}
+
+
 def _recent_attempts(session, attempt: Attempt, minutes: int):
     """The attempts of the user or from the IP within the widest window, in one query."""
-    since = attempt.at - timedelta(minutes=minutes)
-    who = Redemption.user_id == attempt.user.id
-    if attempt.ip_address:
-        who = or_(who, Redemption.ip_address == attempt.ip_address)
-    return session.execute(
-        select(Redemption.created_at, Redemption.ip_address, Redemption.user_id)
-        .where(who, Redemption.is_test.is_(attempt.is_test), Redemption.created_at > since,
-               Redemption.created_at <= attempt.at)
-        .order_by(Redemption.created_at)).all()
+    return pg.run(session, _RECENT[bool(attempt.ip_address)], {
+        "user_id": attempt.user.id, "ip": attempt.ip_address, "is_test": attempt.is_test,
+        "since": attempt.at - timedelta(minutes=minutes), "at": attempt.at}).fetchall()
 
 
 def _velocity(cfg: dict, attempt: Attempt, history, ip_history) -> Finding | None:
@@ -208,7 +218,7 @@ def record(session, findings: list[Finding], coupon: Coupon, attempt: Attempt,
                              redemption_id=getattr(redemption, "id", None), detection_type=finding.detection_type,
                              severity=finding.severity, blocked=finding.blocks, details=finding.details,
                              ip_address=attempt.ip_address, is_flagged=True, created_at=attempt.at,
-                             is_test=attempt.is_test)
+                             is_test=testmode.is_test_row(attempt))
         session.add(row)
         rows.append(row)
     session.flush()

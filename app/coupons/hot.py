@@ -17,11 +17,12 @@ committed row after waiting on its lock, so no limit is ever exceeded.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 
-from app.core import clock
-from app.coupons.models import Campaign, Coupon, Redemption
+from app.core import clock, pg, testmode
+from app.coupons.models import Campaign, Coupon, CouponUserUse, Redemption
 
 _TABLE = Redemption.__table__
 
@@ -45,7 +46,9 @@ def applies(session, attempt, benefit, findings) -> bool:
 
 
 def _values(row: Redemption) -> dict:
-    """Every column of the new row, Python defaults filled in (the ORM would at flush)."""
+    """Every column of the new row, Python defaults filled in (the ORM would at flush), each one
+    set on the row: an attribute left unset would be expired by make_transient_to_detached and
+    reloaded (a round trip while the coupon's lock is held) when the answer reads it."""
     values = {}
     for column in _TABLE.columns:
         if column.key == "id":
@@ -53,9 +56,63 @@ def _values(row: Redemption) -> dict:
         value = getattr(row, column.key)
         if value is None and column.default is not None and column.default.is_scalar:
             value = column.default.arg
-            setattr(row, column.key, value)
+        setattr(row, column.key, value)
         values[column.key] = value
     return values
+
+
+def claim_statement(insert):
+    """The customer's use of the coupon (`insert`: the dialect's, for ON CONFLICT): their count
+    after it, or no row when their limit (c_limit, null: none) is taken. Parameters c_coupon,
+    c_user, c_test, c_limit."""
+    table = CouponUserUse.__table__
+    limit = bindparam("c_limit", type_=Integer)
+    stmt = insert(table).values(coupon_id=bindparam("c_coupon"), user_id=bindparam("c_user"), uses=1,
+                                is_test=bindparam("c_test"))
+    return stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
+                                      set_={"uses": table.c.uses + 1},
+                                      where=or_(limit.is_(None), table.c.uses < limit)).returning(table.c.uses)
+
+
+def claim_params(coupon: Coupon, attempt) -> dict:
+    return {"c_coupon": coupon.id, "c_user": attempt.user.id, "c_test": testmode.is_test_row(attempt),
+            "c_limit": coupon.max_uses_per_user}
+
+
+_CLAIM = claim_statement(postgresql.insert)  # compiled once
+
+
+def claim_user_use(session, coupon: Coupon, attempt) -> int | None:
+    """Take one of the customer's uses of the coupon: their count after it, or None (refused)."""
+    row = pg.run(session, _CLAIM, claim_params(coupon, attempt)).fetchone()
+    return None if row is None else row[0]
+
+
+_COLUMNS = [column.key for column in _TABLE.columns if column.key != "id"]
+
+
+def _take_statement(campaign: bool):
+    """The one statement (module docstring), built and compiled once: every value a bound
+    parameter (coupon_id, cost, now, and the new row's columns as v_<column>). Its row:
+    got_use (1: the coupon's use was taken, 0: none left), new_id (null: nothing written)."""
+    taken = (update(Coupon).where(Coupon.id == bindparam("coupon_id"), uses_left(Coupon.uses_count))
+             .values(uses_count=Coupon.uses_count + 1, updated_at=bindparam("now"))
+             .returning(Coupon.campaign_id).cte("taken"))
+    ok = exists(select(taken.c.campaign_id))
+    if campaign:
+        cost = bindparam("cost", type_=Campaign.spent.type)
+        charged = (update(Campaign).where(Campaign.id.in_(select(taken.c.campaign_id)),
+                                          budget_left(Campaign.spent, cost))
+                   .values(spent=Campaign.spent + cost, updated_at=bindparam("now")).returning(Campaign.id)
+                   .cte("charged"))
+        ok = exists(select(charged.c.id))
+    source = select(*[bindparam(f"v_{k}", type_=_TABLE.c[k].type).label(k) for k in _COLUMNS]).where(ok)
+    inserted = insert(_TABLE).from_select(_COLUMNS, source).returning(_TABLE.c.id).cte("inserted")
+    return select(select(func.count()).select_from(taken).scalar_subquery().label("got_use"),
+                  select(inserted.c.id).scalar_subquery().label("new_id"))
+
+
+_TAKE = {True: _take_statement(campaign=True), False: _take_statement(campaign=False)}
 
 
 def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
@@ -63,27 +120,16 @@ def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
     becomes a persistent object of the session without another query. Returns the failure
     code of a refusal (nothing taken, nothing written), or None."""
     now = clock.now()  # onupdate defaults are not applied inside a CTE: set updated_at as a flush would
-    values = _values(row)
-    taken = (update(Coupon).where(Coupon.id == coupon.id, uses_left(Coupon.uses_count))
-             .values(uses_count=Coupon.uses_count + 1, updated_at=now).returning(Coupon.campaign_id).cte("taken"))
-    ok = exists(select(taken.c.campaign_id))
-    charged = None
-    if coupon.campaign_id is not None:
-        charged = (update(Campaign).where(Campaign.id.in_(select(taken.c.campaign_id)),
-                                          budget_left(Campaign.spent, row.budget_cost))
-                   .values(spent=Campaign.spent + row.budget_cost, updated_at=now).returning(Campaign.id)
-                   .cte("charged"))
-        ok = exists(select(charged.c.id))
-    source = select(*[literal(v, type_=_TABLE.c[k].type).label(k) for k, v in values.items()]).where(ok)
-    inserted = insert(_TABLE).from_select(list(values), source).returning(_TABLE.c.id).cte("inserted")
-    got_use, new_id = session.execute(select(select(func.count()).select_from(taken).scalar_subquery(),
-                                             select(inserted.c.id).scalar_subquery())).one()
+    params = {f"v_{k}": v for k, v in _values(row).items()}
+    params.update(coupon_id=coupon.id, cost=row.budget_cost, now=now)
+    got_use, new_id = pg.run(session, _TAKE[coupon.campaign_id is not None], params).fetchone()
     if new_id is None:
         if got_use:  # the use was taken but the budget refused: give the use back (its lock is ours)
             session.execute(update(Coupon).where(Coupon.id == coupon.id)
                             .values(uses_count=Coupon.uses_count - 1, updated_at=Coupon.updated_at)
                             .execution_options(synchronize_session=False))
         return "max_uses_reached" if not got_use else "campaign_budget_exhausted"
+    pg.hot_lock_taken()  # the coupon's row is locked until the commit: that round trip does not yield
     row.id = new_id
     make_transient_to_detached(row)
     session.add(row)

@@ -46,7 +46,7 @@ def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
                       tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
                       ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
                       device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
-                      is_test=attempt.is_test, **values)
+                      is_test=testmode.is_test_row(attempt), **values)
 
 
 def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
@@ -61,20 +61,11 @@ def _upsert(session):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _claim_user_use(session, coupon: Coupon, attempt: Attempt, refuse: bool = True) -> int | None:
-    """Take one of the customer's uses of the coupon (their count after it), or refuse (racing
-    attempts of one user queue here); with refuse=False a refusal is None."""
-    table = CouponUserUse.__table__
-    stmt = _upsert(session)(table).values(coupon_id=coupon.id, user_id=attempt.user.id, uses=1,
-                                          is_test=attempt.is_test)
-    limit = coupon.max_uses_per_user
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c.coupon_id, table.c.user_id],
-                                      set_={"uses": table.c.uses + 1},
-                                      where=(table.c.uses < limit) if limit is not None else None)
-    taken = session.execute(stmt.returning(table.c.uses)).first()
-    if taken is None and refuse:
+def _claim_user_use(session, coupon: Coupon, attempt: Attempt) -> None:
+    """Take one of the customer's uses of the coupon, or refuse (racing attempts of one user
+    queue here)."""
+    if session.execute(hot.claim_statement(_upsert(session)), hot.claim_params(coupon, attempt)).first() is None:
         raise LimitRefused("per_user_limit_reached")
-    return None if taken is None else taken[0]
 
 
 def _claim_shared(session, coupon: Coupon, attempt: Attempt, cost) -> None:
@@ -131,7 +122,7 @@ def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, row: Re
     first (their row, not shared), then the coupon's use, the campaign's budget and the
     redemption row in one statement (hot.py); the caller's commit follows. A refusal gives
     the customer's use back and records the failed attempt, as the savepoint path does."""
-    uses = _claim_user_use(session, coupon, attempt, refuse=False)
+    uses = hot.claim_user_use(session, coupon, attempt)
     if uses is None:
         row = _failed(session, coupon, attempt, "per_user_limit_reached", MESSAGES["per_user_limit_reached"])
     else:
@@ -257,10 +248,10 @@ def apply_to_subscription(session, actor, sub, raw_code, reason: str, *, ip_addr
     coupon = coupons.by_code(session, raw_code)
     price = sub.tier.price_for(sub.billing_cycle)
     attempt = validation.build_attempt(session, coupon, sub.user, {"amount": str(price), "subscription_id": sub.id},
-                                       is_test=bool(sub.is_test), ip_address=ip_address, user_agent=user_agent)
+                                       is_test=testmode.is_test_row(sub), ip_address=ip_address, user_agent=user_agent)
     row = redeem(session, coupon, attempt, applied_by=actor, detectors=("stacking_abuse",))
     audit.record(session, "coupons.applied_to_subscription", actor=actor, target=sub, target_type="subscription",
                  after={"code": coupon.code, "redemption": row.id, "status": row.status,
                         "failure_code": row.failure_code, "discount": str(row.discount_amount)},
-                 reason=reason, is_test=bool(sub.is_test))
+                 reason=reason, is_test=testmode.is_test_row(sub))
     return row

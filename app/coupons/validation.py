@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.billing import subscriptions
-from app.core import clock, testmode
+from app.core import clock, pg, testmode
 from app.core.errors import DomainError
 from app.coupons import discount, inputs, rules
 from app.coupons.models import BILLING_CYCLES, TIERS, Coupon, CouponUserUse
@@ -123,9 +123,13 @@ def _fail(coupon: Coupon, code: str, message: str | None = None, rule: str | Non
     return Result(coupon, False, code, message or MESSAGES[code], failed_rule=rule)
 
 
+_USER_USES = select(CouponUserUse.uses).where(CouponUserUse.coupon_id == bindparam("coupon_id"),
+                                              CouponUserUse.user_id == bindparam("user_id"))
+
+
 def user_uses(session, coupon: Coupon, user_id: int) -> int:
-    return session.scalar(select(CouponUserUse.uses).where(CouponUserUse.coupon_id == coupon.id,
-                                                           CouponUserUse.user_id == user_id)) or 0
+    row = pg.run(session, _USER_USES, {"coupon_id": coupon.id, "user_id": user_id}).fetchone()
+    return row[0] if row is not None else 0
 
 
 def check(session, coupon: Coupon, attempt: Attempt) -> Result:
@@ -173,4 +177,4 @@ def preview(session, coupon: Coupon, email: str, raw: dict) -> Result:
     if user is None:
         raise DomainError("user_not_found", "No account has this email address.", "email")
     purchase = parse_purchase(raw)
-    return check(session, coupon, Attempt(user=user, is_test=user.is_test, **purchase))
+    return check(session, coupon, Attempt(user=user, is_test=testmode.is_test_row(user), **purchase))

@@ -66,14 +66,15 @@ class GrantCheck:
 
 
 def check_grant(session, actor, user_id: int, amount: int, reason: str | None, expires_at: datetime | None = None,
-                cap=_UNKNOWN) -> GrantCheck:
-    """Every rule of a staff grant, in one place for the screen, the API's single allocation and
-    each row of a bulk allocation: the permission, the amount, the reason, a live user who is
-    not the actor, an expiry in the future (and the permission to set one). Raises the first
-    broken rule as a DomainError naming its field; the cap is the caller's decision (a single
-    grant above it files an approval request, a bulk row above it is refused). `cap`: the
-    actor's, when the caller has it already (a batch)."""
-    _require(session, actor, "credits.grant")
+                cap=_UNKNOWN, permission: str = "credits.grant") -> GrantCheck:
+    """Every rule of a staff grant, in one place for the screen, the API's single allocation,
+    each row of a bulk allocation and a request for a grant: the permission, the amount, the
+    reason, a live user who is not the actor, an expiry in the future (and the permission to set
+    one). Raises the first broken rule as a DomainError naming its field; the cap is the
+    caller's decision (a single grant above it files an approval request, a bulk row above it is
+    refused). `cap`: the actor's, when the caller has it already (a batch). `permission`: what
+    the actor must hold, credits.grant unless it only asks an administrator (request_grant)."""
+    _require(session, actor, permission)
     balances.check_amount(amount)
     reason = _reason(reason)
     user = balances._user(session, user_id)
@@ -110,12 +111,8 @@ def grant(session, actor, user_id: int, amount: int, reason: str, expires_at: da
 def request_grant(session, actor, user_id: int, amount: int, reason: str) -> CreditGrantRequest:
     """A grant asked for by someone who may not grant (support without credits.grant): always an
     approval request for an administrator; no credits move now."""
-    _require(session, actor, "credits.view_balance")
-    balances.check_amount(amount)
-    reason = _reason(reason)
-    user = balances._user(session, user_id)
-    if user.id == actor.id:
-        raise PermissionDenied("You cannot ask credits for yourself.", code="self_grant")
+    checked = check_grant(session, actor, user_id, amount, reason, cap=None, permission="credits.view_balance")
+    user, reason = checked.user, checked.reason
     request = CreditGrantRequest(user_id=user.id, amount=amount, reason=reason, requested_by_id=actor.id,
                                  is_test=testmode.is_test_row(user))
     session.add(request)

@@ -17,7 +17,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import contains_eager
 
-from app.core import audit, clock
+from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
 from app.licensing import cache
 from app.licensing.models import Activation, ActivationEvent, License
@@ -106,7 +106,7 @@ def _human(seconds: int) -> str:
 def _event(session, lic: License, activation: Activation | None, kind: str, source: str, actor, at) -> None:
     session.add(ActivationEvent(license_id=lic.id, activation_id=getattr(activation, "id", None), kind=kind,
                                 source=source, actor_id=getattr(actor, "id", None), created_at=at,
-                                is_test=lic.is_test))
+                                is_test=testmode.is_test_row(lic)))
 
 
 def _by_fingerprint(session, license_id: int, fingerprint: str) -> Activation | None:
@@ -135,7 +135,7 @@ def activate(session, lic: License, fingerprint, device: dict | None = None, *, 
                           "deactivate a device first.", "fingerprint")
     if existing is None:
         activation = Activation(license_id=lic.id, license=lic, fingerprint=fingerprint, status="active",
-                                activated_at=at, last_seen_at=at, is_test=lic.is_test, **fields)
+                                activated_at=at, last_seen_at=at, is_test=testmode.is_test_row(lic), **fields)
         session.add(activation)
         kind = "activated"
     else:
@@ -211,7 +211,8 @@ def replace(session, lic: License, activation_id: int, new_fingerprint, device: 
         _check_rate(session, lic, at)
     before = _device_snapshot(old)
     if target is None:
-        target = Activation(license_id=lic.id, license=lic, fingerprint=new_fingerprint, is_test=lic.is_test,
+        target = Activation(license_id=lic.id, license=lic, fingerprint=new_fingerprint,
+                            is_test=testmode.is_test_row(lic),
                             **fields)
         session.add(target)
     else:

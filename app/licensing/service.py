@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import contains_eager
 
-from app.core import audit, clock, sorting
+from app.core import audit, clock, sorting, testmode
 from app.core.audit import AuditEntry, require_reason
 from app.core.errors import DomainError, NotFound
 from app.core.money import money
@@ -134,7 +134,7 @@ def create_license(session, *, owner: User, actor, purchase_price, purchased_ver
     lic = License(license_key=key, user_id=owner.id, owner=owner, status=status, purchase_price=price,
                   max_activations=_max_activations(max_activations), purchased_at=purchased_at or now,
                   expires_at=expires_at, status_changed_at=now, created_by_id=getattr(actor, "id", None),
-                  is_test=bool(owner.is_test))
+                  is_test=testmode.is_test_row(owner))
     lic.set_versions(str(purchased), str(until))
     session.add(lic)
     session.flush()

@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.core import audit, clock
+from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
 from app.licensing import cache, semver
 from app.licensing.activations import require_usable
@@ -204,7 +204,8 @@ def create_upgrade(session, lic: License, to_version, *, actor=None, at: datetim
                           f"An upgrade to {waiting.to_version} is already awaiting payment for this license.", field)
     upgrade = LicenseUpgrade(license_id=lic.id, license=lic, user_id=lic.user_id, from_version=q.from_version,
                              to_version=q.to_version, price=q.price, pricing_rule=q.pricing_rule, status="pending",
-                             purchased_at=at, new_eligible_until=q.eligible_until_after, is_test=lic.is_test)
+                             purchased_at=at, new_eligible_until=q.eligible_until_after,
+                             is_test=testmode.is_test_row(lic))
     session.add(upgrade)
     session.flush()
     if actor is not None:

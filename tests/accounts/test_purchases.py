@@ -118,7 +118,7 @@ def test_the_webhook_issues_a_license_once_whatever_the_order(client, session, c
     sub = license_sales._card_on_file(session, customer, PAID)
     lic = licensing.create_license(session, owner=customer, actor=None, purchase_price=Decimal("299.99"),
                                    purchased_version="2.0.0", status="pending")
-    invoice = invoices.build(session, user_id=customer.id, subscription=sub, kind="license", is_test=False,
+    invoice = invoices.build(session, user_id=customer.id, subscription=sub, kind="license",
                              lines=[invoices.Line("license", "Perpetual license", Decimal("299.99"))])
     lic.invoice_id = invoice.id
     session.commit()

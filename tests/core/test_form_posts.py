@@ -1,4 +1,5 @@
-"""Issue 19: one way to handle a form POST. Every admin POST route's view reaches
+"""Issue 19: one way to handle a form POST. Every form POST route's view (the staff console, its
+sign-in steps and the customers' /account pages) reaches
 app.core.forms.handle_form (directly, or through a helper of its own module), so validation,
 the DomainError-to-field mapping, the single commit and the redirect or 422 re-render are the
 same everywhere. The hostile-input sweep (tests/security/test_08) checks at run time that every
@@ -10,9 +11,10 @@ import types
 
 from app.core import forms
 
-# Not a form: signing out everywhere ends the session it is posted from (nothing to validate or
-# re-render), and the account page accepts a POST only to show itself again.
-NOT_FORM_POSTS = {"auth.logout_everywhere", "auth.account"}
+# The screens people post forms to. The API (/api/v1), OAuth's machine endpoints and the Stripe
+# webhook answer programs, each through its own pipeline.
+FORM_PREFIXES = ("/admin", "/auth/", "/account/")
+NOT_FORM_POSTS: set[str] = set()
 
 
 def _names(code: types.CodeType) -> set[str]:
@@ -39,10 +41,13 @@ def _reaches_handle_form(func, seen: set, depth: int = 0) -> bool:
                if inspect.isfunction(target := func.__globals__.get(name)) and target.__module__.startswith("app."))
 
 
-def test_every_admin_post_view_reaches_handle_form(app):
+def test_every_form_post_view_reaches_handle_form(app):
     posts = sorted({rule.endpoint for rule in app.url_map.iter_rules()
-                    if "POST" in rule.methods and rule.rule.startswith("/admin")})
-    assert len(posts) > 80  # the sweep found the routes
+                    if "POST" in rule.methods and rule.rule.startswith(FORM_PREFIXES)})
+    assert len(posts) > 100  # the sweep found the routes
+    # the sign-in steps and the customers' pages are in it
+    assert {"auth.login", "auth.verify", "auth.enrol", "auth.sudo", "auth.logout", "auth.logout_everywhere",
+            "accounts.sign_in", "accounts.sign_up", "accounts.create_key", "accounts.reset_password"} <= set(posts)
     missing = [endpoint for endpoint in posts if endpoint not in NOT_FORM_POSTS
                and not _reaches_handle_form(app.view_functions[endpoint], set())]
     assert missing == []
@@ -58,6 +63,12 @@ def test_the_check_tells_a_view_without_the_helper(app):
 
     assert not _reaches_handle_form(bare_view, set())
     assert _reaches_handle_form(app.view_functions["credits.grant"], set())
+
+
+def test_the_account_page_takes_no_post(app):
+    """Its forms post to their own routes; a POST to the page itself has nothing to do."""
+    methods = {m for rule in app.url_map.iter_rules() if rule.endpoint == "auth.account" for m in rule.methods}
+    assert "GET" in methods and "POST" not in methods
 
 
 # Modules other than views, jobs, CLI, seeds and the API pipeline that may commit, and why. A new

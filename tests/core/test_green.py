@@ -65,6 +65,45 @@ def test_queries_yield_to_other_greenlets_time_out_and_send_large_queries():
     assert result["length"] == 8_000_000
 
 
+NOT_YIELDING = r"""
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+import gevent, psycopg
+from app.core import green
+
+green.install()
+url = sys.argv[1]
+ticks = {"yielding": 0, "not_yielding": 0}
+state = {"mode": None, "done": False}
+
+def query():
+    with psycopg.connect(url) as conn:
+        for mode in ("yielding", "not_yielding"):
+            state["mode"] = mode
+            with green.not_yielding() if mode == "not_yielding" else open("/dev/null"):
+                conn.execute("SELECT pg_sleep(0.3)")
+    state["done"] = True
+
+def ticker():
+    while not state["done"]:
+        if state["mode"]:
+            ticks[state["mode"]] += 1
+        gevent.sleep(0.02)
+
+gevent.joinall([gevent.spawn(query), gevent.spawn(ticker)], raise_error=True)
+print(json.dumps(ticks))
+"""
+
+
+@pytest.mark.postgres
+def test_not_yielding_blocks_the_worker_for_the_round_trip():
+    """A hot lock's holder (pg.hot_lock_taken) commits inside not_yielding(): no other greenlet
+    runs until the server answers, so the lock is not held while the worker serves others."""
+    ticks = _run(NOT_YIELDING)
+    assert ticks["yielding"] >= 5  # the ticker ran while the first pg_sleep(0.3) was waited on
+    assert ticks["not_yielding"] <= 1  # and not during the second (at most the tick it was in)
+
+
 def test_without_gevent_psycopg_keeps_its_own_wait():
     out = subprocess.run([sys.executable, "-c", "from app.core import green; from psycopg import waiting; "
                           "print(green.install(), waiting.wait.__name__)"], cwd=ROOT, capture_output=True,

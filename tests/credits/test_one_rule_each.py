@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from app.core import clock, pg, testmode
 from app.core.errors import DomainError
 from app.credits import balances, charge, grants, metering
-from app.credits.models import CreditAllocation, CreditBalance, CreditDeduction, PricingState, TokenUsage
+from app.credits.models import (CreditAllocation, CreditBalance, CreditDeduction, CreditGrantRequest, PricingState,
+                                TokenUsage)
 from app.extensions import db
 
 LEDGER_OWN = ("id", "user_id", "created_at")  # what two rows of two users may not share
@@ -201,3 +202,38 @@ def test_the_grant_rules_are_one_function_for_screen_api_and_bulk(
     assert bulk.status_code == 422 and [(e["param"], e["code"]) for e in bulk.json["errors"]] == [
         ("user_id", "self_grant")]
     assert session.scalar(select(CreditAllocation.id).where(CreditAllocation.user_id == admin.id)) is None
+
+
+@pytest.mark.parametrize("amount, reason, whom", [
+    (0, "Outage week", "user"), ("10", "Outage week", "user"), (balances.MAX_CREDITS + 1, "Outage week", "user"),
+    (10, " ", "user"), (10, "ab", "user"), (10, "Outage week", "nobody"), (10, "Outage week", "self"),
+])
+def test_a_grant_and_a_grant_request_refuse_the_same_inputs_with_the_same_words(
+        session, frozen_clock, make_user, funded, monkeypatch, amount, reason, whom):
+    """The screen's "Request credits" (request_grant) checks a grant by check_grant, as the
+    screen's and the API's grant do: the same refusal, code, field and message."""
+    admin, user = make_user(roles=("admin",)), funded()
+    user_id = {"user": user.id, "nobody": 10**9, "self": admin.id}[whom]
+    checked = []
+    real = grants.check_grant
+    monkeypatch.setattr(grants, "check_grant", lambda *a, **kw: checked.append(a[2]) or real(*a, **kw))
+    refusals = []
+    for call in (grants.grant, grants.request_grant):
+        with pytest.raises(DomainError) as refused:
+            call(session, admin, user_id, amount, reason)
+        error = refused.value
+        refusals.append((type(error), error.code, error.field, error.message, error.status))
+    assert refusals[0] == refusals[1]
+    assert checked == [user_id, user_id]
+    assert session.scalar(select(CreditGrantRequest.id)) is None
+
+
+def test_a_grant_request_needs_only_the_view_permission(session, frozen_clock, make_user, funded):
+    analyst, user = make_user(roles=("analyst",)), funded()  # may see a balance, may not grant
+    request = grants.request_grant(session, analyst, user.id, 900_000, "Outage week")
+    assert (request.user_id, request.amount, request.reason, request.status) == (user.id, 900_000, "Outage week",
+                                                                                 "pending")
+    auditor = make_user(roles=("auditor",))
+    with pytest.raises(DomainError) as refused:
+        grants.request_grant(session, auditor, user.id, 10, "Outage week")
+    assert (refused.value.code, refused.value.permission) == ("permission_denied", "credits.view_balance")
