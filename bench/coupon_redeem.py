@@ -4,6 +4,7 @@ redemption transaction on the same coupon row.
 
     .venv/bin/python bench/coupon_redeem.py [--clients 32] [--customers 2000] [--max-uses 1000]
         [--workers 2] [--worker-class gevent|gthread] [--threads 8] [--pgbench-seconds 15]
+        [--paced 0.25 | --offered RPS] [--paced-seconds 30]
 
 A fresh database (rephlo_bench_coupons) gets N production customers with a live key each and
 one coupon in a campaign with --max-uses uses and one use per customer. Every customer tries
@@ -230,6 +231,9 @@ def main() -> None:
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--paced", type=float, default=0.25, metavar="SHARE",
                         help="also measure latency with clients offering SHARE x pgbench's tps (0: skip)")
+    parser.add_argument("--offered", type=float, default=0, metavar="RPS",
+                        help="the paced run's offered req/s, instead of SHARE x this run's pgbench tps (on a "
+                             "shared machine pgbench's rate moves from run to run: a fixed rate compares runs)")
     parser.add_argument("--paced-seconds", type=float, default=30)
     parser.add_argument("--label", default="", help="a name for this run in the JSON (before/after)")
     args = parser.parse_args()
@@ -262,9 +266,10 @@ def main() -> None:
     row = {"label": args.label, "clients": args.clients, "worker_class": args.worker_class, "workers": args.workers,
            **run, "pgbench_tps": pg["tps"], "pgbench_latency_avg_ms": pg["latency_avg_ms"],
            "pgbench_load_avg_1m": pg["load_avg_1m"], "ratio": round(run["rps"] / pg["tps"], 3), "paced": None}
-    if args.paced:
-        paced = app_run(args.paced * pg["tps"], args.paced_seconds)
-        row["paced"] = {"offered_rps": round(args.paced * pg["tps"], 1), **paced}
+    if args.paced or args.offered:
+        offered = args.offered or args.paced * pg["tps"]
+        paced = app_run(offered, args.paced_seconds)
+        row["paced"] = {"offered_rps": round(offered, 1), **paced}
     print(json.dumps(row), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"coupon_redeem{'_' + args.label if args.label else ''}.json").write_text(json.dumps(row, indent=2))
