@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.config import INSTANCE, ROOT, load_config
+from app.core.flask_app import RephloFlask
 
 
 def _sqlite_transactions(engine) -> None:
@@ -69,7 +70,7 @@ def _ping_idle_connections(engine, idle_seconds: float) -> None:
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+    app = RephloFlask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(INSTANCE))
     app.config.update(load_config(config))
     # The packages are imported here, not at the top: `import app.<anything>` runs this module
@@ -105,7 +106,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     ports.plug()
 
-    from app.api import load_routes, skip_limiter_middleware
+    from app.api import load_routes, skip_browser_hooks
     from app.auth.views import bp as auth_bp
     from app.rbac.views import bp as rbac_bp
     from app.customers.user_views import bp as users_bp
@@ -173,7 +174,7 @@ def create_app(config: dict | None = None) -> Flask:
     api_bp = load_routes()
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
-    skip_limiter_middleware(app, limiter)
+    skip_browser_hooks(app, limiter=limiter, login_manager=login_manager)
     security.trust_proxies(app)  # outermost: everything inside sees the client's address
 
     from app.cli import register_cli

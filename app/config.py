@@ -134,7 +134,10 @@ def load_config(overrides: dict | None = None) -> dict:
         # Licenses: device changes per license per 24 h, validation cache TTL (Redis), per-IP limit
         # of license-key API calls (API-key calls use the key's own limit).
         "LICENSE_ACTIVATION_CHANGE_LIMIT": int(os.environ.get("LICENSE_ACTIVATION_CHANGE_LIMIT", "10")),
-        "LICENSE_CACHE_SECONDS": int(os.environ.get("LICENSE_CACHE_SECONDS", "15")),
+        # Off by default: a validation's lookup is one indexed statement, and the cache's round
+        # trips cost more than they save unless the same device validates again within the TTL
+        # (app/licensing/cache.py says what was measured).
+        "LICENSE_CACHE_SECONDS": int(os.environ.get("LICENSE_CACHE_SECONDS", "0")),
         # Price of a perpetual license bought through the API (seed 001: $299.99 for v1.0.0).
         "PERPETUAL_LICENSE_PRICE": os.environ.get("PERPETUAL_LICENSE_PRICE", "299.99"),
         "LICENSE_API_RATE_LIMIT": os.environ.get("LICENSE_API_RATE_LIMIT", "300 per minute"),

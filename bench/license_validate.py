@@ -133,7 +133,8 @@ def free_port() -> int:
 def start_gunicorn(url: str, workers: int, threads: int, redis_url: str | None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url.replace("+psycopg", ""), "REDIS_URL": redis_url or "",
-           "SECRET_KEY": "bench", "JOBS_INLINE": "1", "LOG_FORMAT": "text"}
+           "SECRET_KEY": "bench", "JOBS_INLINE": "1", "LOG_FORMAT": "text",
+           "LICENSE_CACHE_SECONDS": "15" if redis_url else "0"}
     factory = "app:create_app({'LICENSE_API_RATE_LIMIT': '100000000 per minute'})"
     proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "--threads", str(threads),
                              "-k", "gthread", "-b", f"127.0.0.1:{port}", "--keep-alive", "30",
@@ -226,7 +227,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--redis", default=None, help="REDIS_URL for the app (validation cache on)")
+    parser.add_argument("--redis", default=None, help="REDIS_URL for the app (and the validation cache on, 15 s)")
     parser.add_argument("--hot", type=int, default=0, help="draw from only this many devices (cache hits)")
     parser.add_argument("--keep", action="store_true", help="reuse the filled database")
     args = parser.parse_args()

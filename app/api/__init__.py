@@ -32,24 +32,37 @@ def load_routes() -> Blueprint:
     return api_bp
 
 
-def skip_limiter_middleware(app: Flask, limiter) -> None:
-    """Flask-Limiter's before_request hook applies default, application and blueprint limits;
-    the API has none (a key's rate limit is auth.meter(); @limiter.limit on a route is checked
-    by its decorator, which still runs). Evaluating nothing cost ~4% of a metering request's
-    CPU (py-spy), so the hook returns at once for the API blueprint. Flask-Limiter 4 has no public
-    way to do this: the private hook is pinned in pyproject.toml and checked by
-    tests/core/test_library_internals.py."""
+def skip_browser_hooks(app: Flask, *, limiter, login_manager) -> None:
+    """The hooks the browser extensions add for every request do nothing for the API but cost
+    ~9% of a keyless licence validation's instructions (callgrind): CSRF (the blueprint is
+    exempt: bearer secrets, no cookies), Flask-Login's remember cookie (the API has no session),
+    and Flask-Limiter's request check, header injection and context release (the API's limits are
+    its own: auth.meter() and the per-address limits). Each is wrapped to return at once for an
+    /api/ request. A hook is known by its owner through Flask's public hook lists: a bound method
+    of the Limiter or the LoginManager (or a partial of one), or a function of flask_wtf.csrf.
+    Flask-Limiter's hooks stay on for the API when it has default, application or meta limits
+    (then they have work there)."""
     manager = limiter.limit_manager
-    if manager.default_limits or manager.application_limits or getattr(limiter, "_meta_limits", None):
-        return  # then it has work for the API too: keep it
-    hooks = app.before_request_funcs.setdefault(None, [])
-    check = limiter._check_request_limit
-    if check not in hooks:
-        return
+    limiter_has_api_work = bool(manager.default_limits or manager.application_limits
+                                or getattr(limiter, "_meta_limits", None))
+    owners = {id(login_manager)} | (set() if limiter_has_api_work else {id(limiter)})
 
-    def check_unless_api():
-        if request.blueprint != api_bp.name:
-            return check()
-        return None
+    def browser_only(hook) -> bool:
+        target = getattr(hook, "func", hook)  # a functools.partial: its function and first argument
+        owner = getattr(hook, "__self__", None) or getattr(target, "__self__", None) or \
+            (hook.args[0] if getattr(hook, "args", None) else None)
+        return id(owner) in owners or getattr(target, "__module__", "") == "flask_wtf.csrf"
 
-    hooks[hooks.index(check)] = check_unless_api
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        funcs = hooks.get(None, [])
+        funcs[:] = [_unless_api(hook) if browser_only(hook) else hook for hook in funcs]
+
+
+def _unless_api(hook):
+    def unless_api(*args):
+        if request.path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
+            return args[0] if args and not isinstance(args[0], BaseException | None) else None
+        return hook(*args)
+
+    unless_api.skips_api, unless_api.__wrapped__ = True, hook
+    return unless_api

@@ -361,7 +361,6 @@ def _rate_headers(response):
     rate = g.get("api_rate")
     if rate is not None:
         limit, remaining, reset = rate
-        response.headers["X-RateLimit-Limit"] = str(limit)
-        response.headers["X-RateLimit-Remaining"] = str(remaining)
-        response.headers["X-RateLimit-Reset"] = str(reset)
+        response.headers.extend((("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(remaining)),
+                                 ("X-RateLimit-Reset", str(reset))))  # new names: add, no scan (core/security.py)
     return response

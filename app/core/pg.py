@@ -71,6 +71,16 @@ def bind_of(session):
     return own.engine if own is not None else session.get_bind()
 
 
+def session_made(scoped) -> bool:
+    """Whether code of this request has made db.session's Session (without making it)."""
+    return scoped.registry.has()
+
+
+def has_own_connection() -> bool:
+    """Whether the request runs in a transaction() on a connection of its own."""
+    return _own.get() is not None
+
+
 def run(session, stmt, params: dict):
     """Execute `stmt` in the session's transaction; the result has fetchone()/fetchall() and
     rows with attribute access either way."""

@@ -170,7 +170,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _test_mode_header(response):
         if testmode.active():
-            response.headers["X-Test-Mode"] = "true"
+            response.headers.add("X-Test-Mode", "true")
         return response
 
     @app.teardown_request

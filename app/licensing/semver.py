@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from app.core.errors import DomainError
 
@@ -74,6 +74,12 @@ class Version:
 
 def parse(text, field_name: str = "version") -> Version:
     """Parse a SemVer string or raise DomainError('invalid_version') naming the field."""
+    if isinstance(text, str) and len(text) <= MAX_LENGTH:
+        return _parse_remembered(text, field_name)  # a handful of versions, parsed ~3 times a validation
+    return _parse(text, field_name)
+
+
+def _parse(text, field_name: str) -> Version:
     raw = text.strip() if isinstance(text, str) else ""
     match = _SEMVER.match(raw) if 0 < len(raw) <= MAX_LENGTH else None
     if match is None:
@@ -87,6 +93,9 @@ def parse(text, field_name: str = "version") -> Version:
                           field_name)
     return Version(int(major), int(minor), int(patch),
                    tuple(pre.split(".")) if pre else (), tuple(build.split(".")) if build else ())
+
+
+_parse_remembered = lru_cache(maxsize=1024)(_parse)  # Version is frozen; a refusal raises, never kept
 
 
 def is_valid(text) -> bool:

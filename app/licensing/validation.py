@@ -25,6 +25,7 @@ from sqlalchemy.orm import scoped_session
 
 from app.core import clock, pg
 from app.core.errors import DomainError
+from app.extensions import db
 from app.licensing import cache, semver
 from app.licensing.activations import normalize_fingerprint
 from app.licensing.models import Activation, License
@@ -93,16 +94,10 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
     a lone SELECT needs no BEGIN/ROLLBACK round trips (tests bind the session to their own
     connection and transaction, so they read through it)."""
     stmt, params = lookup_statement(), {"license_key": key, "fingerprint": fingerprint}
-    current = session() if isinstance(session, scoped_session) else session  # the scope's Session
-    bind = current.get_bind()
-    if isinstance(bind, Engine) and not current.in_transaction():
-        if bind.dialect.name == "postgresql":
-            row = _read_alone(bind, stmt, params)
-        else:
-            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                row = conn.execute(stmt, params).first()
-    else:  # the request's transaction (its own psycopg connection under the API pipeline): no ORM execution
+    if pg.has_own_connection():  # the API request's transaction (pipeline): read in it, no Session made
         row = pg.run(session, stmt, params).fetchone()
+    else:
+        row = _outside_the_pipeline(session, stmt, params)
     if row is None:
         return None
     return LicenseState(id=row.id, user_id=row.user_id, is_test=bool(row.is_test), status=row.status,
@@ -110,6 +105,22 @@ def _lookup(session, key: str, fingerprint: str) -> LicenseState | None:
                         purchased_version=row.purchased_version, eligible_until_version=row.eligible_until_version,
                         max_activations=row.max_activations, active_count=int(row.active_count),
                         fingerprint_active=bool(row.fingerprint_active))
+
+
+def _outside_the_pipeline(session, stmt, params: dict):
+    if session is db.session and not pg.session_made(session):
+        # No Session made yet in this request: none to ask (making one and closing it at the
+        # request's end cost ~3% of a keyless validation), and no transaction to read in.
+        bind, in_transaction = db.engine, False
+    else:
+        current = session() if isinstance(session, scoped_session) else session  # the scope's Session
+        bind, in_transaction = current.get_bind(), current.in_transaction()
+    if isinstance(bind, Engine) and not in_transaction:
+        if bind.dialect.name == "postgresql":
+            return _read_alone(bind, stmt, params)
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            return conn.execute(stmt, params).first()
+    return pg.run(session, stmt, params).fetchone()
 
 
 _COMPILED: dict[int, str] = {}  # the lookup's SQL per dialect instance
@@ -145,7 +156,7 @@ def license_state(session, key: str, fingerprint: str) -> LicenseState | None:
     if cached is not None:
         return LicenseState(**cached)
     state = _lookup(session, key, fingerprint)
-    if state is not None:
+    if state is not None and cache.enabled():
         cache.put(key, fingerprint, asdict(state))
     return state
 

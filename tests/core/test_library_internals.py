@@ -5,9 +5,10 @@ fails naming it and the module that uses it, instead of the app quietly losing w
 
 - psycopg (< 3.4), app/core/green.py: psycopg.waiting.wait (replaced under gevent), WAIT_*/READY_*,
   psycopg.errors._WaitTimeout; no public way to give psycopg a wait function.
-- Flask-Limiter (< 4.2), app/api/__init__.py: Limiter._check_request_limit (the before_request hook,
-  swapped for one that skips the API), Limiter._meta_limits, Limiter.limit_manager; 4.x has no
-  auto_check=False and limiter.exempt() still runs the hook.
+- Flask-Limiter (< 4.2), app/api/__init__.py skip_browser_hooks(): Limiter._meta_limits and
+  Limiter.limit_manager (whether its hooks have work on the API); its hooks are found as bound
+  methods (or a partial) of the Limiter in Flask's public hook lists; 4.x has no auto_check=False
+  and limiter.exempt() still runs the hooks.
 - SQLAlchemy (< 2.1), app/core/pg.py: scoped_session.registry
   (.has(), .createfunc), sessionmaker.kw, Connection(engine, connection=pooled).
 - limits (< 6), app/api/quota.py: the Redis fixed-window counter's key and expiry.
@@ -83,36 +84,58 @@ def test_psycopg_looks_its_wait_up_at_every_wait(monkeypatch):
 
 # Flask-Limiter ---------------------------------------------------------------------------------
 
-def test_flask_limiter_registers_the_hook_skip_limiter_middleware_replaces():
+def test_the_browser_extensions_hooks_skip_browser_hooks_finds():
     from flask import Blueprint, Flask
     from flask_limiter import Limiter
     from flask_limiter.util import get_remote_address
+    from flask_login import LoginManager
+    from flask_wtf.csrf import CSRFProtect
 
-    from app.api import api_bp, skip_limiter_middleware
+    from app.api import api_bp, skip_browser_hooks
 
-    user = "app/api/__init__.py skip_limiter_middleware()"
-    check = getattr(Limiter, "_check_request_limit", None)
-    relied_on(callable(check), "flask_limiter.Limiter._check_request_limit", user, "a method")
-    relied_on(_params(check) == ["self", "callable_name", "in_middleware"], "Limiter._check_request_limit", user,
-              "(self, callable_name, in_middleware)")
+    user = "app/api/__init__.py skip_browser_hooks()"
     app = Flask(__name__)
+    app.config["SECRET_KEY"] = "x"
+    CSRFProtect(app)
     limiter = Limiter(get_remote_address, app=app, default_limits=[], storage_uri="memory://")
-    hooks = app.before_request_funcs.get(None, [])
-    relied_on(limiter._check_request_limit in hooks, "Limiter._check_request_limit", user,
-              "registered by init_app as the app's before_request hook")
+    login_manager = LoginManager(app)
     relied_on(isinstance(getattr(limiter, "_meta_limits", None), list), "Limiter._meta_limits", user, "a list")
     manager = getattr(limiter, "limit_manager", None)
     relied_on(manager is not None and hasattr(manager, "default_limits") and hasattr(manager, "application_limits"),
               "Limiter.limit_manager.default_limits/application_limits", user, "the limits the hook applies")
+    before = {id(h) for h in app.before_request_funcs[None]}
+    after = {id(h) for h in app.after_request_funcs[None]}
+    teardown = {id(h) for h in app.teardown_request_funcs[None]}
 
     blueprint = Blueprint(api_bp.name, __name__, url_prefix="/api")
-    blueprint.get("/limited")(limiter.limit("1 per minute")(lambda: "ok"))
+    def limited():
+        return "ok"
+
+    def posted():
+        return "posted"
+
+    def form():
+        return "form"
+
+    blueprint.get("/limited")(limiter.limit("1 per minute")(limited))
+    blueprint.post("/posted")(posted)
     app.register_blueprint(blueprint)
-    skip_limiter_middleware(app, limiter)
-    hooks = app.before_request_funcs[None]
-    assert limiter._check_request_limit not in hooks and "check_unless_api" in [h.__name__ for h in hooks]
+    app.post("/form")(form)
+    skip_browser_hooks(app, limiter=limiter, login_manager=login_manager)
+    wrapped = [(kind, id(h.__wrapped__)) for kind, hooks in (("before", app.before_request_funcs[None]),
+                                                             ("after", app.after_request_funcs[None]),
+                                                             ("teardown", app.teardown_request_funcs[None]))
+               for h in hooks if getattr(h, "skips_api", False)]
+    # every hook the three extensions registered is found (2 before, 2 after, 1 teardown)
+    relied_on(len(wrapped) == 5 and {i for k, i in wrapped if k == "before"} == before
+              and {i for k, i in wrapped if k == "after"} <= after and {i for k, i in wrapped if k == "teardown"} == teardown,
+              "the request hooks of Flask-WTF, Flask-Limiter and Flask-Login", user,
+              "CSRF protect and the limiter's check before; the limiter's headers and the remember cookie after; "
+              "the limiter's context release at teardown")
     client = app.test_client()
     assert [client.get("/api/limited").status_code for _ in range(2)] == [200, 429]  # the decorator still limits
+    assert client.post("/api/posted").status_code == 200  # no CSRF check on the API
+    assert client.post("/form").status_code == 400  # still one on the pages
 
 
 # SQLAlchemy ------------------------------------------------------------------------------------

@@ -105,14 +105,14 @@ def redis_cache(app):
 
     url = "redis://127.0.0.1:6379/15"
     redis_or_unavailable(url)
-    old = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = url
+    old, old_ttl = app.config["REDIS_URL"], app.config["LICENSE_CACHE_SECONDS"]
+    app.config["REDIS_URL"], app.config["LICENSE_CACHE_SECONDS"] = url, 15  # the cache is off by default
     app.extensions.pop("rephlo_redis", None)
     conn = Redis.from_url(url)
     yield conn
     for name in conn.scan_iter("rephlo:licval:*"):
         conn.delete(name)
-    app.config["REDIS_URL"] = old
+    app.config["REDIS_URL"], app.config["LICENSE_CACHE_SECONDS"] = old, old_ttl
     app.extensions.pop("rephlo_redis", None)
 
 
@@ -130,6 +130,22 @@ def test_cached_state_is_dropped_on_every_status_change(session, make_license, s
     session.commit()
     assert cache.get(lic.license_key, A) is None
     assert check(session, lic).code == "REVOKED"
+
+
+@pytest.mark.redis
+def test_the_cache_is_off_unless_configured(app, session, make_license, redis_cache):
+    """Off by default (app/licensing/cache.py: its round trips cost more than they saved)."""
+    from app.config import load_config
+    from app.licensing import cache
+
+    assert load_config()["LICENSE_CACHE_SECONDS"] == 0
+    app.config["LICENSE_CACHE_SECONDS"] = 0  # as a deployment that sets nothing, with REDIS_URL
+    lic = make_license()
+    activations.activate(session, lic, A)
+    session.commit()
+    assert check(session, lic).code == "VALID"
+    assert not list(redis_cache.scan_iter("rephlo:licval:*"))
+    assert cache.get(lic.license_key, A) is None
 
 
 @pytest.mark.redis

@@ -18,6 +18,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _answers(proc, base: str) -> bool:
+    for _ in range(100):
+        try:
+            urlopen(base + "/js.stripe.com/v3/", timeout=1)
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                return False
+            time.sleep(0.1)
+    proc.terminate()
+    proc.wait(10)
+    return False
+
+
 @contextmanager
 def localstripe():
     """The emulator's base URL while the block runs; stopped after."""
@@ -25,19 +39,16 @@ def localstripe():
     binary = str(binary) if binary.exists() else shutil.which("localstripe")
     if binary is None:
         raise RuntimeError("localstripe is not installed (pip install -e '.[dev]')")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    for attempt in range(3):  # a free port may be taken by another process before localstripe binds it
+        port = free_port()
+        proc = subprocess.Popen([binary, "--port", str(port), "--from-scratch"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        if _answers(proc, base):
+            break
+        if attempt == 2:
+            raise RuntimeError("localstripe did not start")
     try:
-        for _ in range(100):
-            try:
-                urlopen(base + "/js.stripe.com/v3/", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("localstripe did not start") from None
-                time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
