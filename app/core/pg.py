@@ -72,8 +72,10 @@ def bind_of(session):
 
 
 def session_made(scoped) -> bool:
-    """Whether code of this request has made db.session's Session (without making it)."""
-    return scoped.registry.has()
+    """Whether code of this request has made db.session's Session (without making it); a plain
+    Session is made."""
+    registry = getattr(scoped, "registry", None)
+    return registry is None or registry.has()
 
 
 def has_own_connection() -> bool:

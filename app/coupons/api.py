@@ -22,6 +22,7 @@ from app.coupons import coupons, redemption, validation
 from app.coupons.models import Redemption
 from app.core.errors import PermissionDenied
 from app.extensions import db
+from app.users.models import User
 
 VALIDATE = register_scope("coupons:validate", "Check a coupon code against a purchase")
 REDEEM = register_scope("coupons:redeem", "Redeem coupon codes")
@@ -80,8 +81,9 @@ class RedemptionAnswer(ResponseModel):
     redemption: ApiRedemption
 
 
-def redemption_dict(row: Redemption) -> dict:
-    return {"id": row.id, "code": row.coupon.code, "redemption_status": row.status, "failure_code": row.failure_code,
+def redemption_dict(row: Redemption, code: str) -> dict:
+    """The answer's redemption; `code`: its coupon's (not row.coupon: a lazy load)."""
+    return {"id": row.id, "code": code, "redemption_status": row.status, "failure_code": row.failure_code,
             "message": redemption.public_message(row), "original_amount": str(row.original_amount),
             "discount": str(row.discount_amount), "final_amount": str(row.final_amount),
             "credits_granted": row.credits_granted, "months_granted": row.months_granted,
@@ -122,14 +124,18 @@ def validate_coupon(body: CouponCheck):
     return jsonify(CouponValidation(**answer).model_dump(mode="json", exclude_none=True))
 
 
-@route("POST", "/coupons/redeem", scopes=REDEEM, idempotent=True, body=CouponRedeem,
+# load_owner=False: the coupon's statement reads the few columns of the owner the redeem uses
+# (coupons/snapshot.py), not the owner as an ORM object.
+@route("POST", "/coupons/redeem", scopes=REDEEM, idempotent=True, body=CouponRedeem, load_owner=False,
        summary="Redeem a coupon code (fraud checks, limits taken atomically)", tags=TAGS,
        responses={201: RedemptionAnswer, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody})
 def redeem_coupon(body: CouponRedeem):
-    coupon = coupons.by_code(db.session, body.code)
+    coupon, owner = coupons.for_redeem(db.session, body.code, g.api_user_id)
+    if owner is None:  # the key's owner was deleted meanwhile: as before, the ORM's answer (None)
+        owner = db.session.get(User, g.api_user_id)
     ip, agent = customer_signals(body)
     raw = body.model_dump(exclude={"code", "customer_ip", "customer_user_agent"})
-    attempt = validation.build_attempt(db.session, coupon, g.api_user, raw, is_test=g.api_test_mode,
+    attempt = validation.build_attempt(db.session, coupon, owner, raw, is_test=g.api_test_mode,
                                        ip_address=ip, user_agent=agent)
     row = redemption.redeem(db.session, coupon, attempt)
-    return respond(RedemptionAnswer, {"redemption": redemption_dict(row)}, 201)
+    return respond(RedemptionAnswer, {"redemption": redemption_dict(row, coupon.code)}, 201)

@@ -39,8 +39,24 @@ def by_code(session, raw_code, field: str = "code") -> Coupon:
     coupon = session.execute(select(Coupon).where(Coupon.code == code)
                              .options(joinedload(Coupon.campaign), joinedload(Coupon.rules))).unique().scalar_one_or_none()
     if coupon is None:
-        raise DomainError("coupon_not_found", f"No coupon has the code {code}.", field, status=404)
+        raise not_found(code, field)
     return coupon
+
+
+def not_found(code: str, field: str = "code") -> DomainError:
+    return DomainError("coupon_not_found", f"No coupon has the code {code}.", field, status=404)
+
+
+def for_redeem(session, raw_code, user_id: int, field: str = "code"):
+    """by_code() for the API's redeem, with the key's owner: (CouponSnapshot, Owner or None),
+    read in one compiled statement without the ORM (snapshot.py)."""
+    from app.coupons import snapshot
+
+    code = inputs.normalise_code(raw_code, field)
+    found = snapshot.for_redeem(session, code, user_id)
+    if found is None:
+        raise not_found(code, field)
+    return found
 
 
 def discount_value(discount_type: str, raw, field: str = "discount_value") -> Decimal:

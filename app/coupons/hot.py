@@ -42,7 +42,7 @@ def applies(session, attempt, benefit, findings) -> bool:
     (an invoice could still cap the budget cost), no fraud finding to file with the row."""
     return (not attempt.is_test and not findings and not benefit.credits and not benefit.months
             and not (benefit.discount > 0 and attempt.subscription_id)
-            and session.get_bind().dialect.name == "postgresql")
+            and pg.bind_of(session).dialect.name == "postgresql")  # (bind_of: no Session made for it)
 
 
 def _values(row: Redemption) -> dict:
@@ -117,8 +117,9 @@ _TAKE = {True: _take_statement(campaign=True), False: _take_statement(campaign=F
 
 def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
     """Take the coupon's use and the campaign's budget and insert `row`, all or nothing; the row
-    becomes a persistent object of the session without another query. Returns the failure
-    code of a refusal (nothing taken, nothing written), or None."""
+    becomes a persistent object of the session without another query (when the request has made
+    its session: else it stays a plain object with every column set, and none is made for it).
+    Returns the failure code of a refusal (nothing taken, nothing written), or None."""
     now = clock.now()  # onupdate defaults are not applied inside a CTE: set updated_at as a flush would
     params = {f"v_{k}": v for k, v in _values(row).items()}
     params.update(coupon_id=coupon.id, cost=row.budget_cost, now=now)
@@ -131,6 +132,7 @@ def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
         return "max_uses_reached" if not got_use else "campaign_budget_exhausted"
     pg.hot_lock_taken()  # the coupon's row is locked until the commit: that round trip does not yield
     row.id = new_id
-    make_transient_to_detached(row)
-    session.add(row)
+    if pg.session_made(session):  # else (the API's plain redeem) the answer is all the row is for
+        make_transient_to_detached(row)
+        session.add(row)
     return None

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.util import identity_key
 
-from app.core import audit, clock, testmode
+from app.core import audit, clock, pg, testmode
 from app.core.audit import require_reason
 from app.core.errors import DomainError, NotFound
 from app.coupons import benefits, fraud, hot, validation
@@ -143,7 +144,18 @@ def _give_back_user_use(session, coupon: Coupon, attempt: Attempt, uses: int) ->
         session.execute(update(table).where(*where).values(uses=table.c.uses - 1))
 
 
-def _expire_counters(session, coupon: Coupon) -> None:
+def _expire_counters(session, coupon) -> None:
+    """The counters just moved: an ORM coupon (and campaign) re-reads them when next read. The
+    API's coupon is a snapshot (snapshot.py): then only an ORM copy the session holds, if the
+    request made a session at all."""
+    if not isinstance(coupon, Coupon):
+        if pg.session_made(session):  # (without a read: an expired copy would be refreshed first)
+            for model, key, names in ((Coupon, coupon.id, ["uses_count", "test_uses_count"]),
+                                      (Campaign, coupon.campaign_id, ["spent", "test_spent"])):
+                held = session.identity_map.get(identity_key(model, key)) if key is not None else None
+                if held is not None:
+                    session.expire(held, names)
+        return
     session.expire(coupon, ["uses_count", "test_uses_count"])
     if coupon.campaign is not None:
         session.expire(coupon.campaign, ["spent", "test_spent"])
