@@ -190,14 +190,15 @@ def _steps(spec: Route, path: dict, tx, run: _Run, anonymous: bool, fast_key, id
         return api_error(400, "invalid_request_error", "invalid_idempotency_key",
                          f"{idempotency.HEADER} must be 1 to {idempotency.MAX_KEY_LENGTH} printable characters.")
     if idem_key is not None:
-        # the credential's world: the key's or token's, or (no bearer secret) the licence's
-        fingerprint = idempotency.request_fingerprint(
-            run.principal.is_test if run.principal is not None else testmode.active())
-        if claimed is _NOT_CLAIMED:
-            answer = idempotency.claim(g.api_user_id, idem_key, fingerprint)
-        elif claimed is None:  # the key's record was there already
-            answer = idempotency.after_conflict(g.api_user_id, idem_key, fingerprint)
-        else:
+        if claimed is _NOT_CLAIMED or claimed is None:
+            # the credential's world: the key's or token's, or (no bearer secret) the licence's
+            fingerprint = idempotency.request_fingerprint(
+                run.principal.is_test if run.principal is not None else testmode.active())
+            if claimed is _NOT_CLAIMED:
+                answer = idempotency.claim(g.api_user_id, idem_key, fingerprint)
+            else:  # the key's record was there already
+                answer = idempotency.after_conflict(g.api_user_id, idem_key, fingerprint)
+        else:  # claimed in step 1
             answer = claimed
         if not isinstance(answer, int):  # a replay, or a refusal of the key's reuse
             _finish(tx, run, ok=True)  # keeps at most last_used_at; a commit keeps prepared statements
