@@ -119,6 +119,14 @@ def _take_statement(campaign: bool):
 
 
 _TAKE = {True: _take_statement(campaign=True), False: _take_statement(campaign=False)}
+_INSERT = insert(_TABLE).values({k: bindparam(f"v_{k}", type_=_TABLE.c[k].type) for k in _COLUMNS}).returning(_TABLE.c.id)
+
+
+def insert_row(session, columns: dict) -> NewRedemption:
+    """Insert a redemption row (a refused attempt's) without an ORM object: the row's values and id."""
+    values = _values(columns)
+    (new_id,) = pg.run(session, _INSERT, {f"v_{k}": v for k, v in values.items()}).fetchone()
+    return NewRedemption(id=new_id, **values)
 
 
 def take_and_insert(session, coupon: Coupon, columns: dict) -> tuple[Redemption | NewRedemption | None, str | None]:

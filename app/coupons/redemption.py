@@ -55,9 +55,15 @@ def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
     return Redemption(**_columns(coupon, attempt, **values))
 
 
-def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
-    row = _row(coupon, attempt, status="failed", failure_code=code, failure_reason=reason,
-               discount_amount=ZERO, final_amount=attempt.amount)
+def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str):
+    """Record a refused attempt. A request on its own connection that has made no Session (the
+    API's redeem refused by validation or a limit) inserts the row with one compiled statement
+    and answers from its values (hot.NewRedemption); else through the ORM."""
+    columns = _columns(coupon, attempt, status="failed", failure_code=code, failure_reason=reason,
+                       discount_amount=ZERO, final_amount=attempt.amount)
+    if pg.has_own_connection() and not pg.session_made(session):
+        return hot.insert_row(session, columns)
+    row = Redemption(**columns)
     session.add(row)
     session.flush()
     return row

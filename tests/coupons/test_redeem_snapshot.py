@@ -69,11 +69,9 @@ def test_a_redeem_moves_the_counters_of_an_orm_coupon_the_session_holds(client, 
     assert black_friday.uses_count == 1 and black_friday.campaign.spent > 0  # re-read, not the stale values
 
 
-@pytest.mark.postgres
-def test_a_plain_successful_redeem_on_its_own_connection_makes_no_orm_session(app, real_db, live, black_friday,
-                                                                               monkeypatch):
+def _sessions_made(monkeypatch) -> list:
+    """The call stacks of the ORM Sessions made on a request's own connection from now on."""
     from app.core import pg
-    from app.coupons.models import Redemption
 
     made = []
     real_session = pg.BoundSession.__init__
@@ -83,6 +81,15 @@ def test_a_plain_successful_redeem_on_its_own_connection_makes_no_orm_session(ap
         real_session(self, *args, **kwargs)
 
     monkeypatch.setattr(pg.BoundSession, "__init__", making)
+    return made
+
+
+@pytest.mark.postgres
+def test_a_plain_successful_redeem_on_its_own_connection_makes_no_orm_session(app, real_db, live, black_friday,
+                                                                               monkeypatch):
+    from app.coupons.models import Redemption
+
+    made = _sessions_made(monkeypatch)
 
     def call():  # from a thread with no app context of the test: the server's way (pg.transaction)
         return app.test_client().post("/api/v1/coupons/redeem", json=BODY, headers={
@@ -102,3 +109,31 @@ def test_a_plain_successful_redeem_on_its_own_connection_makes_no_orm_session(ap
     stored = RedemptionAnswer.model_validate({"redemption": redemption_dict(row, row.coupon.code)})
     assert stored.model_dump(mode="json") == response.json
     assert real_db.session.get(Coupon, black_friday.id).uses_count == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("key_type", ["production", "sandbox"])
+def test_a_refused_redeem_on_its_own_connection_records_its_row_without_a_session(app, real_db, make_api_key,
+                                                                                  make_user, black_friday,
+                                                                                  monkeypatch, key_type):
+    """A live customer's refusal, and a test account's (test mode: the row is a test row)."""
+    from app.coupons.api import RedemptionAnswer, redemption_dict
+    from app.coupons.models import Redemption
+
+    key = make_api_key(make_user(test=key_type == "sandbox"), key_type=key_type)
+    made = _sessions_made(monkeypatch)
+
+    def call():
+        return app.test_client().post("/api/v1/coupons/redeem", json={**BODY, "tier": "free"}, headers={
+            **key.headers, "Idempotency-Key": f"snap-refused-{key_type}", "User-Agent": "RephloDesktop/2.1"})
+
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(call).result()
+    assert response.status_code == 201, response.json
+    assert response.json["redemption"]["failure_code"] == "tier_not_eligible"
+    assert [stack for stack in made if "_after" not in stack] == []
+    real_db.session.rollback()
+    row = real_db.session.get(Redemption, response.json["redemption"]["id"])
+    assert (row.status, row.failure_code, row.is_test) == ("failed", "tier_not_eligible", key_type == "sandbox")
+    stored = RedemptionAnswer.model_validate({"redemption": redemption_dict(row, row.coupon.code)})
+    assert stored.model_dump(mode="json") == response.json
