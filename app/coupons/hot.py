@@ -17,6 +17,8 @@ committed row after waiting on its lock, so no limit is ever exceeded.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
@@ -45,20 +47,24 @@ def applies(session, attempt, benefit, findings) -> bool:
             and pg.bind_of(session).dialect.name == "postgresql")  # (bind_of: no Session made for it)
 
 
-def _values(row: Redemption) -> dict:
-    """Every column of the new row, Python defaults filled in (the ORM would at flush), each one
-    set on the row: an attribute left unset would be expired by make_transient_to_detached and
-    reloaded (a round trip while the coupon's lock is held) when the answer reads it."""
+_DEFAULTS = [(column.key, column.default.arg if column.default is not None and column.default.is_scalar else None)
+             for column in _TABLE.columns if column.key != "id"]
+
+
+def _values(columns: dict) -> dict:
+    """Every column of the new row, Python defaults filled in (the ORM would at flush): an ORM
+    row made of them has each one set (an attribute left unset would be expired by
+    make_transient_to_detached and reloaded, a round trip while the coupon's lock is held)."""
     values = {}
-    for column in _TABLE.columns:
-        if column.key == "id":
-            continue
-        value = getattr(row, column.key)
-        if value is None and column.default is not None and column.default.is_scalar:
-            value = column.default.arg
-        setattr(row, column.key, value)
-        values[column.key] = value
+    for key, default in _DEFAULTS:
+        value = columns.get(key)
+        values[key] = default if value is None else value
     return values
+
+
+class NewRedemption(SimpleNamespace):
+    """A redemption row take_and_insert wrote for a request without a Session: its columns and
+    id, for the answer (no ORM object, no Session made for it)."""
 
 
 def claim_statement(insert):
@@ -115,24 +121,26 @@ def _take_statement(campaign: bool):
 _TAKE = {True: _take_statement(campaign=True), False: _take_statement(campaign=False)}
 
 
-def take_and_insert(session, coupon: Coupon, row: Redemption) -> str | None:
-    """Take the coupon's use and the campaign's budget and insert `row`, all or nothing; the row
-    becomes a persistent object of the session without another query (when the request has made
-    its session: else it stays a plain object with every column set, and none is made for it).
-    Returns the failure code of a refusal (nothing taken, nothing written), or None."""
+def take_and_insert(session, coupon: Coupon, columns: dict) -> tuple[Redemption | NewRedemption | None, str | None]:
+    """Take the coupon's use and the campaign's budget and insert the row of `columns`, all or
+    nothing. Returns (the new row, None): a persistent object of the session made without another
+    query when the request has made its session, else a NewRedemption (none is made for it); or
+    (None, the failure code of a refusal: nothing taken, nothing written)."""
     now = clock.now()  # onupdate defaults are not applied inside a CTE: set updated_at as a flush would
-    params = {f"v_{k}": v for k, v in _values(row).items()}
-    params.update(coupon_id=coupon.id, cost=row.budget_cost, now=now)
+    values = _values(columns)
+    params = {f"v_{k}": v for k, v in values.items()}
+    params.update(coupon_id=coupon.id, cost=values["budget_cost"], now=now)
     got_use, new_id = pg.run(session, _TAKE[coupon.campaign_id is not None], params).fetchone()
     if new_id is None:
         if got_use:  # the use was taken but the budget refused: give the use back (its lock is ours)
             session.execute(update(Coupon).where(Coupon.id == coupon.id)
                             .values(uses_count=Coupon.uses_count - 1, updated_at=Coupon.updated_at)
                             .execution_options(synchronize_session=False))
-        return "max_uses_reached" if not got_use else "campaign_budget_exhausted"
+        return None, "max_uses_reached" if not got_use else "campaign_budget_exhausted"
     pg.hot_lock_taken()  # the coupon's row is locked until the commit: that round trip does not yield
-    row.id = new_id
-    if pg.session_made(session):  # else (the API's plain redeem) the answer is all the row is for
-        make_transient_to_detached(row)
-        session.add(row)
-    return None
+    if not pg.session_made(session):  # the API's plain redeem: the answer is all the row is for
+        return NewRedemption(id=new_id, **values), None
+    row = Redemption(id=new_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row, None

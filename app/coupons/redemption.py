@@ -41,13 +41,18 @@ class LimitRefused(Exception):
         self.code = code
 
 
+def _columns(coupon: Coupon, attempt: Attempt, **values) -> dict:
+    """The new redemption row's columns (the hot path inserts them without an ORM object)."""
+    return dict(coupon_id=coupon.id, campaign_id=coupon.campaign_id, user_id=attempt.user.id,
+                subscription_id=attempt.subscription_id, invoice_id=attempt.invoice_id,
+                tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
+                ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
+                device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
+                is_test=testmode.is_test_row(attempt), **values)
+
+
 def _row(coupon: Coupon, attempt: Attempt, **values) -> Redemption:
-    return Redemption(coupon_id=coupon.id, campaign_id=coupon.campaign_id, user_id=attempt.user.id,
-                      subscription_id=attempt.subscription_id, invoice_id=attempt.invoice_id,
-                      tier=attempt.tier, billing_cycle=attempt.billing_cycle, original_amount=attempt.amount,
-                      ip_address=attempt.ip_address, user_agent=(attempt.user_agent or None) and attempt.user_agent[:500],
-                      device_fingerprint=attempt.device_fingerprint, created_at=attempt.at,
-                      is_test=testmode.is_test_row(attempt), **values)
+    return Redemption(**_columns(coupon, attempt, **values))
 
 
 def _failed(session, coupon: Coupon, attempt: Attempt, code: str, reason: str) -> Redemption:
@@ -97,12 +102,13 @@ def _take_shared(session, coupon: Coupon, attempt: Attempt, cost, uses) -> None:
 
 def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applied_by,
              findings: list[fraud.Finding]) -> Redemption:
-    row = _row(coupon, attempt, status="success", discount_amount=benefit.discount,
-               final_amount=benefit.final_amount, credits_granted=benefit.credits,
-               months_granted=benefit.months, budget_cost=benefit.budget_cost,
-               applied_by_id=getattr(applied_by, "id", None))
+    columns = _columns(coupon, attempt, status="success", discount_amount=benefit.discount,
+                       final_amount=benefit.final_amount, credits_granted=benefit.credits,
+                       months_granted=benefit.months, budget_cost=benefit.budget_cost,
+                       applied_by_id=getattr(applied_by, "id", None))
     if hot.applies(session, attempt, benefit, findings):
-        return _succeed_in_one_statement(session, coupon, attempt, row)
+        return _succeed_in_one_statement(session, coupon, attempt, columns)
+    row = Redemption(**columns)
     try:
         with session.begin_nested():
             _claim_user_use(session, coupon, attempt)
@@ -118,7 +124,7 @@ def _succeed(session, coupon: Coupon, attempt: Attempt, benefit: Benefit, applie
     return row
 
 
-def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, row: Redemption) -> Redemption:
+def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, columns: dict):
     """Live traffic on PostgreSQL with nothing to give but the answer: the customer's own use
     first (their row, not shared), then the coupon's use, the campaign's budget and the
     redemption row in one statement (hot.py); the caller's commit follows. A refusal gives
@@ -127,7 +133,7 @@ def _succeed_in_one_statement(session, coupon: Coupon, attempt: Attempt, row: Re
     if uses is None:
         row = _failed(session, coupon, attempt, "per_user_limit_reached", MESSAGES["per_user_limit_reached"])
     else:
-        refused = hot.take_and_insert(session, coupon, row)
+        row, refused = hot.take_and_insert(session, coupon, columns)
         if refused is not None:
             _give_back_user_use(session, coupon, attempt, uses)
             row = _failed(session, coupon, attempt, refused, MESSAGES[refused])

@@ -96,4 +96,9 @@ def test_a_plain_successful_redeem_on_its_own_connection_makes_no_orm_session(ap
     real_db.session.rollback()
     row = real_db.session.get(Redemption, response.json["redemption"]["id"])
     assert row.status == "success" and row.user_id == live.user.id and row.coupon.code == "BF2025-30OFF"
+    # the answer, made from the inserted values (hot.NewRedemption), says what the stored row holds
+    from app.coupons.api import RedemptionAnswer, redemption_dict
+
+    stored = RedemptionAnswer.model_validate({"redemption": redemption_dict(row, row.coupon.code)})
+    assert stored.model_dump(mode="json") == response.json
     assert real_db.session.get(Coupon, black_friday.id).uses_count == 1
