@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REDIS_DB, app_for, fresh_database, server_env  # noqa: E402
-from bench.coupon_redeem import CODE, setup  # noqa: E402
+from bench.common import REDIS_DB, app_for, fresh_database, server_env
+from bench.coupon_redeem import CODE, setup
 
 DB = "rephlo_bench_coupon_cpu"
 
