@@ -19,6 +19,7 @@ from app.accounts.guards import current_customer
 from app.accounts.models import Consent
 from app.accounts.oauth_server import CUSTOMER_SCOPES, server
 from app.api.auth import SCOPES
+from app.core.forms import handle_form
 from app.core.web import render
 from app.extensions import csrf, db, limiter
 
@@ -66,16 +67,22 @@ def authorize():
         return response
     form = ConfirmForm()
     g.form_action_extra = [_origin(uri) for uri in client.row.redirect_uris or []]
-    if request.method == "POST" and form.validate_on_submit():
+
+    def consent_page(form, status: int = 200):
+        scopes = [(name, SCOPES.get(name, name)) for name in scope.split()]
+        return render("accounts/consent.html", form=form, client=client.row, scopes=scopes, user=user, status=status)
+
+    if request.method != "POST":
+        return consent_page(form)
+
+    def decide():
+        """Allow (and remember the consent) or deny: the client's redirect either way."""
         allowed = request.form.get("decision") == "allow"
         if allowed:
             _remember(user, client, scope)
-        response = server.create_authorization_response(grant_user=user if allowed else None, grant=grant)
-        db.session.commit()
-        return response
-    scopes = [(name, SCOPES.get(name, name)) for name in scope.split()]
-    return render("accounts/consent.html", form=form, client=client.row, scopes=scopes, user=user,
-                  status=422 if form.errors else 200)
+        return server.create_authorization_response(grant_user=user if allowed else None, grant=grant)
+
+    return handle_form(form, decide, success=lambda response: response, again=consent_page)
 
 
 def _no_store(response):

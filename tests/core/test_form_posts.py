@@ -13,7 +13,7 @@ from app.core import forms
 
 # The screens people post forms to. The API (/api/v1), OAuth's machine endpoints and the Stripe
 # webhook answer programs, each through its own pipeline.
-FORM_PREFIXES = ("/admin", "/auth/", "/account/")
+FORM_PREFIXES = ("/admin", "/auth/", "/account/", "/oauth/authorize")
 NOT_FORM_POSTS: set[str] = set()
 
 
@@ -47,7 +47,8 @@ def test_every_form_post_view_reaches_handle_form(app):
     assert len(posts) > 100  # the sweep found the routes
     # the sign-in steps and the customers' pages are in it
     assert {"auth.login", "auth.verify", "auth.enrol", "auth.sudo", "auth.logout", "auth.logout_everywhere",
-            "accounts.sign_in", "accounts.sign_up", "accounts.create_key", "accounts.reset_password"} <= set(posts)
+            "accounts.sign_in", "accounts.sign_up", "accounts.create_key", "accounts.reset_password",
+            "oauth.authorize"} <= set(posts)
     missing = [endpoint for endpoint in posts if endpoint not in NOT_FORM_POSTS
                and not _reaches_handle_form(app.view_functions[endpoint], set())]
     assert missing == []
