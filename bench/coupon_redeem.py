@@ -108,8 +108,10 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
     """Every customer's two attempts from `clients` clients. Saturated (rate 0): each client sends
     its next request as soon as it has the answer, which gives the throughput; then the mean
     latency is clients / throughput (Little's law), whatever the server. Paced: each client
-    thinks a random (exponential) time between requests so that together they offer `rate`
-    req/s, which gives the latency at that rate, for `seconds` at most."""
+    sends on a schedule of random (exponential) gaps, measured from its previous send, not from
+    its previous answer, so that together they offer `rate` req/s whatever the latency (as long
+    as an answer comes before the client's next send), which gives the latency at that rate,
+    for `seconds` of sending."""
     jobs = [(i, secret, f"127.{1 + i // 62500}.{(i // 250) % 250}.{1 + i % 250}")
             for i, (_, secret) in enumerate(keys * 2)]
     random.Random(7).shuffle(jobs)
@@ -120,9 +122,18 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
 
     def client(seed: int) -> None:
         rnd = random.Random(seed)
-        while not seconds or time.perf_counter() - started < seconds:
-            if think:
-                time.sleep(rnd.expovariate(1 / think))
+        next_send = started + (rnd.expovariate(1 / think) if think else 0.0)
+        while True:
+            if think:  # sends on its own schedule (a Poisson process): the answer's latency does not
+                # delay the next send, unless the answer comes after it (then it goes at once)
+                if seconds and next_send - started >= seconds:
+                    return
+                delay = next_send - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                next_send += rnd.expovariate(1 / think)
+            elif seconds and time.perf_counter() - started >= seconds:
+                return
             with lock:
                 job = next(queue, None)
             if job is None:
@@ -136,9 +147,11 @@ def drive(port: int, keys: list[tuple[int, str]], clients: int, rate: float = 0.
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(client, range(clients)))
     wall = time.perf_counter() - started
+    # paced: the rate delivered over the sending window (the last answers come in after it)
+    window = min(wall, seconds) if think and seconds else wall
     latencies.sort()
     pct = lambda v, p: round(v[min(len(v) - 1, int(len(v) * p))] * 1000, 1)
-    return {"requests": len(latencies), "seconds": round(wall, 2), "rps": round(len(latencies) / wall, 1),
+    return {"requests": len(latencies), "seconds": round(wall, 2), "rps": round(len(latencies) / window, 1),
             "p50_ms": pct(latencies, 0.50), "p95_ms": pct(latencies, 0.95), "p99_ms": pct(latencies, 0.99),
             "max_ms": round(latencies[-1] * 1000, 1), "mean_ms": round(statistics.mean(latencies) * 1000, 1),
             "outcomes": dict(outcomes),
