@@ -31,6 +31,7 @@ from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
 from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.core import clock, pg, testmode
+from app.core.port import Port
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
 from app.rbac.service import has_permission
@@ -61,18 +62,8 @@ class Providers:
     twin_for: Callable[..., int]  # (session, customer_id), in test mode
 
 
-_providers: Providers | None = None
-
-
-def use_providers(providers: Providers) -> None:
-    global _providers
-    _providers = providers
-
-
-def providers() -> Providers:
-    if _providers is None:
-        raise RuntimeError("no authentication providers plugged in (create_app calls app/ports.py)")
-    return _providers
+providers: Port[Providers] = Port("authentication providers")
+use_providers = providers.plug
 
 # Scopes a key may carry; domains add theirs with register_scope(). "*" is full access.
 SCOPES: dict[str, str] = {"*": "Full access (everything the owner may do)"}

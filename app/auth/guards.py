@@ -10,6 +10,7 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from app.core import clock, testmode
+from app.core.port import Port
 from app.extensions import db
 
 SESSION_STARTED = "auth_started_at"
@@ -27,18 +28,8 @@ class PermissionSource:
     is_read: Callable[[str], bool]
 
 
-_source: PermissionSource | None = None
-
-
-def use_permissions(source: PermissionSource) -> None:
-    global _source
-    _source = source
-
-
-def _permission_source() -> PermissionSource:
-    if _source is None:
-        raise RuntimeError("no permission source plugged in (create_app calls use_permissions)")
-    return _source
+_permission_source: Port[PermissionSource] = Port("permission source")
+use_permissions = _permission_source.plug
 
 
 def _redirect_to(url: str):

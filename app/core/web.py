@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from app.core import testmode
 from app.core.api_paths import is_api_request
 from app.core.errors import DomainError, PermissionDenied
+from app.core.port import Port
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,8 @@ class JsonErrors:
     status: Callable[..., Response]  # (status, type, code, message, param=None, headers=None)
 
 
-_json_errors: JsonErrors | None = None
-
-
-def use_json_errors(errors: JsonErrors) -> None:
-    global _json_errors
-    _json_errors = errors
-
-
-def json_errors() -> JsonErrors:
-    if _json_errors is None:
-        raise RuntimeError("no JSON error format plugged in (create_app calls use_json_errors)")
-    return _json_errors
+json_errors: Port[JsonErrors] = Port("JSON error format")
+use_json_errors = json_errors.plug
 
 
 def is_fragment_request() -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from app.core import audit, clock, testmode
 from app.core.errors import DomainError, NotFound
+from app.core.port import Port
 from app.licensing import cache, semver
 from app.licensing.activations import require_usable
 from app.licensing.models import AppVersion, License, LicenseUpgrade
@@ -35,19 +36,13 @@ EARLY_BIRD_DAYS = 30
 
 # Selling an upgrade charges a card: billing's work (billing/license_sales.py builds on licensing).
 # app/ports.py plugs billing's buy_upgrade in; the licence-key route calls sell().
-_seller: Callable[..., LicenseUpgrade] | None = None
-
-
-def use_seller(seller: Callable[..., LicenseUpgrade]) -> None:
-    global _seller
-    _seller = seller
+_seller: Port[Callable[..., LicenseUpgrade]] = Port("upgrade seller")
+use_seller = _seller.plug
 
 
 def sell(session, user, lic: License, to_version: str, *, payment_method: str | None = None) -> LicenseUpgrade:
     """The upgrade at its quoted price, charged to `payment_method` or the owner's card on file."""
-    if _seller is None:
-        raise RuntimeError("no upgrade seller plugged in (create_app calls app/ports.py)")
-    return _seller(session, user, lic, to_version, payment_method=payment_method)
+    return _seller()(session, user, lic, to_version, payment_method=payment_method)
 
 
 # ---- app versions -------------------------------------------------------------------------
