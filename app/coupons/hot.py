@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Boolean, Integer, and_, bindparam, exists, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -101,7 +101,11 @@ def _take_statement(campaign: bool):
     """The one statement (module docstring), built and compiled once: every value a bound
     parameter (coupon_id, cost, now, and the new row's columns as v_<column>). Its row:
     got_use (1: the coupon's use was taken, 0: none left), new_id (null: nothing written)."""
-    taken = (update(Coupon).where(Coupon.id == bindparam("coupon_id"), uses_left(Coupon.uses_count))
+    # The production counters: never in test mode (the world guard cannot see a write inside a
+    # CTE, so the statement carries its rule, as credits/charge.py does; applies() keeps test
+    # attempts off this path in the first place).
+    live = testmode.may_change_sql(false(), bindparam("test_mode", type_=Boolean))
+    taken = (update(Coupon).where(Coupon.id == bindparam("coupon_id"), uses_left(Coupon.uses_count), live)
              .values(uses_count=Coupon.uses_count + 1, updated_at=bindparam("now"))
              .returning(Coupon.campaign_id).cte("taken"))
     ok = exists(select(taken.c.campaign_id))
@@ -137,7 +141,7 @@ def take_and_insert(session, coupon: Coupon, columns: dict) -> tuple[Redemption 
     now = clock.now()  # onupdate defaults are not applied inside a CTE: set updated_at as a flush would
     values = _values(columns)
     params = {f"v_{k}": v for k, v in values.items()}
-    params.update(coupon_id=coupon.id, cost=values["budget_cost"], now=now)
+    params.update(coupon_id=coupon.id, cost=values["budget_cost"], now=now, test_mode=testmode.active())
     got_use, new_id = pg.run(session, _TAKE[coupon.campaign_id is not None], params).fetchone()
     if new_id is None:
         if got_use:  # the use was taken but the budget refused: give the use back (its lock is ours)

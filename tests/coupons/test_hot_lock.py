@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 from psycopg.pq import TransactionStatus
+from sqlalchemy import select
 
-from tests.coupons.test_api import BODY, black_friday, live, post  # noqa: F401 (fixtures)
+from app.coupons.models import Redemption
+from tests.coupons.test_api import BODY, black_friday, count, live, post  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.postgres
 
@@ -87,3 +89,27 @@ def test_on_its_own_connection_the_answers_store_and_the_commit_are_one_round_tr
     replay = app.test_client().post("/api/v1/coupons/redeem", json=BODY, headers={
         **live.headers, "Idempotency-Key": "lock-2", "User-Agent": "RephloDesktop/2.1"})
     assert replay.headers["Idempotent-Replayed"] == "true" and replay.json == response.json
+
+
+def test_the_take_itself_refuses_to_move_production_counters_in_test_mode(session, black_friday, make_user):
+    """The take is one statement of CTEs, which the world guard (core/world_guard.py) cannot see:
+    the statement carries the test-mode rule itself. Were a test actor's attempt ever sent down
+    this path, nothing would be taken or written."""
+    from app.core import clock, testmode
+    from app.coupons import hot
+    from app.coupons.models import Campaign, Coupon
+
+    user = make_user()
+    columns = {"coupon_id": black_friday.id, "campaign_id": black_friday.campaign_id, "user_id": user.id,
+               "status": "success", "original_amount": "99.99", "discount_amount": "30.00", "final_amount": "69.99",
+               "budget_cost": "30.00", "is_test": False, "created_at": clock.now()}
+    before = session.execute(select(Coupon.uses_count, Campaign.spent).join(Campaign, Campaign.id == Coupon.campaign_id)
+                             .where(Coupon.id == black_friday.id)).one()
+    with testmode.test_mode():
+        row, refused = hot.take_and_insert(session, black_friday, dict(columns))
+    assert row is None and refused == "max_uses_reached"
+    after = session.execute(select(Coupon.uses_count, Campaign.spent).join(Campaign, Campaign.id == Coupon.campaign_id)
+                            .where(Coupon.id == black_friday.id)).one()
+    assert after == before and count(Redemption) == 0
+    row, refused = hot.take_and_insert(session, black_friday, dict(columns))  # live: the same call takes
+    assert refused is None and row is not None
