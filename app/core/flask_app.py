@@ -12,14 +12,17 @@ from flask import Flask
 
 
 class RephloFlask(Flask):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_functions: set = set()
+
     def ensure_sync(self, func):
-        known = self.__dict__.setdefault("_sync_functions", set())
         try:
-            if func in known:
+            if func in self._sync_functions:
                 return func
         except TypeError:  # an unhashable callable: ask Flask
             return super().ensure_sync(func)
         synced = super().ensure_sync(func)
         if synced is func:
-            known.add(func)
+            self._sync_functions.add(func)
         return synced

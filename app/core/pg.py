@@ -132,7 +132,7 @@ class SessionTransaction:
         # A request whose session never began a transaction (none made, or a keyless read on a
         # connection of its own) has nothing to commit: Session.commit() would begin one only to
         # end it, ~10% of a keyless request's CPU (cProfile). Adding an object begins one.
-        if self.scoped.registry.has() and self.scoped().in_transaction():
+        if session_made(self.scoped) and self.scoped().in_transaction():
             self.scoped.commit()
 
     def commit_with(self, stmt, params: dict) -> None:
@@ -168,7 +168,7 @@ class _OwnConnection:
 
     def session(self):
         """db.session's session when the request has made one, else None."""
-        return self.scoped() if self.scoped.registry.has() else None
+        return self.scoped() if session_made(self.scoped) else None
 
     def commit(self) -> None:
         session = self.session()
@@ -231,6 +231,6 @@ def hot_lock_taken() -> None:
 def transaction(scoped, engine):
     """The API request's transaction (module docstring): commit(), commit_with(), rollback(), close()."""
     if (engine.dialect.name != "postgresql" or scoped.session_factory.kw.get("bind") is not None
-            or scoped.registry.has() or _own.get() is not None):
+            or session_made(scoped) or has_own_connection()):
         return SessionTransaction(scoped)
     return _OwnConnection(scoped, engine)
