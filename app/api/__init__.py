@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask
 
+from app.core import current
 from app.core.api_paths import API_PREFIX, is_api_request  # noqa: F401  (the one test, re-exported)
 
 api_bp = Blueprint("api", __name__, url_prefix=API_PREFIX + "v1")
@@ -60,7 +61,7 @@ def skip_browser_hooks(app: Flask, *, limiter, login_manager) -> None:
 
 def _unless_api(hook):
     def unless_api(*args):
-        if request.path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
+        if current.request().path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
             return args[0] if args and not isinstance(args[0], BaseException | None) else None
         return hook(*args)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from flask import current_app, g, request
+from flask import g, request
 from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import bindparam, or_, select, update
@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, or_, select, update
 from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
 from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
-from app.core import clock, pg, testmode
+from app.core import clock, current, pg, testmode
 from app.core.port import Port
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
@@ -258,7 +258,7 @@ def commit_now(session) -> None:
 
 
 def rate_limit_for(principal: Principal) -> str:
-    cfg = current_app.config
+    cfg = current.app().config
     return cfg["API_RATE_LIMIT_TEST"] if principal.is_test else cfg["API_RATE_LIMIT_LIVE"]
 
 
@@ -269,7 +269,7 @@ def parse_rate(text: str) -> RateLimitItem:
 
 def _shared_redis():
     """The app's Redis when the rate limits live in it too (the usual production setup)."""
-    cfg = current_app.config
+    cfg = current.app().config
     return redis_connection() if cfg.get("REDIS_URL") and cfg.get("RATELIMIT_STORAGE_URI") == cfg["REDIS_URL"] else None
 
 
@@ -310,7 +310,7 @@ def meter(principal: Principal, *, count: bool = True) -> None:
         allowed = strategy.hit(item, "api", principal.rate_key)
         stats = strategy.get_window_stats(item, "api", principal.rate_key)
         remaining, reset = max(0, stats.remaining), stats.reset_time
-    g.api_rate = (item.amount, remaining, int(reset))
+    current.g().api_rate = (item.amount, remaining, int(reset))
     if not allowed:
         retry = max(1, math.ceil(reset - time.time()))
         failure = AuthFailure(429, "rate_limited",
@@ -336,12 +336,13 @@ def check_access(principal: Principal, permission: str | None, scopes: tuple[str
 
 def enter(principal: Principal, load_owner: bool = True) -> None:
     """The request acts for the principal from here on: g, test mode, the log lines' user."""
-    g.api_key, g.api_user_id = principal.key, principal.user_id
+    ctx_g = current.g()
+    ctx_g.api_key, ctx_g.api_user_id = principal.key, principal.user_id
     if load_owner:
-        g.api_user = principal.user
-    g.api_client = principal.token.client if principal.token is not None else None
-    g.api_test_mode = principal.is_test
-    g.log_user_id = principal.user_id
+        ctx_g.api_user = principal.user
+    ctx_g.api_client = principal.token.client if principal.token is not None else None
+    ctx_g.api_test_mode = principal.is_test
+    ctx_g.log_user_id = principal.user_id
     if principal.is_test:
         testmode.activate()
 
@@ -349,7 +350,7 @@ def enter(principal: Principal, load_owner: bool = True) -> None:
 @api_bp.after_request
 def _rate_headers(response):
     """Rate-limit headers on every authenticated API response."""
-    rate = g.get("api_rate")
+    rate = current.g().get("api_rate")
     if rate is not None:
         limit, remaining, reset = rate
         response.headers.extend((("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(remaining)),

@@ -23,13 +23,13 @@ import json
 import time
 from datetime import timedelta
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.api.errors import api_error
-from app.core import bounds, clock, pg, testmode
+from app.core import bounds, clock, current, pg, testmode
 from app.extensions import db
 from app.api.models import IdempotencyRecord
 
@@ -43,14 +43,15 @@ def request_fingerprint(test: bool = False) -> str:
     of the credential's world (`test`): a key is scoped per user and mode, as Stripe scopes it, so
     a staff owner's sandbox key (never twinned: same user) is refused (409) the answer its
     production key stored, and the reverse."""
-    canonical = g.get("idempotency_canonical_body")
+    ctx_g = current.g()
+    canonical = ctx_g.get("idempotency_canonical_body")
     if canonical is None:  # parsed once a request (the fast path asks for both worlds' hashes)
-        raw = request.get_data(cache=True) or b""
+        raw = current.request().get_data(cache=True) or b""
         try:
             canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
         except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
             canonical = raw
-        g.idempotency_canonical_body = canonical
+        ctx_g.idempotency_canonical_body = canonical
     return hashlib.sha256((b"test:" if test else b"") + canonical).hexdigest()
 
 
@@ -107,7 +108,7 @@ _STORE = (update(_T).where(_T.c.id == bindparam("record_id"))
 
 def header_key() -> str | None:
     """The request's Idempotency-Key, stripped; None when absent. Raises ValueError when malformed."""
-    key = request.headers.get(HEADER)
+    key = current.request().headers.get(HEADER)
     if key is None:
         return None
     key = key.strip()

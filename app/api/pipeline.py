@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import Response, current_app, g, has_request_context, request
+from flask import Response, has_request_context
 from pydantic import BaseModel
 from sqlalchemy import String, bindparam, case, event, false, func, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -48,7 +48,7 @@ from app.api import api_bp, auth, idempotency, traffic
 from app.api.auth import AuthFailure, Principal
 from app.api.errors import api_error
 from app.api.schemas import ErrorBody, parse_body, query_params, validate_data
-from app.core import clock, pg, testmode
+from app.core import clock, current, pg, testmode
 from app.extensions import db
 
 # --- the statements of step 1 on PostgreSQL ------------------------------------------------------
@@ -175,7 +175,8 @@ def _steps(spec: Route, path: dict, tx, run: _Run, anonymous: bool, fast_key, id
             auth.meter(run.principal, count=not run.count_after)
             auth.check_access(run.principal, spec.permission, spec.scopes)
         else:
-            g.api_user = g.api_user_id = None
+            ctx_g = current.g()
+            ctx_g.api_user = ctx_g.api_user_id = None
             if spec.per_ip is not None:
                 _limit_per_ip(spec)
     except AuthFailure as failure:
@@ -194,10 +195,11 @@ def _steps(spec: Route, path: dict, tx, run: _Run, anonymous: bool, fast_key, id
             # the credential's world: the key's or token's, or (no bearer secret) the licence's
             fingerprint = idempotency.request_fingerprint(
                 run.principal.is_test if run.principal is not None else testmode.active())
+            user_id = current.g().api_user_id
             if claimed is _NOT_CLAIMED:
-                answer = idempotency.claim(g.api_user_id, idem_key, fingerprint)
+                answer = idempotency.claim(user_id, idem_key, fingerprint)
             else:  # the key's record was there already
-                answer = idempotency.after_conflict(g.api_user_id, idem_key, fingerprint)
+                answer = idempotency.after_conflict(user_id, idem_key, fingerprint)
         else:  # claimed in step 1
             answer = claimed
         if not isinstance(answer, int):  # a replay, or a refusal of the key's reuse
@@ -209,10 +211,10 @@ def _steps(spec: Route, path: dict, tx, run: _Run, anonymous: bool, fast_key, id
     if spec.body is not None:
         kwargs["body"] = _parse_body(spec)
     if spec.query is not None:
-        kwargs["query"] = validate_data(spec.query, request.args.to_dict())
+        kwargs["query"] = validate_data(spec.query, current.request().args.to_dict())
     # 6. call the service
     run.commits_before_view = _commits()
-    response = current_app.make_response(spec.view(**kwargs))
+    response = current.app().make_response(spec.view(**kwargs))
     # 7. store the answer with the work, or undo both
     ok = 200 <= response.status_code < 300
     if ok and run.record_id is not None:
@@ -233,7 +235,7 @@ def _credential(spec: Route) -> tuple[bool, str | None]:
     """(anonymous: no bearer secret on a route that needs none, the API key sent, if one was)."""
     if spec.auth == PUBLIC:
         return True, None
-    header = request.headers.get("Authorization", "").strip()
+    header = current.request().headers.get("Authorization", "").strip()
     if spec.auth == OPTIONAL and not header:
         return True, None
     scheme, _, secret = header.partition(" ")
@@ -250,7 +252,8 @@ def _authenticate(tx, run: _Run, fast_key: str | None, idem_key: str | None):
         return _NOT_CLAIMED
     params = {"key_hash": auth.hash_secret(fast_key), "stale": run.now - auth.LAST_USED_RESOLUTION, "now": run.now}
     if idem_key is not None:
-        params.update(key=idem_key, method=request.method, path=request.path[:255],
+        req = current.request()
+        params.update(key=idem_key, method=req.method, path=req.path[:255],
                       request_hash=idempotency.request_fingerprint(), test_hash=idempotency.request_fingerprint(True))
         row = pg.run(db.session, AUTHENTICATE_AND_CLAIM, params).fetchone()
     else:
@@ -268,7 +271,7 @@ def _authenticate(tx, run: _Run, fast_key: str | None, idem_key: str | None):
 def _limit_per_ip(spec: Route) -> None:
     """The route's limit per client address, for callers without a key (whose own limit applies)."""
     item = auth.parse_rate(spec.per_ip())
-    allowed, reset = auth.hit_per_address(item, spec.endpoint, request.remote_addr or "unknown")
+    allowed, reset = auth.hit_per_address(item, spec.endpoint, current.request().remote_addr or "unknown")
     if allowed:
         return
     retry = max(1, math.ceil(reset - time.time()))
@@ -278,8 +281,9 @@ def _limit_per_ip(spec: Route) -> None:
 
 
 def _parse_body(spec: Route) -> BaseModel:
-    if spec.form_body and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return validate_data(spec.body, request.form.to_dict())
+    req = current.request()
+    if spec.form_body and req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return validate_data(spec.body, req.form.to_dict())
     return parse_body(spec.body)
 
 
@@ -314,14 +318,15 @@ def _after(tx, run: _Run) -> None:
 
 
 def _commits() -> int:
-    return g.get("api_commits", 0)
+    return current.g().get("api_commits", 0)
 
 
 @event.listens_for(Session, "after_commit")
 def _count_commit(session) -> None:
     """Tells step 7 whether the view committed (its claim is then durable: freed by a DELETE)."""
-    if has_request_context() and request.blueprint == api_bp.name:
-        g.api_commits = g.get("api_commits", 0) + 1
+    if has_request_context() and current.request().blueprint == api_bp.name:
+        ctx_g = current.g()
+        ctx_g.api_commits = ctx_g.get("api_commits", 0) + 1
 
 
 def api_routes(app) -> list[tuple[str, object]]:

@@ -16,10 +16,9 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from flask import current_app, request
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
-from app.core import bounds
+from app.core import bounds, current
 from app.core.errors import DomainError
 
 _DECIMAL = re.compile(r"^-?\d{1,12}(\.\d{1,6})?$")
@@ -85,7 +84,7 @@ def _first_error(error: ValidationError) -> DomainError:
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the JSON body against model; raises DomainError (400 or 422)."""
-    raw = request.get_data(cache=True) or b"{}"
+    raw = current.request().get_data(cache=True) or b"{}"
     if raw.count(b"{") + raw.count(b"[") <= bounds.MAX_JSON_DEPTH:  # it cannot nest too deep
         try:
             body = model.model_validate_json(raw)
@@ -149,4 +148,4 @@ def respond(model: type[BaseModel], obj: Any, status: int = 200):
     made and encoded again by Flask's JSON provider: ~6% of a balance read's instructions). The
     same JSON values as jsonify(dump(...)); fields in the model's order, non-ASCII text as UTF-8."""
     item = obj if isinstance(obj, model) else model.model_validate(obj, from_attributes=True)
-    return current_app.response_class(item.model_dump_json() + "\n", status=status, mimetype="application/json")
+    return current.app().response_class(item.model_dump_json() + "\n", status=status, mimetype="application/json")

@@ -7,7 +7,7 @@ this prefix (checked where it is defined).
 """
 from __future__ import annotations
 
-from flask import request
+from app.core import current
 
 API_PREFIX = "/api/"
 
@@ -17,4 +17,4 @@ def is_api_path(path: str) -> bool:
 
 
 def is_api_request() -> bool:
-    return is_api_path(request.path)
+    return current.request().path.startswith(API_PREFIX)

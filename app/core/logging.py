@@ -9,15 +9,18 @@ import re
 import secrets
 import time
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, has_request_context
 
-from app.core import testmode
+from app.core import current, testmode
 
 
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        record.user_id = g.get("log_user_id", "-") if has_request_context() else "-"
+        if has_request_context():
+            ctx_g = current.g()
+            record.request_id, record.user_id = ctx_g.get("request_id", "-"), ctx_g.get("log_user_id", "-")
+        else:
+            record.request_id = record.user_id = "-"
         record.test_mode = testmode.active()
         return True
 
@@ -121,18 +124,20 @@ def configure(app: Flask) -> None:
 
     @app.before_request
     def _request_id():
-        sent = request.headers.get("X-Request-Id", "")
-        g.request_id = sent if SAFE_REQUEST_ID.fullmatch(sent) else new_request_id()
-        g.request_started = time.perf_counter()
+        sent = current.request().headers.get("X-Request-Id", "")
+        ctx_g = current.g()
+        ctx_g.request_id = sent if SAFE_REQUEST_ID.fullmatch(sent) else new_request_id()
+        ctx_g.request_started = time.perf_counter()
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers.add("X-Request-Id", g.get("request_id", ""))  # no answer sets it: add, no scan
-        if g.get("log_user_id") is None and getattr(g, "api_user", None) is not None:
-            g.log_user_id = g.api_user.id
-        elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+        req, ctx_g = current.request(), current.g()
+        response.headers.add("X-Request-Id", ctx_g.get("request_id", ""))  # no answer sets it: add, no scan
+        if ctx_g.get("log_user_id") is None and ctx_g.get("api_user") is not None:
+            ctx_g.log_user_id = ctx_g.api_user.id
+        elapsed = (time.perf_counter() - ctx_g.get("request_started", time.perf_counter())) * 1000
         # The path only: query strings and bodies may carry secrets and never reach the log.
-        log_access(access, f"{request.method} {request.path} {response.status_code} {elapsed:.1f}ms")
+        log_access(access, f"{req.method} {req.path} {response.status_code} {elapsed:.1f}ms")
         return response
 
 

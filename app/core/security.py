@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, g
 
-from app.core.api_paths import is_api_request
+from app.core import current
+from app.core.api_paths import is_api_path
 
 
 def csp_nonce() -> str:
@@ -35,11 +36,12 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):
-        if is_api_request() and "csp_nonce" not in g:
+        req = current.request()
+        if is_api_path(req.path) and "csp_nonce" not in current.g():
             # add, not set: no API answer carries these already, and Headers.set() scans the whole
             # list for each name (~5% of an API request's instructions for this hook alone)
             response.headers.extend(_API_HEADER_PAIRS)
-            if request.is_secure:
+            if req.is_secure:
                 response.headers.add("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
             return response
         nonce = csp_nonce()
@@ -56,8 +58,8 @@ def init_app(app: Flask) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
-        if request.is_secure:
+        if req.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.path.startswith(("/admin", "/auth", "/account", "/oauth")):
+        if req.path.startswith(("/admin", "/auth", "/account", "/oauth")):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -9,7 +9,7 @@ runs the request in test mode. License-key requests are limited per IP address
 """
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from sqlalchemy import select
 
 from app.api import api_bp
@@ -17,7 +17,7 @@ from app.api.auth import register_scope
 from app.api.errors import api_error
 from app.api.pipeline import OPTIONAL, route
 from app.api.schemas import respond
-from app.core import testmode
+from app.core import current, testmode
 from app.core.errors import DomainError
 from app.extensions import db
 from app.licensing import activations, service, upgrades, validation
@@ -34,7 +34,7 @@ AUTH_NOTE = ("Authenticate with the license key (and the device fingerprint) in 
 
 
 def _rate_limit() -> str:
-    return current_app.config.get("LICENSE_API_RATE_LIMIT", "300 per minute")
+    return current.app().config.get("LICENSE_API_RATE_LIMIT", "300 per minute")
 
 
 def _credentials(from_query: bool) -> tuple[object, object]:

@@ -20,10 +20,11 @@ import hashlib
 import json
 import logging
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.core import current
 from app.core.redis import connection
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _name(license_key: str) -> str:
 
 
 def _ttl() -> int:
-    return int(current_app.config.get("LICENSE_CACHE_SECONDS", DEFAULT_TTL))
+    return int(current.app().config.get("LICENSE_CACHE_SECONDS", DEFAULT_TTL))
 
 
 def _redis():

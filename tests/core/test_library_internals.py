@@ -12,6 +12,8 @@ fails naming it and the module that uses it, instead of the app quietly losing w
 - SQLAlchemy (< 2.1), app/core/pg.py: scoped_session.registry
   (.has(), .createfunc), sessionmaker.kw, Connection(engine, connection=pooled).
 - limits (< 6), app/api/quota.py: the Redis fixed-window counter's key and expiry.
+- Werkzeug (< 4), app/core/current.py: LocalProxy._get_current_object (documented, but named as
+  private) on Flask's request, g and current_app, read at import and called per request.
 - The standard library, app/core/logging.py: logging._srcfile (the logging HOWTO's optimisation).
 """
 from __future__ import annotations
@@ -203,6 +205,32 @@ def test_limits_redis_fixed_window_key_is_the_one_app_api_quota_counts():
     finally:
         redis.delete(key)
         redis.close()
+
+
+# Werkzeug (Flask's context proxies) -----------------------------------------------------------
+
+def test_werkzeug_proxies_give_the_objects_app_core_current_takes(app):
+    """current.request/g/app are the proxies' _get_current_object, taken once at import: each
+    call must look the context up afresh (an inner request context gives its own request)."""
+    from flask import current_app, g, request
+
+    from app.core import current
+
+    user = "app/core/current.py"
+    for proxy in (request, g, current_app):
+        relied_on(callable(getattr(proxy, "_get_current_object", None)), "LocalProxy._get_current_object", user,
+                  "a method of Flask's proxies")
+    with app.test_request_context("/api/v1/outer"):
+        outer = current.request()
+        with app.test_request_context("/api/v1/inner"):
+            relied_on(current.request().path == "/api/v1/inner" and current.request() is request._get_current_object(),
+                      "LocalProxy._get_current_object", user, "the request of the innermost context")
+            current.g().marker = "inner"
+            relied_on(g.marker == "inner", "LocalProxy._get_current_object", user, "the g the proxy reads")
+        relied_on(current.request() is outer and current.app() is app, "LocalProxy._get_current_object", user,
+                  "the outer request again once the inner context ends")
+    with pytest.raises(RuntimeError):  # outside a request, as the proxies themselves
+        current.request()
 
 
 # the standard library --------------------------------------------------------------------------
