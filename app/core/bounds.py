@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask.json.provider import DefaultJSONProvider
+from pydantic import BaseModel
 from werkzeug.routing import IntegerConverter
 
 from app.core.errors import DomainError
@@ -59,13 +60,13 @@ def parse_id(raw, param: str | None) -> int | None:
 
 
 def check_values(value, param: str | None = None) -> None:
-    """Every int and date inside a validated model (or dict/list) is within bounds; names the field."""
-    from pydantic import BaseModel
-
+    """Every int and date inside a validated model (or dict/list) is within bounds; names the field.
+    Text and None, most of a body's values, are passed over first (every API body comes here)."""
     stack = [(value, param)]
     while stack:
         item, where = stack.pop()
-        if isinstance(item, bool):
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
             continue
         if isinstance(item, int):
             check_int(item, where)
