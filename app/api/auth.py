@@ -31,6 +31,7 @@ from app.api import api_bp, quota, traffic
 from app.api.errors import api_error
 from app.api.models import OAUTH_TOKEN_PREFIX, ApiKey, OAuthToken, secret_hash
 from app.core import clock, current, pg, testmode
+from app.core.flask_app import add_fixed_headers
 from app.core.port import Port
 from app.core.redis import connection as redis_connection
 from app.extensions import db, limiter
@@ -353,6 +354,6 @@ def _rate_headers(response):
     rate = current.g().get("api_rate")
     if rate is not None:
         limit, remaining, reset = rate
-        response.headers.extend((("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(remaining)),
-                                 ("X-RateLimit-Reset", str(reset))))  # new names: add, no scan (core/security.py)
+        add_fixed_headers(response, (("X-RateLimit-Limit", str(limit)), ("X-RateLimit-Remaining", str(remaining)),
+                                     ("X-RateLimit-Reset", str(reset))))  # numbers: sent as they are
     return response

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.core import testmode
 from app.core.api_paths import is_api_request
+from app.core.flask_app import add_fixed_headers
 from app.core.errors import DomainError, PermissionDenied
 from app.core.port import Port
 from app.extensions import db
@@ -161,7 +162,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _test_mode_header(response):
         if testmode.active():
-            response.headers.add("X-Test-Mode", "true")
+            add_fixed_headers(response, (("X-Test-Mode", "true"),))
         return response
 
     @app.teardown_request

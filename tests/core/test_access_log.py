@@ -61,3 +61,30 @@ def test_an_access_line_is_redacted_and_obeys_the_loggers_level_and_filters(app,
         app_logging.log_access(logger, "GET / 200 1.0ms")
         logger.setLevel(logging.NOTSET)
         assert caplog.records == []
+
+
+def test_a_json_line_is_the_one_json_dumps_makes_of_its_fields():
+    """JsonFormatter writes the line field by field: the same text json.dumps() made of the dict."""
+    formatter = app_logging.JsonFormatter()
+    try:
+        raise ValueError('bad "value"\nsecond line')
+    except ValueError:
+        import sys
+
+        exc_info = sys.exc_info()
+    cases = [("GET /x 200 1.5ms", "req_1", 42, False, None),
+             ('a "quoted" \\ back\\slash, tab\t, newline\n, control \x01, é, 日本, emoji \U0001F600', "-", "-", True, None),
+             ("%s and %d", "req_2", None, False, None),  # no args: the message is the text as is
+             ("failed", "req_3", 7, True, exc_info),
+             ("odd values", 3.5, [1, "x"], 1, None)]
+    for message, request_id, user_id, test_mode, exc in cases:
+        record = logging.LogRecord("app.test", logging.WARNING, __file__, 1, message, None, exc)
+        record.request_id, record.user_id, record.test_mode = request_id, user_id, test_mode
+        expected = {"time": formatter.formatTime(record), "level": "WARNING", "logger": "app.test",
+                    "message": record.getMessage(), "request_id": request_id, "user_id": user_id,
+                    "test_mode": test_mode}
+        if exc:
+            expected["exc"] = formatter.formatException(exc)
+        assert formatter.format(record) == json.dumps(expected)
+    bare = logging.LogRecord("app.test", logging.INFO, __file__, 1, "no context", None, None)
+    assert json.loads(formatter.format(bare))["request_id"] == "-"
