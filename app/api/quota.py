@@ -56,7 +56,6 @@ class _Block:
 
 class _Windows:
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.lock = threading.Lock()
         self.blocks: dict[str, _Block] = {}
         self.script = None
@@ -66,10 +65,17 @@ class _Windows:
 _windows = _Windows()
 
 
-def _here() -> _Windows:
+def _forget_after_fork() -> None:
+    """A forked worker holds no blocks (told by the fork itself: os.getpid() per request was a
+    system call on every metered request)."""
     global _windows
-    if _windows.pid != os.getpid():  # a forked worker holds no blocks
-        _windows = _Windows()
+    _windows = _Windows()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _here() -> _Windows:
     return _windows
 
 

@@ -73,7 +73,6 @@ class _Pending:
     """This process's counts not yet in Redis, and the thread that sends them."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.lock = threading.Lock()
         self.counts: Counter[str] = Counter()
         self.redis = None
@@ -100,10 +99,17 @@ class _Pending:
 _pending = _Pending()
 
 
-def _here() -> _Pending:
+def _forget_after_fork() -> None:
+    """A forked worker starts with no counts and no thread (told by the fork itself, not by an
+    os.getpid() system call per request)."""
     global _pending
-    if _pending.pid != os.getpid():  # a forked worker starts with no counts and no thread
-        _pending = _Pending()
+    _pending = _Pending()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def _here() -> _Pending:
     return _pending
 
 

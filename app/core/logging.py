@@ -108,14 +108,21 @@ def redact_license_keys() -> None:
 
 
 _STARTED = time.time()
-_ids = {"pid": None, "prefix": "", "counter": itertools.count()}
+_ids = {"prefix": "", "counter": itertools.count()}
+
+
+def _new_id_prefix() -> None:
+    _ids.update(prefix=secrets.token_hex(6), counter=itertools.count())
+
+
+_new_id_prefix()
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def new_request_id() -> str:
-    """req_ + 20 hex: a random prefix per process and a counter (no system call per request,
-    as uuid4 makes; unique across forked workers too, the prefix is drawn again after a fork)."""
-    if _ids["pid"] != os.getpid():
-        _ids.update(pid=os.getpid(), prefix=secrets.token_hex(6), counter=itertools.count())
+    """req_ + 20 hex: a random prefix per process and a counter (no system call per request, as
+    uuid4 or os.getpid() make; unique across forked workers too: the prefix is drawn again in
+    the child of every fork)."""
     return f"req_{_ids['prefix']}{next(_ids['counter']) & 0xFFFFFFFF:08x}"
 
 

@@ -77,3 +77,34 @@ def test_counts_reach_redis_within_a_second_without_a_request(redis):
         time.sleep(0.05)
     assert int(redis.get(key) or 0) - before == 5
     assert 0 < redis.ttl(key) <= traffic.REDIS_TTL
+
+
+def test_a_forked_worker_starts_with_no_blocks_no_counts_and_its_own_request_ids(redis, window):
+    """gunicorn forks its workers from the loaded app: the child forgets the parent's blocks and
+    pending counts and draws its own request-id prefix (told by the fork, not by os.getpid())."""
+    import json
+    import os
+
+    from app.core.logging import new_request_id
+
+    item, name, _ = window
+    quota.hit(redis, item, name)
+    traffic._here().counts["parent"] += 1
+    parent_prefix = new_request_id()[:16]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once
+        try:
+            state = {"blocks": len(quota._here().blocks), "counts": dict(traffic._here().counts),
+                     "prefix": new_request_id()[:16]}
+            os.write(write, json.dumps(state).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = json.loads(os.read(read, 4096))
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child["blocks"] == 0 and child["counts"] == {}
+    assert child["prefix"] != parent_prefix
+    assert len(quota._here().blocks) == 1 and traffic._here().counts["parent"] == 1  # the parent's kept
+    traffic._here().counts.pop("parent")
