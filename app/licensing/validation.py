@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine, Select, String, and_, bindparam, exists, func, literal_column, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session
@@ -139,7 +138,7 @@ def _read_alone(engine: Engine, stmt: Select, params: dict):
     try:
         raw.autocommit = True  # client-side only: the connection is idle, no round trip
         try:
-            return raw.cursor(row_factory=namedtuple_row).execute(sql, params).fetchone()
+            return raw.cursor(row_factory=pg.rows_for(stmt)).execute(sql, params).fetchone()
         finally:
             if not raw.closed:
                 raw.autocommit = False
