@@ -8,6 +8,7 @@ body and query validation (app/api/schemas.py) and the cursor and id parsers cal
 """
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 from flask.json.provider import DefaultJSONProvider
@@ -98,14 +99,15 @@ def json_depth(data) -> int:
 
 
 def loads_json(raw):
-    """json.loads with the depth bound: ValueError for malformed, too deep or recursing input."""
-    import json
-
+    """json.loads with the depth bound: ValueError for malformed, too deep or recursing input.
+    Text with at most MAX_JSON_DEPTH opening brackets cannot nest deeper: no walk (an API body's
+    usual case; the Idempotency-Key fingerprint parses every idempotent request's body)."""
     try:
         data = json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    if json_depth(data) > MAX_JSON_DEPTH:
+    opening = (b"{", b"[") if isinstance(raw, (bytes, bytearray)) else ("{", "[")
+    if raw.count(opening[0]) + raw.count(opening[1]) > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
         raise ValueError("JSON nested too deeply")
     return data
 
