@@ -38,6 +38,10 @@ MAX_KEY_LENGTH = 255
 IN_PROGRESS_WAIT_SECONDS = 10.0
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":")), without a new encoder per request
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def request_fingerprint(test: bool = False) -> str:
     """SHA-256 of the body, canonical when it is JSON (key order and spacing do not matter), and
     of the credential's world (`test`): a key is scoped per user and mode, as Stripe scopes it, so
@@ -48,7 +52,7 @@ def request_fingerprint(test: bool = False) -> str:
     if canonical is None:  # parsed once a request (the fast path asks for both worlds' hashes)
         raw = current.request().get_data(cache=True) or b""
         try:
-            canonical = json.dumps(bounds.loads_json(raw), sort_keys=True, separators=(",", ":")).encode()
+            canonical = _CANONICAL.encode(bounds.loads_json(raw)).encode()
         except (ValueError, UnicodeDecodeError):  # too deep included: parse_body answers 400 later
             canonical = raw
         ctx_g.idempotency_canonical_body = canonical
