@@ -54,16 +54,25 @@ def skip_browser_hooks(app: Flask, *, limiter, login_manager) -> None:
             (hook.args[0] if getattr(hook, "args", None) else None)
         return id(owner) in owners or getattr(target, "__module__", "") == "flask_wtf.csrf"
 
-    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+    for hooks, passes_response in ((app.before_request_funcs, False), (app.after_request_funcs, True),
+                                   (app.teardown_request_funcs, False)):
         funcs = hooks.get(None, [])
-        funcs[:] = [_unless_api(hook) if browser_only(hook) else hook for hook in funcs]
+        funcs[:] = [_unless_api(hook, passes_response) if browser_only(hook) else hook for hook in funcs]
 
 
-def _unless_api(hook):
-    def unless_api(*args):
-        if current.request().path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
-            return args[0] if args and not isinstance(args[0], BaseException | None) else None
-        return hook(*args)
+def _unless_api(hook, passes_response: bool):
+    """`hook`, returning at once for an /api/ request: the response unchanged for an after-request
+    hook, None for the others."""
+    if passes_response:
+        def unless_api(response):
+            if current.request().path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
+                return response
+            return hook(response)
+    else:
+        def unless_api(*args):
+            if current.request().path.startswith(API_PREFIX):
+                return None
+            return hook(*args)
 
     unless_api.skips_api, unless_api.__wrapped__ = True, hook
     return unless_api
