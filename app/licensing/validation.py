@@ -17,9 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-import psycopg
 from sqlalchemy import Engine, Select, String, and_, bindparam, exists, func, literal_column, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session
 
 from app.core import clock, pg
@@ -116,38 +114,10 @@ def _outside_the_pipeline(session, stmt, params: dict):
         bind, in_transaction = current.get_bind(), current.in_transaction()
     if isinstance(bind, Engine) and not in_transaction:
         if bind.dialect.name == "postgresql":
-            return _read_alone(bind, stmt, params)
+            return pg.read_alone(bind, stmt, params)
         with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(stmt, params).first()
     return pg.run(session, stmt, params).fetchone()
-
-
-_COMPILED: dict[int, str] = {}  # the lookup's SQL per dialect instance
-
-
-def _read_alone(engine: Engine, stmt: Select, params: dict):
-    """The lookup on a pooled psycopg connection in autocommit, without a SQLAlchemy Connection:
-    its execution machinery (cache key, execution options, result processing, the isolation
-    level set and reset) was ~10% of a keyless validation's CPU (py-spy), the server's part of
-    the SELECT about as much. Errors come back as SQLAlchemy's, as from Connection.execute."""
-    sql = _COMPILED.get(id(engine.dialect))
-    if sql is None:
-        sql = _COMPILED[id(engine.dialect)] = str(stmt.compile(dialect=engine.dialect))
-    pooled = engine.raw_connection()
-    raw = pooled.driver_connection
-    try:
-        raw.autocommit = True  # client-side only: the connection is idle, no round trip
-        try:
-            return raw.cursor(row_factory=pg.rows_for(stmt)).execute(sql, params).fetchone()
-        finally:
-            if not raw.closed:
-                raw.autocommit = False
-    except psycopg.Error as error:
-        if raw.closed or raw.broken:
-            pooled.invalidate(error)
-        raise DBAPIError.instance(sql, params, error, psycopg.Error) from error
-    finally:
-        pooled.close()
 
 
 def license_state(session, key: str, fingerprint: str) -> LicenseState | None:

@@ -1,5 +1,5 @@
 """A keyless validation outside any transaction reads the license on a pooled psycopg connection
-in autocommit, without a SQLAlchemy Connection (app/licensing/validation.py _read_alone): it must
+in autocommit, without a SQLAlchemy Connection (app/core/pg.py read_alone): it must
 answer exactly what the session's own read answers, and leave the connection as it found it."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ pytestmark = pytest.mark.postgres
 
 
 def test_the_lone_read_answers_as_the_sessions_read(real_db, session, versions, make_license, monkeypatch):
+    from app.core import pg
     from app.licensing import activations, validation
 
     expires = datetime.now(timezone(timedelta(hours=5))).replace(microsecond=0) + timedelta(days=30)
@@ -23,8 +24,8 @@ def test_the_lone_read_answers_as_the_sessions_read(real_db, session, versions, 
     session.commit()
 
     lone_reads = []
-    read_alone = validation._read_alone
-    monkeypatch.setattr(validation, "_read_alone", lambda *a: lone_reads.append(a) or read_alone(*a))
+    read_alone = pg.read_alone
+    monkeypatch.setattr(pg, "read_alone", lambda *a: lone_reads.append(a) or read_alone(*a))
     assert not session().in_transaction()
     checked_out = pool.checkedout()
     alone = validation._lookup(session, key, device)
