@@ -5,8 +5,7 @@ import importlib
 
 from flask import Blueprint, Flask
 
-from app.core import current
-from app.core.api_paths import API_PREFIX, is_api_request  # noqa: F401  (the one test, re-exported)
+from app.core.api_paths import API_PREFIX, is_api_request  # noqa: F401  (API_PREFIX re-exported)
 
 api_bp = Blueprint("api", __name__, url_prefix=API_PREFIX + "v1")
 
@@ -65,12 +64,12 @@ def _unless_api(hook, passes_response: bool):
     hook, None for the others."""
     if passes_response:
         def unless_api(response):
-            if current.request().path.startswith(API_PREFIX):  # is_api_request(), without its second lookup
+            if is_api_request():
                 return response
             return hook(response)
     else:
         def unless_api(*args):
-            if current.request().path.startswith(API_PREFIX):
+            if is_api_request():
                 return None
             return hook(*args)
 

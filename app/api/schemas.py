@@ -85,7 +85,7 @@ def _first_error(error: ValidationError) -> DomainError:
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """Validate the JSON body against model; raises DomainError (400 or 422)."""
     raw = current.request().get_data(cache=True) or b"{}"
-    if raw.count(b"{") + raw.count(b"[") <= bounds.MAX_JSON_DEPTH:  # it cannot nest too deep
+    if bounds.cannot_nest_too_deep(raw):
         try:
             body = model.model_validate_json(raw)
         except ValidationError:

@@ -17,4 +17,4 @@ def is_api_path(path: str) -> bool:
 
 
 def is_api_request() -> bool:
-    return current.request().path.startswith(API_PREFIX)
+    return is_api_path(current.request().path)

@@ -98,16 +98,21 @@ def json_depth(data) -> int:
     return deepest
 
 
+def cannot_nest_too_deep(raw: str | bytes) -> bool:
+    """JSON text with at most MAX_JSON_DEPTH opening brackets cannot nest deeper (an API body's
+    usual case): no need to walk its parsed value."""
+    if isinstance(raw, str):
+        return raw.count("{") + raw.count("[") <= MAX_JSON_DEPTH
+    return raw.count(b"{") + raw.count(b"[") <= MAX_JSON_DEPTH
+
+
 def loads_json(raw):
-    """json.loads with the depth bound: ValueError for malformed, too deep or recursing input.
-    Text with at most MAX_JSON_DEPTH opening brackets cannot nest deeper: no walk (an API body's
-    usual case; the Idempotency-Key fingerprint parses every idempotent request's body)."""
+    """json.loads with the depth bound: ValueError for malformed, too deep or recursing input."""
     try:
         data = json.loads(raw)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    opening = (b"{", b"[") if isinstance(raw, (bytes, bytearray)) else ("{", "[")
-    if raw.count(opening[0]) + raw.count(opening[1]) > MAX_JSON_DEPTH and json_depth(data) > MAX_JSON_DEPTH:
+    if not cannot_nest_too_deep(raw) and json_depth(data) > MAX_JSON_DEPTH:
         raise ValueError("JSON nested too deeply")
     return data
 
