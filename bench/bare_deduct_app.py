@@ -1,7 +1,7 @@
 """Calibration for bench/deduct.py: a bare Flask endpoint that runs only the SQL transaction
 of a calculate-and-deduct (the app's own three statements, as pgbench runs them, through
-psycopg, one connection per thread), with no validation, pricing, idempotency logic, rate
-limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
+psycopg, one connection per thread or greenlet, waiting as the app does under gevent), with no
+validation, pricing, idempotency logic, rate limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
 
     gunicorn -w 2 --threads 6 bench.bare_deduct_app:app   (BARE_DB_URL, BARE_PRICE_ID in the environment)
 """
@@ -19,15 +19,18 @@ from flask import Flask, Response, request
 
 from app.api.idempotency import _STORE
 from app.api.pipeline import AUTHENTICATE_AND_CLAIM
+from app.core.green import install as _install_green_wait
 from app.core.pg import _compiled
 from app.credits.charge import CHARGE_AND_RECORD
+
+_install_green_wait()  # under gevent, psycopg waits as in the app (the same I/O wait on both sides)
 
 app = Flask(__name__)
 _local = threading.local()
 DB_URL = os.environ.get("BARE_DB_URL", "postgresql://postgres@127.0.0.1:5432/rephlo_bench_deduct")
 PRICE_ID = int(os.environ.get("BARE_PRICE_ID", "1"))
 CLAIM, CHARGE, STORE = (_compiled(stmt)[0] for stmt in (AUTHENTICATE_AND_CLAIM, CHARGE_AND_RECORD, _STORE))
-CHARGE_CONSTANTS = _compiled(CHARGE_AND_RECORD)[1]
+CLAIM_CONSTANTS, CHARGE_CONSTANTS = _compiled(AUTHENTICATE_AND_CLAIM)[1], _compiled(CHARGE_AND_RECORD)[1]
 
 
 def _conn() -> psycopg.Connection:
@@ -46,10 +49,10 @@ def charge():
     rid = "bare-" + body["request_id"]
     now = datetime.now(timezone.utc)
     conn = _conn()
-    key = conn.execute(CLAIM, {"status_1": "active", "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
-                               "key": rid, "method": "POST", "path": request.path,
-                               "request_hash": hashlib.sha256(rid.encode()).hexdigest(), "now": now,
-                               "stale": now - timedelta(minutes=1)}).fetchone()
+    fingerprint = hashlib.sha256(rid.encode()).hexdigest()
+    key = conn.execute(CLAIM, {**CLAIM_CONSTANTS, "key_hash": hashlib.sha256(secret.encode()).hexdigest(),
+                               "key": rid, "method": "POST", "path": request.path, "request_hash": fingerprint,
+                               "test_hash": fingerprint, "now": now, "stale": now - timedelta(minutes=1)}).fetchone()
     if key[-2] is None:  # a replay (wrk resends ~5%): the idempotency record is there
         conn.commit()
         return Response("{}", status=200, mimetype="application/json")

@@ -248,6 +248,10 @@ def main() -> None:
             try:
                 run_wrk(server.base, keys, clients, 3)
                 bare = run_wrk(server.base, keys, clients, args.duration)
+                failed = {code: n for code, n in bare["statuses"].items() if code not in ("200", "201")}
+                if failed or bare["socket_errors"]:  # a ceiling made of error answers is no ceiling
+                    raise SystemExit(f"the bare endpoint failed: statuses {bare['statuses']}, socket errors "
+                                     f"{bare['socket_errors']} (bench/results/gunicorn.log)")
             finally:
                 server.stop()
         best, pg = max(app_runs, key=lambda r: r["rps"]), max(pg_runs, key=lambda r: r["tps"])
