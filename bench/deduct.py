@@ -286,6 +286,7 @@ def main() -> None:
                    "duplicates": paced["check"]["duplicate_request_ids"], "accounted": paced["check"]["accounted"]},
                "bare_endpoint_rps": round(bare["rps"], 1) if bare else None,
                "bare_ratio": round(bare["rps"] / pg["tps"], 3) if bare else None,
+               "app_to_bare": round(best["rps"] / bare["rps"], 3) if bare else None,
                "all_rounds": {"app_rps": [round(r["rps"], 1) for r in app_runs],
                               "pgbench_tps": [round(r["tps"], 1) for r in pg_runs],
                               "mismatches": [r["check"]["balance_ledger_mismatches"] for r in app_runs],
@@ -314,7 +315,10 @@ def main() -> None:
               + ("no paced run" if p is None else
                  f"paced p99 {p['p99_ms']:.1f} ms < 50 {'yes' if p['p99_ms'] < 50 and not slow else 'NO'}"
                  + (f" (only {p['rps']} of {p['target_rps']} req/s offered: saturated)" if slow else ""))
-              + f"; mismatches {sum(r['all_rounds']['mismatches']) + (p['mismatches'] if p else 0)} (target 0)")
+              + f"; mismatches {sum(r['all_rounds']['mismatches']) + (p['mismatches'] if p else 0)} (target 0)"
+              # with --bare: how much of what a bare Flask + psycopg endpoint makes here the app makes
+              + (f"; app / bare endpoint {r['app_to_bare']} (the bare endpoint: {r['bare_ratio']}x pgbench)"
+                 if r["app_to_bare"] is not None else ""))
 
 
 if __name__ == "__main__":
