@@ -1,7 +1,8 @@
 """Calibration for bench/deduct.py: a bare Flask endpoint that runs only the SQL transaction
 of a calculate-and-deduct (the app's own three statements, as pgbench runs them, through
 psycopg, one connection per thread or greenlet, waiting as the app does under gevent), with no
-validation, pricing, idempotency logic, rate limit or middleware. Its ratio to pgbench is the ceiling a Python web process can reach here.
+validation, pricing, idempotency logic, rate limit or middleware. Its ratio to pgbench is the
+ceiling a Python web process can reach here.
 
     gunicorn -w 2 --threads 6 bench.bare_deduct_app:app   (BARE_DB_URL, BARE_PRICE_ID in the environment)
 """
